@@ -1,0 +1,1 @@
+"""Torch → ONNX export, parity verification and int8 quantisation (the ``train`` extra)."""

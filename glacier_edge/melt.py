@@ -1,0 +1,48 @@
+"""The melt signal, defined once: mean absolute RGB change between consecutive frames.
+
+It is a proxy (snow, cloud, light and ice all change pixels), not glacier mass loss. Training,
+verification and the edge runner all call :func:`measured_melt`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+MELT_NORMALIZATIONS = ("absolute", "minmax")
+"""``absolute``: mean |Δ| / 255, comparable across sequences. ``minmax``: the seed's per-sequence
+[0, 1] rescaling of frames 1..T-1, which is not comparable across sequences."""
+
+
+def measured_melt(frames: np.ndarray) -> np.ndarray:
+    """melt_t = mean |f_t − f_{t−1}| / 255 over pixels and channels; melt_0 = 0.
+
+    ``frames`` is uint8 (T, H, W, 3). Returns float32 (T,) in [0, 1]. Frame 0 has no previous
+    frame: its 0 is a placeholder, which is why losses and metrics use :func:`melt_valid_mask`.
+    """
+    if frames.ndim != 4 or frames.shape[0] < 1:
+        raise ValueError(f"frames must be (T, H, W, C), got {frames.shape}")
+    as_int = frames.astype(np.int16)
+    change = np.abs(as_int[1:] - as_int[:-1]).mean(axis=(1, 2, 3)) / 255.0
+    return np.concatenate([[0.0], change]).astype(np.float32)
+
+
+def normalize_melt(melt: np.ndarray, method: str) -> np.ndarray:
+    """Apply a melt normalisation from :data:`MELT_NORMALIZATIONS` (frame 0 stays 0)."""
+    if method == "absolute":
+        return melt.astype(np.float32)
+    if method != "minmax":
+        raise ValueError(f"unknown melt normalisation {method!r}; use one of {MELT_NORMALIZATIONS}")
+    result = np.zeros_like(melt, dtype=np.float32)
+    observed = melt[1:]
+    if observed.size:
+        low, high = float(observed.min()), float(observed.max())
+        if high > low:
+            result[1:] = (observed - low) / (high - low)
+    return result
+
+
+def melt_valid_mask(num_frames: int) -> np.ndarray:
+    """True where melt is measured (t ≥ 1); frame 0's value is a placeholder."""
+    mask = np.ones(num_frames, dtype=bool)
+    mask[0] = False
+    return mask

@@ -1,0 +1,99 @@
+"""Training examples: a sequence's frames, its melt target and its (cached) encoder embeddings.
+
+The encoder is frozen, so embeddings are computed once per sequence and weights and kept on
+disk; a second ``train`` on the same data skips ResNet50 entirely.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from glacier_edge.fileio import write_file_atomic
+from glacier_edge.frames import FrameSequence
+from glacier_edge.melt import measured_melt, normalize_melt
+from glacier_edge.training.augment import augment_sequence
+from glacier_edge.training.encoder import EncoderWeights, FrameEncoder, encode_frames
+
+CACHE_FORMAT = 1
+
+
+@dataclass
+class SequenceExample:
+    """One training graph: ``views[0]`` embeds the original frames, the rest augmented copies."""
+
+    sequence: FrameSequence
+    views: np.ndarray
+    """float32 (V, T, 2048)."""
+    melt: np.ndarray
+    """float32 (T,) target, normalised as configured."""
+    frames_sha256: str
+
+
+def default_cache_dir() -> Path:
+    """$GLACIER_EDGE_CACHE, else $XDG_CACHE_HOME/glacier-edge, else ~/.cache/glacier-edge."""
+    if os.environ.get("GLACIER_EDGE_CACHE"):
+        return Path(os.environ["GLACIER_EDGE_CACHE"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "glacier-edge"
+
+
+def frames_digest(frames: np.ndarray) -> str:
+    digest = hashlib.sha256(str(frames.shape).encode())
+    digest.update(np.ascontiguousarray(frames).tobytes())
+    return digest.hexdigest()
+
+
+def embed_views(
+    sequence: FrameSequence,
+    encoder: FrameEncoder,
+    weights: EncoderWeights,
+    augmentations: int,
+    seed: int,
+    cache_dir: Path | None,
+) -> tuple[np.ndarray, str]:
+    """Embeddings of the original frames plus ``augmentations`` augmented copies (cached)."""
+    digest = frames_digest(sequence.frames)
+    key = hashlib.sha256(f"{CACHE_FORMAT}|{digest}|{weights.weights_id}|{augmentations}|{seed}".encode())
+    cache_file = cache_dir / "embeddings" / f"{key.hexdigest()[:32]}.npy" if cache_dir else None
+    if cache_file is not None and cache_file.is_file():
+        try:
+            cached = np.load(cache_file)
+            if cached.shape[:2] == (augmentations + 1, sequence.num_frames):
+                return cached, digest
+        except (OSError, ValueError):
+            pass  # a damaged cache entry is recomputed and rewritten below
+    rng = np.random.default_rng(seed)
+    views = [sequence.frames] + [augment_sequence(sequence.frames, rng) for _ in range(augmentations)]
+    embedded = encode_frames(encoder, np.concatenate(views)).reshape(len(views), sequence.num_frames, -1)
+    if cache_file is not None:
+        try:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            write_file_atomic(cache_file, lambda tmp: _save_npy(tmp, embedded))
+        except Exception:  # noqa: BLE001 - a cache that cannot be written is only slower
+            pass
+    return embedded, digest
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as handle:  # a handle, since np.save(path) would append ".npy"
+        np.save(handle, array)
+
+
+def build_example(
+    sequence: FrameSequence,
+    encoder: FrameEncoder,
+    weights: EncoderWeights,
+    *,
+    augmentations: int,
+    seed: int,
+    normalization: str,
+    cache_dir: Path | None,
+) -> SequenceExample:
+    views, digest = embed_views(sequence, encoder, weights, augmentations, seed, cache_dir)
+    melt = normalize_melt(measured_melt(sequence.frames), normalization)
+    return SequenceExample(sequence, views, melt, digest)

@@ -1,0 +1,97 @@
+"""The temporal GraphSAGE melt model, in the sparse (PyG) form it trains in and the dense form
+it exports in, sharing one set of weights.
+
+Layer l computes  h' = W_l · mean_{j→i} h_j + b_l + R_l · h_i  (SAGEConv, mean aggregation),
+for 2048 → 256 → 128 → 1 with ReLU between layers. The dense form replaces the scatter-mean by
+``(A @ h) / deg`` with ``A[target, source] = 1``: the same numbers, and an ONNX graph without
+Scatter ops that runs at any T (SAGEConv's scatter export breaks on new graph sizes).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch_geometric.nn import SAGEConv
+
+from glacier_edge.training.encoder import EMBEDDING_DIM
+
+HIDDEN_DIMS = (256, 128)
+FINAL_ACTIVATIONS = ("identity", "relu")
+"""``identity`` (default) trains; ``relu`` is the seed's literal design, whose last ReLU sits at
+zero for these targets and stops learning (see the README)."""
+
+
+class GlacierSAGE(nn.Module):
+    """Embeddings of one sequence's frames → melt per frame.
+
+    Input and output scaling are fitted on the training data and stored as buffers, so export
+    and the edge apply exactly what training applied:
+    - inputs: per-feature mean, one global scale. Not a per-feature std: dividing by near-zero
+      feature stds amplifies encoder noise (and fp32/ONNX differences) into the melt output,
+      and trained 3 seeds of 5 only.
+    - output (``identity`` only): the network predicts standardised melt, mapped back by the
+      training mean and std. Raw melt is ~0.05, and Adam's scale-free steps at lr 3e-3 then
+      overshoot (MSE/Var 0.007–408 over 5 seeds, measured); standardised, 5 of 5 reach < 0.01.
+
+    Shapes:
+        x: (T, 2048) float32 frame embeddings.
+        edge_index: (2, E) int64, source row 0, target row 1.
+        output: (T,) float32 melt.
+    """
+
+    def __init__(self, in_dim: int = EMBEDDING_DIM, final_activation: str = "identity") -> None:
+        super().__init__()
+        if final_activation not in FINAL_ACTIVATIONS:
+            raise ValueError(f"final_activation must be one of {FINAL_ACTIVATIONS}")
+        self.final_activation = final_activation
+        dims = (in_dim, *HIDDEN_DIMS, 1)
+        self.convs = nn.ModuleList(SAGEConv(a, b, aggr="mean") for a, b in zip(dims[:-1], dims[1:]))
+        self.register_buffer("feature_mean", torch.zeros(in_dim))
+        self.register_buffer("feature_scale", torch.ones(()))
+        self.register_buffer("target_mean", torch.zeros(()))
+        self.register_buffer("target_scale", torch.ones(()))
+
+    def fit_scaling(self, embeddings: torch.Tensor, targets: torch.Tensor) -> None:
+        """Set input scaling from training embeddings (N, 2048) and output scaling from the
+        measured melt values (M,). The seed's ``relu`` mode keeps raw melt units."""
+        mean = embeddings.mean(dim=0)
+        self.feature_mean.copy_(mean)
+        self.feature_scale.copy_((embeddings - mean).std().clamp(min=1e-6))
+        if self.final_activation == "identity":
+            self.target_mean.copy_(targets.mean())
+            self.target_scale.copy_(targets.std(unbiased=False).clamp(min=1e-6))
+
+    def scale_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.feature_mean) / self.feature_scale
+
+    def activate(self, h: torch.Tensor, layer: int) -> torch.Tensor:
+        last = layer == len(self.convs) - 1
+        return torch.relu(h) if not last or self.final_activation == "relu" else h
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        h = self.scale_inputs(x)
+        for layer, conv in enumerate(self.convs):
+            h = self.activate(conv(h, edge_index), layer)
+        return h.squeeze(-1) * self.target_scale + self.target_mean
+
+
+class DenseGlacierSAGE(nn.Module):
+    """The same model over a dense (T, T) adjacency; shares the wrapped model's parameters.
+
+    Shapes:
+        x: (T, 2048) float32 frame embeddings.
+        adjacency: (T, T) float32 0/1, ``adjacency[target, source]``.
+        output: (T,) float32 melt.
+    """
+
+    def __init__(self, model: GlacierSAGE) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        degree = adjacency.sum(dim=-1, keepdim=True).clamp(min=1.0)
+        h = self.model.scale_inputs(x)
+        for layer, conv in enumerate(self.model.convs):
+            neighbours = (adjacency @ h) / degree
+            h = self.model.activate(conv.lin_l(neighbours) + conv.lin_r(h), layer)
+        return h.squeeze(-1) * self.model.target_scale + self.model.target_mean

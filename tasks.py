@@ -1,0 +1,90 @@
+#!/usr/bin/env python3
+"""Set up and run glacier-edge with nothing but Python ≥3.10 and pip.
+
+    python3 tasks.py demo    # .venv with the train extra, then the whole pipeline on the sample
+    python3 tasks.py test    # .venv with train+dev extras, ruff, pytest, then a torch-free edge check
+
+Uses only the standard library, so it runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DEV_VENV = ROOT / ".venv"
+EDGE_VENV = ROOT / ".venv-edge"
+
+
+def bin_path(env: Path, name: str) -> Path:
+    return env / ("Scripts" if os.name == "nt" else "bin") / name
+
+
+def run(*command: object, **kwargs: object) -> None:
+    print("+", " ".join(str(part) for part in command), flush=True)
+    subprocess.run([str(part) for part in command], check=True, **kwargs)  # type: ignore[arg-type]
+
+
+def ensure_venv(env: Path, requirement: str) -> Path:
+    """Create ``env`` and install ``requirement`` into it, again only when pyproject.toml changed."""
+    stamp_value = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + requirement.encode()).hexdigest()
+    stamp = env / ".glacier-edge-installed"
+    if stamp.is_file() and stamp.read_text() == stamp_value and bin_path(env, "python").exists():
+        return env
+    if env.exists():
+        shutil.rmtree(env)
+    print(f"creating {env.name} and installing {requirement} (first time: a few minutes, torch is large)")
+    venv.create(env, with_pip=True)
+    run(bin_path(env, "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q", requirement)
+    stamp.write_text(stamp_value)
+    return env
+
+
+def dev_venv() -> Path:
+    """One development venv for both commands: editable install with the train and dev extras."""
+    return ensure_venv(DEV_VENV, f"--editable={ROOT}[train,dev]")
+
+
+def demo() -> None:
+    run(bin_path(dev_venv(), "glacier-edge"), "demo")
+
+
+def edge_check(bundle: Path) -> None:
+    """Install without extras into a second venv and run the edge runner on the sample there."""
+    env = ensure_venv(EDGE_VENV, str(ROOT))
+    run(bin_path(env, "python"), "-c", "import importlib.util as u, sys; "
+        "sys.exit([m for m in ('torch', 'torchvision', 'torch_geometric') if u.find_spec(m)])")
+    run(bin_path(env, "glacier-edge"), "run", ROOT / "glacier_edge" / "data" / "rutor_s2_2017-2025.gif",
+        "--model", bundle)
+    print("edge venv: glacier-edge run works with numpy, imageio, click and onnxruntime alone")
+
+
+def test() -> None:
+    env = dev_venv()
+    run(bin_path(env, "ruff"), "check", ROOT)
+    run(bin_path(env, "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider", cwd=ROOT)
+    with tempfile.TemporaryDirectory() as scratch:
+        home = {**os.environ, "GLACIER_EDGE_HOME": scratch, "GLACIER_EDGE_CACHE": scratch}
+        bundle = Path(scratch) / "bundle"
+        run(bin_path(env, "glacier-edge"), "train", "--epochs", "100", "--weights", "random",
+            "--out", Path(scratch) / "run", env=home)
+        run(bin_path(env, "glacier-edge"), "export", Path(scratch) / "run", "--out", bundle, env=home)
+        edge_check(bundle)
+
+
+COMMANDS = {"demo": demo, "test": test}
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(f"usage: python3 tasks.py {{{'|'.join(COMMANDS)}}}")
+    try:
+        COMMANDS[sys.argv[1]]()
+    except subprocess.CalledProcessError as exc:
+        sys.exit(exc.returncode)

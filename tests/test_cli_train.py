@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import ALETSCH, BAD_INPUT_MESSAGES
+
+from glacier_edge.cli import main
+
+pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+
+
+def test_train_writes_model_plot_and_metrics(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--out", str(out), "--epochs", "60", "--weights", "random",
+                                       "--val", str(ALETSCH)])
+    assert result.exit_code == 0, result.output
+    assert "encoder: ResNet50 random init (seed 0) — NOT PRETRAINED" in result.output
+    assert "epoch   50  train MSE" in result.output
+    assert "val   aletsch_1987_2019: MAE" in result.output
+    assert {p.name for p in out.iterdir()} == {"model.pt", "run.json", "melt.png"}
+    info = json.loads((out / "run.json").read_text())
+    assert info["encoder"]["pretrained"] is False
+    assert info["train_sequences"][0]["frames"] == 8
+    assert info["train_config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "final_activation": "identity"}
+    assert (out / "melt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("kind", sorted(BAD_INPUT_MESSAGES))
+def test_train_bad_input_exits_2_with_one_line_and_writes_nothing(kind: str, bad_inputs, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", str(bad_inputs[kind]), "--out", str(out)])
+    assert result.exit_code == 2
+    assert BAD_INPUT_MESSAGES[kind] in result.output
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def test_frames_command_writes_seed_style_jpegs(tmp_path: Path, sample_gif: Path) -> None:
+    out = tmp_path / "frames"
+    result = CliRunner().invoke(main, ["frames", str(sample_gif), str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:03d}.jpg" for i in range(8)]
+
+
+def test_pixel_limit_is_configurable_from_the_cli(tmp_path: Path, sample_gif: Path) -> None:
+    result = CliRunner().invoke(main, ["frames", str(sample_gif), str(tmp_path / "f"), "--max-pixels", "1000"])
+    assert result.exit_code == 2
+    assert "exceeds the limit of 1,000 (raise it with --max-pixels)" in result.output
+    assert not (tmp_path / "f").exists()
+
+
+def test_imagenet_weights_unavailable_names_the_way_out(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    import glacier_edge.training.encoder as encoder_module
+
+    def offline(*args, **kwargs):
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(encoder_module, "resnet50", offline)
+    result = CliRunner().invoke(main, ["train", "--weights", "imagenet", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "use --weights random (not pretrained)" in result.output
+    assert str(tmp_path / "torch-home" / "hub" / "checkpoints" / "resnet50-0676ba61.pth") in result.output

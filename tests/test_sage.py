@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+
+from torch_geometric.nn import DenseSAGEConv, SAGEConv  # noqa: E402
+
+from glacier_edge.graph import dense_adjacency, temporal_edge_index  # noqa: E402
+from glacier_edge.training.sage import DenseGlacierSAGE, GlacierSAGE  # noqa: E402
+
+
+@pytest.mark.parametrize("frames", [2, 8, 37])
+def test_pyg_sageconv_equals_dense_ax_with_shared_weights(frames: int) -> None:
+    torch.manual_seed(frames)
+    sparse = SAGEConv(64, 16, aggr="mean")
+    dense = DenseSAGEConv(64, 16)
+    with torch.no_grad():  # DenseSAGEConv keeps the bias on the root term, SAGEConv on the neighbour term
+        dense.lin_rel.weight.copy_(sparse.lin_l.weight)
+        dense.lin_root.weight.copy_(sparse.lin_r.weight)
+        dense.lin_root.bias.copy_(sparse.lin_l.bias)
+    x = torch.randn(frames, 64)
+    edge_index = torch.from_numpy(temporal_edge_index(frames))
+    adjacency = torch.from_numpy(dense_adjacency(frames))
+    expected = sparse(x, edge_index)
+    manual = sparse.lin_l(adjacency @ x / adjacency.sum(-1, keepdim=True)) + sparse.lin_r(x)
+    assert torch.allclose(manual, expected, rtol=0, atol=1e-6)
+    assert torch.allclose(dense(x[None], adjacency[None])[0], expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["identity", "relu"])
+def test_dense_model_equals_pyg_model(activation: str) -> None:
+    torch.manual_seed(0)
+    model = GlacierSAGE(final_activation=activation)
+    x = torch.randn(37, 2048) * 12 + 13
+    model.fit_scaling(x, torch.rand(36) * 0.1)
+    with torch.no_grad():
+        for parameter in model.parameters():  # move off init so the final ReLU is not all zero
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+        sparse = model(x, torch.from_numpy(temporal_edge_index(37)))
+        dense = DenseGlacierSAGE(model)(x, torch.from_numpy(dense_adjacency(37)))
+    assert sparse.shape == (37,)
+    assert torch.allclose(dense, sparse, rtol=0, atol=1e-6)
+
+
+def test_scaling_uses_one_global_scale_not_per_feature_std() -> None:
+    model = GlacierSAGE()
+    x = torch.zeros(10, 2048)
+    x[:, 0] = torch.arange(10.0)
+    model.fit_scaling(x, torch.tensor([0.1, 0.3]))
+    assert model.feature_scale.ndim == 0
+    assert float(model.feature_scale) == pytest.approx(float((x - x.mean(0)).std()))
+    assert float(model.target_mean) == pytest.approx(0.2)
+    assert np.isclose(float(model.target_scale), 0.1)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+
+from torch_helpers import sample_example  # noqa: E402
+
+from glacier_edge.melt import melt_valid_mask  # noqa: E402
+from glacier_edge.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from glacier_edge.training.loop import TrainConfig, predict, train_model  # noqa: E402
+
+
+def _training_mse(model, example) -> tuple[float, float]:
+    valid = melt_valid_mask(len(example.melt))
+    predicted = predict(model, example.views[0])[valid]
+    return float(np.mean((predicted - example.melt[valid]) ** 2)), float(np.var(example.melt[valid]))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_default_model_trains_on_sample_for_every_seed(seed: int) -> None:
+    """MSE against Var(melt), not a loss ratio: a huge first loss makes any ratio look good."""
+    example = sample_example()
+    result = train_model([example], TrainConfig(seed=seed))
+    mse, variance = _training_mse(result.model, example)
+    assert mse <= 0.2 * variance, f"seed {seed}: MSE {mse:.2e} > 0.2 × Var {variance:.2e}"
+    assert [epoch for epoch, _ in result.loss_log] == list(range(50, 601, 50))
+
+
+def test_seed_literal_final_relu_does_not_train() -> None:
+    """Why --final-activation relu is not the default: the output sits at 0."""
+    example = sample_example()
+    result = train_model([example], TrainConfig(seed=0, epochs=200, final_activation="relu"))
+    mse, variance = _training_mse(result.model, example)
+    assert mse > variance
+
+
+def test_training_is_bit_for_bit_reproducible() -> None:
+    example = sample_example()
+    first = train_model([example], TrainConfig(seed=3, epochs=120)).model.state_dict()
+    second = train_model([example], TrainConfig(seed=3, epochs=120)).model.state_dict()
+    other = train_model([example], TrainConfig(seed=4, epochs=120)).model.state_dict()
+    assert all(torch.equal(first[key], second[key]) for key in first)
+    assert not all(torch.equal(first[key], other[key]) for key in first)
+
+
+def test_checkpoint_round_trips(tmp_path: Path) -> None:
+    example = sample_example()
+    model = train_model([example], TrainConfig(seed=1, epochs=30)).model
+    save_checkpoint(tmp_path, model, {"model": {"final_activation": "identity"}})
+    loaded, info = load_checkpoint(tmp_path)
+    assert info["schema"] == "glacier-edge/run"
+    assert np.array_equal(predict(loaded, example.views[0]), predict(model, example.views[0]))
