@@ -18,9 +18,34 @@ def glacier_edge_home() -> Path:
     return base / "glacier-edge"
 
 
+def default_cache_dir() -> Path:
+    """Embeddings and optimised ONNX graphs: $GLACIER_EDGE_CACHE, else $XDG_CACHE_HOME/glacier-edge,
+    else ~/.cache/glacier-edge. Safe to delete; everything in it is rebuilt on demand."""
+    if os.environ.get("GLACIER_EDGE_CACHE"):
+        return Path(os.environ["GLACIER_EDGE_CACHE"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "glacier-edge"
+
+
 def default_run_dir() -> Path:
     return glacier_edge_home() / "run"
 
 
 def default_bundle_dir() -> Path:
     return glacier_edge_home() / "model"
+
+
+def resolve_bundle_dir(model: Path | None) -> Path:
+    """--model, else $GLACIER_EDGE_MODEL, else the default bundle; one clear line if none exists."""
+    from glacier_edge.errors import ModelBundleError
+
+    if model is not None:
+        return model
+    if os.environ.get("GLACIER_EDGE_MODEL"):
+        return Path(os.environ["GLACIER_EDGE_MODEL"])
+    candidate = default_bundle_dir()
+    if not candidate.is_dir():
+        raise ModelBundleError(
+            f"no model bundle given and none at {candidate}; create one with `glacier-edge demo` "
+            "(or `glacier-edge train` then `glacier-edge export`), or pass --model / set GLACIER_EDGE_MODEL"
+        )
+    return candidate

@@ -7,7 +7,6 @@ disk; a second ``train`` on the same data skips ResNet50 entirely.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,14 +31,6 @@ class SequenceExample:
     melt: np.ndarray
     """float32 (T,) target, normalised as configured."""
     frames_sha256: str
-
-
-def default_cache_dir() -> Path:
-    """$GLACIER_EDGE_CACHE, else $XDG_CACHE_HOME/glacier-edge, else ~/.cache/glacier-edge."""
-    if os.environ.get("GLACIER_EDGE_CACHE"):
-        return Path(os.environ["GLACIER_EDGE_CACHE"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "glacier-edge"
 
 
 def frames_digest(frames: np.ndarray) -> str:

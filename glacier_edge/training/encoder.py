@@ -35,6 +35,8 @@ class EncoderWeights:
     """``imagenet``, ``random`` or ``file:<sha256>``."""
     pretrained: bool
     description: str
+    spec: str
+    """What to pass to :func:`build_encoder` to rebuild exactly this encoder."""
 
     def label(self) -> str:
         return self.description if self.pretrained else f"{self.description} — NOT PRETRAINED"
@@ -83,12 +85,12 @@ def build_encoder(weights: str) -> tuple[FrameEncoder, EncoderWeights]:
                 f"be downloaded ({type(exc).__name__}); use --weights random (not pretrained) or "
                 "copy resnet50-0676ba61.pth there"
             ) from exc
-        info = EncoderWeights("imagenet", True, "ResNet50 ImageNet IMAGENET1K_V1")
+        info = EncoderWeights("imagenet", True, "ResNet50 ImageNet IMAGENET1K_V1", "imagenet")
     elif weights == "random":
         with torch.random.fork_rng():
             torch.manual_seed(RANDOM_INIT_SEED)
             backbone = resnet50(weights=None)
-        info = EncoderWeights("random", False, f"ResNet50 random init (seed {RANDOM_INIT_SEED})")
+        info = EncoderWeights("random", False, f"ResNet50 random init (seed {RANDOM_INIT_SEED})", "random")
     else:
         path = Path(weights)
         if not path.is_file():
@@ -106,7 +108,8 @@ def build_encoder(weights: str) -> tuple[FrameEncoder, EncoderWeights]:
                 f"{path}: not a ResNet50 state dict (missing {missing[:3]}, unexpected {unexpected[:3]})"
             )
         digest = sha256_file(path)
-        info = EncoderWeights(f"file:{digest}", True, f"ResNet50 from {path.name} (sha256 {digest[:12]})")
+        info = EncoderWeights(f"file:{digest}", True, f"ResNet50 from {path.name} (sha256 {digest[:12]})",
+                              str(path.resolve()))
     encoder = FrameEncoder(backbone).eval()
     for parameter in encoder.parameters():
         parameter.requires_grad_(False)

@@ -27,7 +27,7 @@ def read_sequences(paths: Sequence[Path], max_pixels: int) -> list[FrameSequence
 
 def _describe(example: SequenceExample, metrics: dict[str, float]) -> dict[str, Any]:
     return {
-        "source": example.sequence.source,
+        "source": str(Path(example.sequence.source).resolve()),
         "frames": example.sequence.num_frames,
         "frames_sha256": example.frames_sha256,
         "dates": [d.isoformat() if d else None for d in example.sequence.dates],
@@ -78,7 +78,7 @@ def run_training(
         "created": utc_now(),
         "model": {"arch": "sage", "in_dim": 2048, "hidden": list(HIDDEN_DIMS),
                   "final_activation": config.final_activation},
-        "encoder": {"weights": weights, "weights_id": weights_info.weights_id,
+        "encoder": {"weights": weights_info.spec, "weights_id": weights_info.weights_id,
                     "pretrained": weights_info.pretrained, "description": weights_info.label()},
         "frame_size": FRAME_SIZE,
         "melt_normalization": normalization,

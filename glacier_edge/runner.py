@@ -1,0 +1,34 @@
+"""`glacier-edge run` as a function: verified bundle + sequence → result dict (numpy + ORT only)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from glacier_edge.bundle import load_bundle
+from glacier_edge.frames import read_sequence
+from glacier_edge.report import RunContext, build_result
+from glacier_edge.runtime import EdgeModel, Prediction, encoder_role_for
+
+
+def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "auto", threads: int | None = None,
+             allow_fallback: bool = False, precision: str = "fp32", max_pixels: int,
+             alert_threshold: float | None = None) -> tuple[dict[str, Any], Prediction]:
+    """Decode the sequence, run both models, compare with the measured melt."""
+    started = time.perf_counter()
+    bundle = load_bundle(bundle_dir, roles=(encoder_role_for(precision), "graphsage"))
+    model = EdgeModel(bundle, provider=provider, threads=threads, allow_fallback=allow_fallback,
+                      precision=precision)
+    load_seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    frames = read_sequence(list(sequence), max_pixels=max_pixels)
+    prediction = model.predict(frames, decode_seconds=time.perf_counter() - started)
+    parity = bundle.manifest.get("parity") or {}
+    context = RunContext(
+        bundle=str(bundle.directory), encoder_weights=bundle.weights_label, pretrained=bundle.pretrained,
+        precision=precision, parity_verified=parity.get("passed") if parity else None,
+        provider=model.provider, threads=threads, load_seconds=load_seconds, alert_threshold=alert_threshold,
+    )
+    return build_result(prediction, context), prediction

@@ -1,0 +1,171 @@
+"""ONNX Runtime sessions and prediction: the edge runner's engine (numpy + onnxruntime only).
+
+Provider choice checks what the session really got (``session.get_providers()``): ONNX Runtime
+falls back from CUDA to CPU silently when the CUDA libraries do not load, and a station must
+know which one produced its latency figures.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from glacier_edge.bundle import Bundle
+from glacier_edge.errors import ModelBundleError, ProviderError
+from glacier_edge.frames import FrameSequence
+from glacier_edge.graph import dense_adjacency
+from glacier_edge.melt import measured_melt, normalize_melt
+from glacier_edge.paths import default_cache_dir
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+PROVIDER_CHOICES = ("auto", "cpu", "cuda")
+ENCODER_BATCH = 32
+
+
+def session_options(threads: int | None) -> ort.SessionOptions:
+    """Options for every session: no idle spinning, so two sessions used one after the other
+    on 2 cores do not steal ~25 ms per call from each other's spinning worker threads."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
+def cpu_session(path: Path, options: ort.SessionOptions, sha256: str | None) -> ort.InferenceSession:
+    """A CPU session, through a per-machine cache of the fully optimised graph when possible.
+
+    Full graph optimisation (fusions, NCHWc layout) costs ~250 ms per session start on 2 cores
+    and its result is specific to this CPU and ORT version, so it cannot ship in the bundle.
+    ORT's offline mode saves it once (key: the verified file's sha256 + ORT version) and later
+    starts load it with optimisation off. An unreadable cache entry is dropped and rebuilt.
+    """
+    providers = [PROVIDERS["cpu"]]
+    if sha256 is None:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    cached = default_cache_dir() / "ort" / f"{sha256[:32]}-ort{ort.__version__}.onnx"
+    if cached.is_file():
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+        try:
+            return ort.InferenceSession(str(cached), options, providers=providers)
+        except Exception:  # noqa: BLE001 - a damaged cache entry must not stop a station
+            cached.unlink(missing_ok=True)
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        fd, staging = tempfile.mkstemp(prefix=".", suffix=".onnx", dir=cached.parent)
+        os.close(fd)
+    except OSError:
+        return ort.InferenceSession(str(path), options, providers=providers)
+    options.optimized_model_filepath = staging
+    try:
+        session = ort.InferenceSession(str(path), options, providers=providers)
+        os.replace(staging, cached)
+    finally:
+        Path(staging).unlink(missing_ok=True)
+    return session
+
+
+def create_session(path: Path, provider: str = "cpu", threads: int | None = None,
+                   allow_fallback: bool = False, sha256: str | None = None) -> tuple[ort.InferenceSession, str]:
+    """Create a session on ``provider`` (auto|cpu|cuda); return it with the provider it really got.
+
+    ``cuda`` that cannot be had raises :class:`ProviderError` unless ``allow_fallback``; ``auto``
+    uses CUDA when the session really gets it and the CPU otherwise.
+    """
+    if provider not in PROVIDER_CHOICES:
+        raise ProviderError(f"unknown provider {provider!r}; use one of {', '.join(PROVIDER_CHOICES)}")
+    options = session_options(threads)
+    cpu_only = [PROVIDERS["cpu"]]
+    if provider == "cpu":
+        return cpu_session(path, options, sha256), "cpu"
+    reason = ""
+    if PROVIDERS["cuda"] not in ort.get_available_providers():
+        reason = ("this onnxruntime build has no CUDA execution provider "
+                  f"(available: {', '.join(ort.get_available_providers())}; install onnxruntime-gpu)")
+    else:
+        try:
+            session = ort.InferenceSession(str(path), options, providers=[PROVIDERS["cuda"], *cpu_only])
+            if session.get_providers()[0] == PROVIDERS["cuda"]:
+                return session, "cuda"
+            reason = ("ONNX Runtime offered CUDA but the session fell back to CPU "
+                      "(CUDA/cuDNN libraries or driver missing)")
+        except Exception as exc:  # noqa: BLE001 - ORT raises bare RuntimeError/Fail for CUDA load errors
+            reason = f"the CUDA session could not be created ({str(exc).splitlines()[0][:200]})"
+    if provider == "cuda" and not allow_fallback:
+        raise ProviderError(f"--provider cuda: {reason}; use --provider cpu or add --allow-fallback")
+    return cpu_session(path, session_options(threads), sha256), "cpu"
+
+
+@dataclass
+class StageTimes:
+    """Wall-clock seconds per stage of one run."""
+
+    decode: float = 0.0
+    encode: float = 0.0
+    graph: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.decode + self.encode + self.graph
+
+
+@dataclass
+class Prediction:
+    sequence: FrameSequence
+    measured: np.ndarray
+    predicted: np.ndarray
+    times: StageTimes = field(default_factory=StageTimes)
+
+
+def encoder_role_for(precision: str) -> str:
+    return "encoder_int8" if precision == "int8" else "encoder"
+
+
+class EdgeModel:
+    """The two sessions of a bundle, created once and reused for every sequence."""
+
+    def __init__(self, bundle: Bundle, *, provider: str = "auto", threads: int | None = None,
+                 allow_fallback: bool = False, precision: str = "fp32") -> None:
+        encoder_role = encoder_role_for(precision)
+        if not bundle.has_model(encoder_role):
+            raise ModelBundleError(f"{bundle.directory}: bundle has no int8 encoder; export it with --int8")
+        self.bundle = bundle
+        self.precision = precision
+        self.encoder, self.provider = create_session(bundle.model_path(encoder_role), provider, threads,
+                                                     allow_fallback, bundle.model_sha256(encoder_role))
+        self.graphsage, graph_provider = create_session(bundle.model_path("graphsage"), self.provider, threads,
+                                                        sha256=bundle.model_sha256("graphsage"))
+        assert graph_provider == self.provider
+        self.normalization = str(bundle.manifest.get("melt_normalization", "absolute"))
+
+    def embed(self, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
+        """uint8 (T, 128, 128, 3) → float32 (T, 2048), in batches to bound memory."""
+        parts = [self.encoder.run(None, {"frames": np.ascontiguousarray(frames[i : i + batch_size])})[0]
+                 for i in range(0, len(frames), batch_size)]
+        return np.concatenate(parts)
+
+    def melt(self, embeddings: np.ndarray) -> np.ndarray:
+        adjacency = dense_adjacency(len(embeddings))
+        return self.graphsage.run(None, {"x": embeddings.astype(np.float32), "adjacency": adjacency})[0]
+
+    def predict(self, sequence: FrameSequence, decode_seconds: float = 0.0) -> Prediction:
+        times = StageTimes(decode=decode_seconds)
+        start = time.perf_counter()
+        embeddings = self.embed(sequence.frames)
+        times.encode = time.perf_counter() - start
+        start = time.perf_counter()
+        predicted = self.melt(embeddings)
+        times.graph = time.perf_counter() - start
+        measured = normalize_melt(measured_melt(sequence.frames), self.normalization)
+        return Prediction(sequence, measured, predicted, times)
