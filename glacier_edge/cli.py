@@ -329,5 +329,66 @@ def verify(bundle_dir: Path | None, sequences: tuple[Path, ...], run_dir: Path |
                f"figures written to {bundle_dir}/manifest.json")
 
 
+@main.command()
+@click.option("--epochs", type=click.IntRange(min=1), default=600, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def demo(epochs: int, seed: int) -> None:
+    """The whole pipeline on the embedded Rutor Glacier sample, end to end, in about a minute.
+
+    Trains (ImageNet weights if cached, else random init, labelled NOT PRETRAINED), exports
+    fp32 + int8 ONNX to the default bundle, verifies parity against PyTorch, runs the edge
+    runner and prints a latency table. Ends with the `glacier-edge run` line to use next.
+    """
+    require_torch_wing("demo")
+    import time
+
+    from glacier_edge.benchmark import bundle_variant_latency
+    from glacier_edge.bundle import load_bundle
+    from glacier_edge.export.bundle_export import export_bundle
+    from glacier_edge.export.parity import parity_table, verify_bundle
+    from glacier_edge.frames import read_sequence, sample_sequence_path
+    from glacier_edge.paths import default_cache_dir
+    from glacier_edge.report import format_result
+    from glacier_edge.runner import run_edge
+    from glacier_edge.training.loop import TrainConfig
+    from glacier_edge.training.pipeline import run_training
+
+    started = time.perf_counter()
+    run_dir, bundle_dir, sample = default_run_dir(), default_bundle_dir(), sample_sequence_path()
+    click.echo(f"[1/5] train on {sample.name} ({epochs} epochs) → {run_dir}")
+    with progress(epochs, "training") as (advance, log):
+        info = run_training([], run_dir, config=TrainConfig(epochs=epochs, seed=seed), weights="auto",
+                            max_pixels=DEFAULT_MAX_PIXELS, cache_dir=default_cache_dir(), echo=log,
+                            progress=lambda epoch: advance(1))
+    m = info["train_sequences"][0]["metrics"]
+    click.echo(f"      encoder: {info['encoder']['description']}; training MAE {m['mae']:.4f}, "
+               f"Pearson r {format_r(m['pearson_r'])} (on the training sequence itself)")
+    click.echo(f"[2/5] export fp32 + int8 ONNX → {bundle_dir}")
+    manifest = export_bundle(run_dir, bundle_dir, int8=True, echo=echo_err)
+    click.echo(f"      exported in {manifest['export_seconds']:.0f} s")
+    click.echo("[3/5] verify ONNX Runtime ≡ PyTorch")
+    parity = verify_bundle(bundle_dir, echo=echo_err)
+    click.echo(parity_table(parity))
+    if not parity["passed"]:
+        from glacier_edge.errors import ParityError
+
+        raise ParityError("parity failed; the bundle must not be used")
+    click.echo("[4/5] glacier-edge run on the sample (ONNX Runtime only)")
+    result, _ = run_edge([sample], bundle_dir, provider="auto", max_pixels=DEFAULT_MAX_PIXELS)
+    click.echo(format_result(result, "table"))
+    click.echo("[5/5] latency on this machine (8 frames, 20 runs after warm-up)")
+    bundle = load_bundle(bundle_dir)
+    frames = read_sequence(sample).frames
+    click.echo(f"      {'variant':10s} {'size MB':>8s} {'encode P50':>11s} {'P95':>8s} {'ms/frame':>9s} "
+               f"{'GNN P50':>8s} {'total P50':>10s}")
+    for precision in ("fp32", "int8") if bundle.has_model("encoder_int8") else ("fp32",):
+        lat = bundle_variant_latency(bundle, precision, frames, provider="cpu", sequence_path=sample)
+        click.echo(f"      {lat.variant:10s} {lat.size_mb:8.1f} {lat.encoder.p50 * 1000:9.1f}ms "
+                   f"{lat.encoder.p95 * 1000:6.1f}ms {lat.ms_per_frame(lat.encoder):9.2f} "
+                   f"{lat.graph.p50 * 1000:6.2f}ms {lat.total.p50 * 1000:8.1f}ms")
+    click.echo(f"demo finished in {time.perf_counter() - started:.0f} s. Next, on your own sequence:")
+    click.echo(f"  glacier-edge run YOUR_SEQUENCE.gif --model {bundle_dir} --plot melt.png")
+
+
 if __name__ == "__main__":
     main(prog_name=os.path.basename(sys.argv[0]))

@@ -73,3 +73,34 @@ BAD_INPUT_MESSAGES = {
 @pytest.fixture
 def bad_inputs(tmp_path: Path, sample_gif: Path) -> dict[str, Path]:
     return write_bad_inputs(tmp_path / "bad", sample_gif)
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short training run on the sample with the random encoder (60 epochs)."""
+    pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+    from glacier_edge.frames import DEFAULT_MAX_PIXELS
+    from glacier_edge.training.loop import TrainConfig
+    from glacier_edge.training.pipeline import run_training
+
+    run_dir = tmp_path_factory.mktemp("runs") / "run"
+    run_training([], run_dir, config=TrainConfig(epochs=60), weights="random", max_pixels=DEFAULT_MAX_PIXELS,
+                 cache_dir=None, echo=lambda message: None)
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def exported_bundle(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """fp32 + int8 bundle of ``trained_run``. Tests must copy it before changing it."""
+    from glacier_edge.export.bundle_export import export_bundle
+
+    bundle = tmp_path_factory.mktemp("bundles") / "bundle"
+    export_bundle(trained_run, bundle, int8=True, echo=lambda message: None)
+    return bundle
+
+
+@pytest.fixture
+def bundle_copy(exported_bundle: Path, tmp_path: Path) -> Path:
+    import shutil
+
+    return Path(shutil.copytree(exported_bundle, tmp_path / "bundle"))

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+
+from click.testing import CliRunner  # noqa: E402
+
+from glacier_edge.bundle import load_bundle  # noqa: E402
+from glacier_edge.cli import main  # noqa: E402
+from glacier_edge.export.onnx_export import onnx_op_types  # noqa: E402
+from glacier_edge.export.parity import MELT_TOLERANCE, verify_bundle  # noqa: E402
+from glacier_edge.runtime import EdgeModel  # noqa: E402
+from glacier_edge.training.checkpoint import load_checkpoint  # noqa: E402
+from glacier_edge.training.loop import predict  # noqa: E402
+
+
+def test_bundle_holds_single_file_models_and_a_complete_manifest(exported_bundle: Path) -> None:
+    names = {p.name for p in exported_bundle.iterdir()}
+    assert names == {"encoder.onnx", "graphsage.onnx", "encoder.int8.onnx", "manifest.json"}
+    manifest = json.loads((exported_bundle / "manifest.json").read_text())
+    assert manifest["schema"] == "glacier-edge/bundle" and manifest["schema_version"] == 1
+    assert manifest["opset"] == 18 and manifest["frame_size"] == 128
+    assert manifest["encoder_weights"]["pretrained"] is False
+    assert manifest["models"]["encoder"]["inputs"][0] == {"name": "frames", "dtype": "uint8",
+                                                          "shape": ["N", 128, 128, 3]}
+    assert manifest["models"]["graphsage"]["outputs"][0]["shape"] == ["T"]
+    for key in ("torch", "torchvision", "torch_geometric", "onnx", "onnxruntime"):
+        assert manifest["versions"][key]
+    assert set(manifest["files"]) == names - {"manifest.json"}
+    tried = manifest["int8"]["tried"]
+    assert {t["format"] for t in tried} >= {"QDQ S8S8 per-channel", "QOperator U8S8 per-channel"}
+    assert manifest["int8"]["chosen"]["melt_mae_vs_fp32"] <= 0.005
+
+
+def test_graphsage_onnx_has_no_scatter_ops(exported_bundle: Path) -> None:
+    ops = onnx_op_types(exported_bundle / "graphsage.onnx")
+    assert "MatMul" in ops
+    assert not [op for op in ops if op.startswith("Scatter")]
+
+
+@pytest.mark.parametrize("frames", [2, 3, 8, 37, 128])
+def test_graphsage_runs_at_any_sequence_length(exported_bundle: Path, trained_run: Path, frames: int) -> None:
+    """Exported at T=5; run here at other T against the PyG (scatter) model."""
+    model, _ = load_checkpoint(trained_run)
+    edge = EdgeModel(load_bundle(exported_bundle), provider="cpu")
+    x = np.random.default_rng(frames).normal(13, 12, (frames, 2048)).astype(np.float32)
+    reference = predict(model, x)
+    assert edge.melt(x).shape == (frames,)
+    assert MELT_TOLERANCE.worst_ratio(edge.melt(x), reference) <= 1
+
+
+def test_encoder_runs_at_batch_one_and_many(exported_bundle: Path) -> None:
+    edge = EdgeModel(load_bundle(exported_bundle), provider="cpu")
+    frames = np.random.default_rng(1).integers(0, 256, (37, 128, 128, 3), np.uint8)
+    together = edge.embed(frames, batch_size=37)
+    one = edge.embed(frames[:1], batch_size=1)
+    assert together.shape == (37, 2048)
+    assert np.allclose(one[0], together[0], rtol=1e-4, atol=1e-4)
+
+
+def test_verify_passes_and_records_parity(bundle_copy: Path, tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["verify", str(bundle_copy)])
+    assert result.exit_code == 0, result.output
+    assert "PASS: ONNX Runtime ≡ PyTorch within tolerance on 5 inputs" in result.output
+    parity = json.loads((bundle_copy / "manifest.json").read_text())["parity"]
+    assert parity["passed"] is True
+    assert [row["frames"] for row in parity["rows"]] == [8, 2, 8, 37, 128]
+    for row in parity["rows"]:
+        assert row["encoder_worst_ratio"] <= 1 and row["melt_worst_ratio"] <= 1
+    assert parity["int8"]["within_bound"] is True
+    assert parity["int8"]["melt_mae_max"] <= 0.005
+    # the bundle's hashes still hold after the manifest rewrite
+    load_bundle(bundle_copy)
+
+
+def test_verify_fails_with_exit_1_against_another_model(bundle_copy: Path, tmp_path: Path) -> None:
+    from glacier_edge.frames import DEFAULT_MAX_PIXELS
+    from glacier_edge.training.loop import TrainConfig
+    from glacier_edge.training.pipeline import run_training
+
+    other = tmp_path / "other-run"
+    run_training([], other, config=TrainConfig(epochs=20, seed=7), weights="random", augmentations=0,
+                 max_pixels=DEFAULT_MAX_PIXELS, cache_dir=None, echo=lambda m: None)
+    parity = verify_bundle(bundle_copy, run_dir=other, echo=lambda m: None)
+    assert parity["passed"] is False
+    result = CliRunner().invoke(main, ["verify", str(bundle_copy), "--run", str(other)])
+    assert result.exit_code == 1
+    assert "disagree beyond the tolerance" in result.output
+
+
+def test_export_of_missing_run_fails_cleanly(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["export", str(tmp_path / "nope"), "--out", str(tmp_path / "b")])
+    assert result.exit_code == 2
+    assert "not a training run (no run.json)" in result.output
+    assert not (tmp_path / "b").exists()
+
+
+def test_export_cli_writes_bundle_without_int8(trained_run: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fp32-bundle"
+    result = CliRunner().invoke(main, ["export", str(trained_run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "graphsage.onnx", "manifest.json"]
+    shutil.rmtree(out)
