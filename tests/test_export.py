@@ -10,11 +10,11 @@ import pytest
 torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
 
 from click.testing import CliRunner  # noqa: E402
+from glacier_edge.export.onnx_export import onnx_op_types  # noqa: E402
+from glacier_edge.export.parity import MELT_TOLERANCE, verify_bundle  # noqa: E402
 
 from glacier_edge.bundle import load_bundle  # noqa: E402
 from glacier_edge.cli import main  # noqa: E402
-from glacier_edge.export.onnx_export import onnx_op_types  # noqa: E402
-from glacier_edge.export.parity import MELT_TOLERANCE, verify_bundle  # noqa: E402
 from glacier_edge.runtime import EdgeModel  # noqa: E402
 from glacier_edge.training.checkpoint import load_checkpoint  # noqa: E402
 from glacier_edge.training.loop import predict  # noqa: E402
