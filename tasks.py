@@ -60,7 +60,9 @@ def edge_check(bundle: Path) -> None:
     """Install without extras into a second venv and run the edge runner on the sample there."""
     env = ensure_venv(EDGE_VENV, str(ROOT))
     run(bin_path(env, "python"), "-c", "import importlib.util as u, sys; "
-        "sys.exit([m for m in ('torch', 'torchvision', 'torch_geometric') if u.find_spec(m)])")
+        "heavy = [m for m in ('torch', 'torchvision', 'torch_geometric') if u.find_spec(m)]; "
+        "print('torch-free edge venv' if not heavy else f'unexpected in edge venv: {heavy}'); "
+        "sys.exit(int(bool(heavy)))")
     run(bin_path(env, "glacier-edge"), "run", ROOT / "glacier_edge" / "data" / "rutor_s2_2017-2025.gif",
         "--model", bundle)
     print("edge venv: glacier-edge run works with numpy, imageio, click and onnxruntime alone")

@@ -342,11 +342,11 @@ def demo(epochs: int, seed: int) -> None:
     require_torch_wing("demo")
     import time
 
-    from glacier_edge.benchmark import bundle_variant_latency
+    from glacier_edge.benchmark import ort_spec, run_variants, table
     from glacier_edge.bundle import load_bundle
     from glacier_edge.export.bundle_export import export_bundle
     from glacier_edge.export.parity import parity_table, verify_bundle
-    from glacier_edge.frames import read_sequence, sample_sequence_path
+    from glacier_edge.frames import sample_sequence_path
     from glacier_edge.paths import default_cache_dir
     from glacier_edge.report import format_result
     from glacier_edge.runner import run_edge
@@ -376,18 +376,54 @@ def demo(epochs: int, seed: int) -> None:
     click.echo("[4/5] glacier-edge run on the sample (ONNX Runtime only)")
     result, _ = run_edge([sample], bundle_dir, provider="auto", max_pixels=DEFAULT_MAX_PIXELS)
     click.echo(format_result(result, "table"))
-    click.echo("[5/5] latency on this machine (8 frames, 20 runs after warm-up)")
+    click.echo("[5/5] latency on this machine (8 frames, 20 runs after warm-up; full table: glacier-edge bench)")
     bundle = load_bundle(bundle_dir)
-    frames = read_sequence(sample).frames
-    click.echo(f"      {'variant':10s} {'size MB':>8s} {'encode P50':>11s} {'P95':>8s} {'ms/frame':>9s} "
-               f"{'GNN P50':>8s} {'total P50':>10s}")
-    for precision in ("fp32", "int8") if bundle.has_model("encoder_int8") else ("fp32",):
-        lat = bundle_variant_latency(bundle, precision, frames, provider="cpu", sequence_path=sample)
-        click.echo(f"      {lat.variant:10s} {lat.size_mb:8.1f} {lat.encoder.p50 * 1000:9.1f}ms "
-                   f"{lat.encoder.p95 * 1000:6.1f}ms {lat.ms_per_frame(lat.encoder):9.2f} "
-                   f"{lat.graph.p50 * 1000:6.2f}ms {lat.total.p50 * 1000:8.1f}ms")
+    specs = [ort_spec(precision, "cpu") for precision in ("fp32", "int8")
+             if precision == "fp32" or bundle.has_model("encoder_int8")]
+    click.echo(table(run_variants(specs, bundle_dir, 8, runs=20, warmup=3, threads=None, echo=echo_err)))
     click.echo(f"demo finished in {time.perf_counter() - started:.0f} s. Next, on your own sequence:")
     click.echo(f"  glacier-edge run YOUR_SEQUENCE.gif --model {bundle_dir} --plot melt.png")
+
+
+@main.command()
+@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
+              help=f"Model bundle.  [default: $GLACIER_EDGE_MODEL, else {default_bundle_dir()}]")
+@click.option("--frames", "frame_counts", type=click.IntRange(min=2, max=4096), multiple=True, default=(24,),
+              show_default=True, help="Sequence length(s) T to time (repeatable); the sample's frames are cycled.")
+@click.option("--providers", default="cpu", show_default=True,
+              help="Comma-separated execution providers (cpu,cuda); one not available is skipped with its reason.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for ORT and torch "
+              "[default: all cores].")
+@click.option("--runs", type=click.IntRange(min=3), default=20, show_default=True,
+              help="Timed runs per measurement, after 3 warm-up runs.")
+@click.option("--cold-runs", type=click.IntRange(min=0), default=3, show_default=True,
+              help="Fresh `glacier-edge run` processes to time for cold start (0 skips).")
+@click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write results here.")
+def bench(model_dir: Path | None, frame_counts: tuple[int, ...], providers: str, threads: int | None, runs: int,
+          cold_runs: int, json_out: Path | None) -> None:
+    """Time every model variant per stage: mean/P50/P90/P95/P99, frames/s, RSS, parity.
+
+    Variants: ORT fp32, ORT int8 (if exported) on each provider, and PyTorch eager fp32 when
+    torch is installed (the parity reference then). Ends with the cold start (wall time, peak
+    RSS) of fresh `glacier-edge run` processes, and a PyTorch path for comparison.
+
+    Example: glacier-edge bench --frames 8 --frames 24 --threads 2 --json bench.json
+    """
+    from glacier_edge.bench import run_bench
+    from glacier_edge.fileio import write_json_atomic
+    from glacier_edge.paths import resolve_bundle_dir
+
+    _check_writable(json_out, "--json")
+    chosen = [p.strip() for p in providers.split(",") if p.strip()]
+    unknown = [p for p in chosen if p not in ("cpu", "cuda")]
+    if unknown or not chosen:
+        raise click.BadParameter(f"unknown provider(s) {unknown}; use cpu and/or cuda", param_hint="--providers")
+    results, report = run_bench(resolve_bundle_dir(model_dir), frame_counts=frame_counts, providers=chosen,
+                                threads=threads, runs=runs, cold_runs=cold_runs, echo=echo_err)
+    click.echo(report)
+    if json_out is not None:
+        write_json_atomic(json_out, results)
+        echo_err(f"wrote {json_out}")
 
 
 if __name__ == "__main__":
