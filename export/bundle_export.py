@@ -31,6 +31,7 @@ from glacier_edge.bundle import (
 from glacier_edge.errors import BadInputError, ModelBundleError
 from glacier_edge.fileio import atomic_directory, write_json_atomic
 from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_sequence
+from glacier_edge.graph import dense_adjacency
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.runtime import create_session
 from glacier_edge.training.augment import augment_sequence
@@ -92,8 +93,8 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
             "opset": opset,
             "frame_size": FRAME_SIZE,
             "melt_normalization": run_info["melt_normalization"],
-            "task": "nowcast",
-            "graph": "temporal, bidirectional edges between consecutive frames",
+            "task": run_info.get("task", "nowcast"),
+            "graph_kind": run_info.get("graph_kind", "bidirectional"),
             "encoder_weights": {k: run_info["encoder"][k] for k in ("weights", "weights_id", "pretrained",
                                                                      "description")},
             "training": {
@@ -124,10 +125,11 @@ def _export_int8(staging: Path, model: torch.nn.Module, run_info: dict[str, Any]
     calibration = np.concatenate(evaluation + [augment_sequence(frames, rng) for frames in evaluation])
     graph_session, _ = create_session(staging / GRAPHSAGE_FILE, "cpu")
 
-    def melt_of(embeddings: np.ndarray) -> np.ndarray:
-        from glacier_edge.graph import dense_adjacency
+    kind = run_info.get("graph_kind", "bidirectional")
 
-        return graph_session.run(None, {"x": embeddings, "adjacency": dense_adjacency(len(embeddings))})[0]
+    def melt_of(embeddings: np.ndarray) -> np.ndarray:
+        adjacency = dense_adjacency(len(embeddings), kind)
+        return graph_session.run(None, {"x": embeddings, "adjacency": adjacency})[0]
 
     chosen, tried = quantize_encoder(staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration, evaluation,
                                      melt_of, model.feature_mean.numpy(), echo)

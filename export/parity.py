@@ -76,7 +76,7 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
         echo(f"checking {name} ({len(frames)} frames)")
         ref_embeddings = encode_frames(encoder, frames)
         ort_embeddings = fp32.embed(frames)
-        ref_melt = predict(model, ref_embeddings)
+        ref_melt = predict(model, ref_embeddings, run_info.get("task", "nowcast"))
         ort_melt = fp32.melt(ort_embeddings)
         graph_only = fp32.melt(ref_embeddings)
         row = {

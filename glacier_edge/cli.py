@@ -140,6 +140,10 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
 @click.option("--normalize", "normalization", type=click.Choice(MELT_NORMALIZATIONS), default="absolute",
               show_default=True, help="absolute: mean|Δ|/255, comparable across sequences; minmax: the seed's "
                                       "per-sequence [0, 1] rescaling.")
+@click.option("--task", type=click.Choice(["nowcast", "forecast"]), default="nowcast", show_default=True,
+              help="nowcast: melt_t from frames around t (bidirectional graph, the seed). forecast: melt_{t+1} "
+                   "from frames up to t (causal graph: edges from past frames only); `run` then prints the "
+                   "forecast for the step after the last frame.")
 @click.option("--final-activation", type=click.Choice(["identity", "relu"]), default="identity",
               show_default=True,
               help="Output of the last SAGEConv. 'relu' is the seed's literal design; it is not the default "
@@ -149,8 +153,8 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
               help="Embedding cache.  [default: $GLACIER_EDGE_CACHE or ~/.cache/glacier-edge]")
 @max_pixels_option
 def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...], epochs: int,
-          lr: float, seed: int, weights: str, augmentations: int, normalization: str, final_activation: str,
-          cache_dir: Path | None, max_pixels: int) -> None:
+          lr: float, seed: int, weights: str, augmentations: int, normalization: str, task: str,
+          final_activation: str, cache_dir: Path | None, max_pixels: int) -> None:
     """Train the ResNet50 + GraphSAGE melt model on SEQUENCES (default: the embedded sample).
 
     Each sequence is one graph (frames = nodes, consecutive frames linked both ways); Adam and
@@ -166,7 +170,7 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
     from glacier_edge.training.pipeline import run_training
 
     out_dir = out_dir or default_run_dir()
-    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, final_activation=final_activation)
+    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, final_activation=final_activation, task=task)
     with progress(epochs, "training") as (advance, log):
         info = run_training(
             list(sequences), out_dir, config=config, weights=weights, val_sequences=list(val_sequences),

@@ -37,6 +37,9 @@ IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".
 RESAMPLING = Image.Resampling.BILINEAR
 """Pillow's bilinear filter widens its support when downscaling, i.e. it antialiases."""
 
+_CONVERT_TO_RGB_MODES = frozenset({"CMYK", "YCbCr", "LAB", "HSV"})
+"""Colour spaces whose channels are not RGB(A): Pillow converts them; numpy cannot tell them apart."""
+
 _DATE_IN_NAME = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?([0-2]\d|3[01])(?!\d)")
 
 
@@ -131,7 +134,9 @@ def _iter_decoded(path: Path, max_pixels: int) -> Iterator[np.ndarray]:
                         f"{path}: frame of {width}×{height} = {width * height:,} pixels exceeds "
                         f"the limit of {max_pixels:,} (raise it with --max-pixels)"
                     )
-                for frame in image_file.iter():
+                with Image.open(path) as header:
+                    mode = "RGB" if header.mode in _CONVERT_TO_RGB_MODES else None
+                for frame in image_file.iter(mode=mode):
                     yield to_rgb8(frame)
     except BadInputError:
         raise

@@ -46,3 +46,36 @@ def melt_valid_mask(num_frames: int) -> np.ndarray:
     mask = np.ones(num_frames, dtype=bool)
     mask[0] = False
     return mask
+
+
+TASKS = ("nowcast", "forecast")
+
+
+def task_targets(melt: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per-node training targets and where they are defined.
+
+    nowcast: node t predicts melt_t (t ≥ 1). forecast: node t predicts melt_{t+1} (t ≤ T−2);
+    the last node's output is the forecast for the step after the sequence.
+    """
+    targets = np.zeros_like(melt, dtype=np.float32)
+    valid = np.zeros(len(melt), dtype=bool)
+    if task == "nowcast":
+        targets[:], valid[1:] = melt, True
+    elif task == "forecast":
+        targets[:-1], valid[:-1] = melt[1:], True
+    else:
+        raise ValueError(f"unknown task {task!r}; use one of {TASKS}")
+    return targets, valid
+
+
+def align_to_frames(outputs: np.ndarray, task: str) -> np.ndarray:
+    """Model outputs placed on the frame whose melt they predict (NaN where none does).
+
+    nowcast outputs already sit on their frame; a forecast made at node t is for frame t+1.
+    """
+    aligned = np.full(len(outputs), np.nan, dtype=np.float64)
+    if task == "forecast":
+        aligned[1:] = outputs[:-1]
+    else:
+        aligned[1:] = outputs[1:]
+    return aligned

@@ -5,12 +5,14 @@ JSON schema ``glacier-edge/run-result`` version 1::
     {"schema": "glacier-edge/run-result", "schema_version": 1,
      "sequence": {"source", "frames", "original_size": [w, h]},
      "model": {"bundle", "encoder_weights", "pretrained", "precision", "parity_verified"},
-     "provider": "cpu" | "cuda", "threads": int | null,
+     "task": "nowcast" | "forecast", "provider": "cpu" | "cuda", "threads": int | null,
      "alert_threshold": float | null,
      "frames": [{"index", "label", "date" (YYYY-MM-DD | null), "measured_melt", "predicted_melt",
                  "abs_error", "alert"}],          # frame 0: melt fields null (no previous frame)
      "summary": {"mean_predicted", "max_predicted", "max_predicted_frame", "mae", "rmse",
-                 "pearson_r" (null when undefined), "alerts"},
+                 "pearson_r" (null when undefined), "alerts",
+                 "forecast_next" (forecast task: melt predicted for the step after the last frame,
+                                  else null), "forecast_alert"},
      "latency_ms": {"load", "decode", "encode", "graph", "total"}}
 """
 
@@ -68,6 +70,8 @@ def build_result(prediction: Prediction, context: RunContext) -> dict[str, Any]:
             "alert": bool(threshold is not None and valid[index] and predicted > threshold),
         })
     predicted_valid = prediction.predicted[valid]
+    forecast = prediction.forecast_next
+    forecast_alert = bool(threshold is not None and forecast is not None and forecast > threshold)
     metrics = melt_metrics(predicted_valid, prediction.measured[valid])
     times = prediction.times
     return {
@@ -76,12 +80,14 @@ def build_result(prediction: Prediction, context: RunContext) -> dict[str, Any]:
         "model": {"bundle": context.bundle, "encoder_weights": context.encoder_weights,
                   "pretrained": context.pretrained, "precision": context.precision,
                   "parity_verified": context.parity_verified},
-        "provider": context.provider, "threads": context.threads, "alert_threshold": threshold,
+        "task": prediction.task, "provider": context.provider, "threads": context.threads,
+        "alert_threshold": threshold,
         "frames": rows,
         "summary": {"mean_predicted": float(predicted_valid.mean()), "max_predicted": float(predicted_valid.max()),
                     "max_predicted_frame": int(np.argmax(predicted_valid)) + 1,
                     "mae": metrics["mae"], "rmse": metrics["rmse"], "pearson_r": _clean(metrics["pearson_r"]),
-                    "alerts": sum(row["alert"] for row in rows)},
+                    "alerts": sum(row["alert"] for row in rows) + int(forecast_alert),
+                    "forecast_next": forecast, "forecast_alert": forecast_alert},
         "latency_ms": {"load": context.load_seconds * 1000, "decode": times.decode * 1000,
                        "encode": times.encode * 1000, "graph": times.graph * 1000,
                        "total": (context.load_seconds + times.total) * 1000},
@@ -102,6 +108,10 @@ def format_table(result: dict[str, Any]) -> str:
     r = "n/a" if s["pearson_r"] is None else f"{s['pearson_r']:.3f}"
     lines.append("")
     lines.append("melt = mean |Δ RGB| / 255 between consecutive frames; frame 0 has no previous frame")
+    if result["task"] == "forecast":
+        lines.append("task: forecast — each 'predicted' value was made from frames up to the previous one")
+        lines.append(f"FORECAST for the step after frame {len(result['frames']) - 1}: "
+                     f"{s['forecast_next']:.4f}{'  ALERT' if s['forecast_alert'] else ''}")
     lines.append(f"predicted: mean {s['mean_predicted']:.4f}, max {s['max_predicted']:.4f} (frame "
                  f"{s['max_predicted_frame']});  vs measured: MAE {s['mae']:.4f}, Pearson r {r}")
     if result["alert_threshold"] is not None:

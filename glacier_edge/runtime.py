@@ -20,7 +20,7 @@ from glacier_edge.bundle import Bundle
 from glacier_edge.errors import ModelBundleError, ProviderError
 from glacier_edge.frames import FrameSequence
 from glacier_edge.graph import dense_adjacency
-from glacier_edge.melt import measured_melt, normalize_melt
+from glacier_edge.melt import align_to_frames, measured_melt, normalize_melt
 from glacier_edge.paths import default_cache_dir
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -124,7 +124,12 @@ class StageTimes:
 class Prediction:
     sequence: FrameSequence
     measured: np.ndarray
+    """Measured melt per frame (frame 0: placeholder 0)."""
     predicted: np.ndarray
+    """Prediction for each frame's melt (NaN for frame 0), aligned whatever the task."""
+    task: str = "nowcast"
+    forecast_next: float | None = None
+    """forecast task: predicted melt of the step after the last frame."""
     times: StageTimes = field(default_factory=StageTimes)
 
 
@@ -148,6 +153,8 @@ class EdgeModel:
                                                         sha256=bundle.model_sha256("graphsage"))
         assert graph_provider == self.provider
         self.normalization = str(bundle.manifest.get("melt_normalization", "absolute"))
+        self.task = str(bundle.manifest.get("task", "nowcast"))
+        self.graph_kind = str(bundle.manifest.get("graph_kind", "bidirectional"))
 
     def embed(self, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
         """uint8 (T, 128, 128, 3) → float32 (T, 2048), in batches to bound memory."""
@@ -156,7 +163,7 @@ class EdgeModel:
         return np.concatenate(parts)
 
     def melt(self, embeddings: np.ndarray) -> np.ndarray:
-        adjacency = dense_adjacency(len(embeddings))
+        adjacency = dense_adjacency(len(embeddings), self.graph_kind)
         return self.graphsage.run(None, {"x": embeddings.astype(np.float32), "adjacency": adjacency})[0]
 
     def predict(self, sequence: FrameSequence, decode_seconds: float = 0.0) -> Prediction:
@@ -165,7 +172,8 @@ class EdgeModel:
         embeddings = self.embed(sequence.frames)
         times.encode = time.perf_counter() - start
         start = time.perf_counter()
-        predicted = self.melt(embeddings)
+        outputs = self.melt(embeddings)
         times.graph = time.perf_counter() - start
         measured = normalize_melt(measured_melt(sequence.frames), self.normalization)
-        return Prediction(sequence, measured, predicted, times)
+        forecast = float(outputs[-1]) if self.task == "forecast" else None
+        return Prediction(sequence, measured, align_to_frames(outputs, self.task), self.task, forecast, times)

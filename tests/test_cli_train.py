@@ -24,7 +24,8 @@ def test_train_writes_model_plot_and_metrics(tmp_path: Path) -> None:
     info = json.loads((out / "run.json").read_text())
     assert info["encoder"]["pretrained"] is False
     assert info["train_sequences"][0]["frames"] == 8
-    assert info["train_config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "final_activation": "identity"}
+    assert info["train_config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "final_activation": "identity",
+                                    "task": "nowcast"}
     assert (out / "melt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -107,3 +107,35 @@ def test_animated_file_inside_a_folder_is_refused(tmp_path: Path, sample_gif: Pa
     iio.imwrite(tmp_path / "b.png", np.zeros((8, 8, 3), np.uint8))
     with pytest.raises(BadInputError, match="a.gif: holds several frames"):
         read_sequence(tmp_path)
+
+
+def test_real_world_encodings_decode_like_their_rgb_source(tmp_path: Path) -> None:
+    """CMYK JPEG, animated WebP/APNG and multi-page TIFF must give the same RGB frames."""
+    rng = np.random.default_rng(0)
+    sources = [Image.fromarray(rng.integers(0, 255, (90, 120, 3), np.uint8)) for _ in range(3)]
+    sources[0].save(tmp_path / "anim.png", save_all=True, append_images=sources[1:], duration=100)
+    sources[0].save(tmp_path / "anim.webp", save_all=True, append_images=sources[1:], lossless=True)
+    sources[0].save(tmp_path / "multi.tif", save_all=True, append_images=sources[1:])
+    reference = read_sequence(tmp_path / "anim.png").frames
+    assert reference.shape == (3, 128, 128, 3)
+    for name in ("anim.webp", "multi.tif"):
+        assert np.array_equal(read_sequence(tmp_path / name).frames, reference)
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.fromarray(np.full((40, 40, 3), (200, 120, 40), np.uint8)).convert("CMYK").save(cmyk, quality=100)
+    frame = read_sequence([cmyk, cmyk]).frames[0]
+    assert np.abs(frame[20, 20].astype(int) - [200, 120, 40]).max() <= 3
+
+
+def test_optimised_gif_with_partial_frames_and_transparency(tmp_path: Path, sample_gif: Path) -> None:
+    """Pillow's optimiser writes later frames as transparent sub-rectangles; decoding must rebuild them."""
+    with Image.open(sample_gif) as image:
+        frames = []
+        for index in range(image.n_frames):
+            image.seek(index)
+            frames.append(image.convert("RGB"))
+    path = tmp_path / "optimised.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], optimize=True, disposal=1, transparency=0)
+    decoded = read_sequence(path).frames
+    original = read_sequence(sample_gif).frames
+    assert decoded.shape == original.shape
+    assert np.abs(decoded.astype(int) - original).mean() < 3

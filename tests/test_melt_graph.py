@@ -47,3 +47,27 @@ def test_temporal_graph_has_both_directions_between_neighbours(frames: int) -> N
     assert adjacency.sum() == 2 * (frames - 1)
     assert np.array_equal(adjacency, adjacency.T)
     assert all(adjacency[target, source] == 1 for source, target in pairs)
+
+
+def test_causal_graph_only_looks_back() -> None:
+    from glacier_edge.graph import dense_adjacency as adjacency_of
+
+    edges = temporal_edge_index(5, "causal")
+    assert edges.tolist() == [[0, 1, 2, 3], [1, 2, 3, 4]]
+    adjacency = adjacency_of(5, "causal")
+    assert np.array_equal(adjacency, np.eye(5, k=-1, dtype=np.float32))  # A[t, t-1] = 1: node t hears t-1
+
+
+def test_task_targets_and_alignment() -> None:
+    from glacier_edge.melt import align_to_frames, task_targets
+
+    melt = np.array([0.0, 0.1, 0.2, 0.3], np.float32)
+    targets, valid = task_targets(melt, "forecast")
+    assert np.allclose(targets[valid], [0.1, 0.2, 0.3]) and valid.tolist() == [True, True, True, False]
+    targets, valid = task_targets(melt, "nowcast")
+    assert np.allclose(targets[valid], [0.1, 0.2, 0.3]) and valid.tolist() == [False, True, True, True]
+    outputs = np.array([10.0, 11.0, 12.0, 13.0])
+    assert np.array_equal(align_to_frames(outputs, "forecast")[1:], [10.0, 11.0, 12.0])
+    assert np.array_equal(align_to_frames(outputs, "nowcast")[1:], [11.0, 12.0, 13.0])
+    with pytest.raises(ValueError):
+        task_targets(melt, "hindcast")

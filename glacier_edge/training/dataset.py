@@ -14,7 +14,7 @@ import numpy as np
 
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.frames import FrameSequence
-from glacier_edge.melt import measured_melt, normalize_melt
+from glacier_edge.melt import measured_melt, normalize_melt, task_targets
 from glacier_edge.training.augment import augment_sequence
 from glacier_edge.training.encoder import EncoderWeights, FrameEncoder, encode_frames
 
@@ -29,8 +29,14 @@ class SequenceExample:
     views: np.ndarray
     """float32 (V, T, 2048)."""
     melt: np.ndarray
-    """float32 (T,) target, normalised as configured."""
+    """float32 (T,) measured melt, normalised as configured (frame 0: placeholder)."""
     frames_sha256: str
+    task: str = "nowcast"
+
+    @property
+    def targets_and_valid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-node targets for this example's task, and where they are defined."""
+        return task_targets(self.melt, self.task)
 
 
 def frames_digest(frames: np.ndarray) -> str:
@@ -84,7 +90,8 @@ def build_example(
     seed: int,
     normalization: str,
     cache_dir: Path | None,
+    task: str = "nowcast",
 ) -> SequenceExample:
     views, digest = embed_views(sequence, encoder, weights, augmentations, seed, cache_dir)
     melt = normalize_melt(measured_melt(sequence.frames), normalization)
-    return SequenceExample(sequence, views, melt, digest)
+    return SequenceExample(sequence, views, melt, digest, task)

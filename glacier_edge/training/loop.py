@@ -9,8 +9,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import torch
 
-from glacier_edge.graph import temporal_edge_index
-from glacier_edge.melt import melt_valid_mask
+from glacier_edge.graph import TASK_GRAPHS, temporal_edge_index
+from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
 from glacier_edge.training.dataset import SequenceExample
 from glacier_edge.training.sage import GlacierSAGE
@@ -24,6 +24,7 @@ class TrainConfig:
     lr: float = 0.003
     seed: int = 0
     final_activation: str = "identity"
+    task: str = "nowcast"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -43,8 +44,9 @@ def seed_everything(seed: int) -> None:
 
 
 def _tensors(example: SequenceExample) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    edge_index = torch.from_numpy(temporal_edge_index(example.sequence.num_frames))
-    return edge_index, torch.from_numpy(example.melt), torch.from_numpy(melt_valid_mask(len(example.melt)))
+    edge_index = torch.from_numpy(temporal_edge_index(example.sequence.num_frames, TASK_GRAPHS[example.task]))
+    targets, valid = example.targets_and_valid
+    return edge_index, torch.from_numpy(targets), torch.from_numpy(valid)
 
 
 def train_model(
@@ -56,13 +58,15 @@ def train_model(
     """Train a fresh :class:`GlacierSAGE` on the examples.
 
     Each epoch visits every sequence once in a seeded random order, each time on one of its
-    embedding views (original or augmented), also drawn from the seed. Loss is the MSE over
-    frames 1..T-1 (frame 0 has no measured melt).
+    embedding views (original or augmented), also drawn from the seed. Loss is the MSE over the
+    nodes whose target is defined (nowcast: frames 1..T-1; forecast: frames 0..T-2).
     """
+    if any(example.task != config.task for example in examples):
+        raise ValueError("every example must be built for the configured task")
     seed_everything(config.seed)
     model = GlacierSAGE(final_activation=config.final_activation)
     all_views = torch.from_numpy(np.concatenate([e.views.reshape(-1, e.views.shape[-1]) for e in examples]))
-    all_targets = torch.from_numpy(np.concatenate([e.melt[melt_valid_mask(len(e.melt))] for e in examples]))
+    all_targets = torch.from_numpy(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)]))
     model.fit_scaling(all_views, all_targets)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     graphs = [_tensors(example) for example in examples]
@@ -91,14 +95,19 @@ def train_model(
     return result
 
 
-def predict(model: GlacierSAGE, embeddings: np.ndarray) -> np.ndarray:
-    """Melt predicted for one sequence's (T, 2048) embeddings."""
-    edge_index = torch.from_numpy(temporal_edge_index(len(embeddings)))
+def predict(model: GlacierSAGE, embeddings: np.ndarray, task: str = "nowcast") -> np.ndarray:
+    """Raw per-node outputs for one sequence's (T, 2048) embeddings on the task's graph."""
+    edge_index = torch.from_numpy(temporal_edge_index(len(embeddings), TASK_GRAPHS[task]))
     with torch.inference_mode():
         return model(torch.from_numpy(embeddings), edge_index).numpy()
 
 
 def evaluate(model: GlacierSAGE, example: SequenceExample) -> dict[str, float]:
-    """Metrics of the model on the original (unaugmented) frames, frames 1..T-1."""
-    valid = melt_valid_mask(len(example.melt))
-    return melt_metrics(predict(model, example.views[0])[valid], example.melt[valid])
+    """Metrics on the original (unaugmented) frames, over the nodes with a defined target."""
+    targets, valid = example.targets_and_valid
+    return melt_metrics(predict(model, example.views[0], example.task)[valid], targets[valid])
+
+
+def predicted_per_frame(model: GlacierSAGE, example: SequenceExample) -> np.ndarray:
+    """Predictions placed on the frame whose melt they predict (for plots and reports)."""
+    return align_to_frames(predict(model, example.views[0], example.task), example.task)

@@ -9,12 +9,13 @@ from typing import Any
 
 from glacier_edge.fileio import atomic_directory
 from glacier_edge.frames import FRAME_SIZE, FrameSequence, read_sequence, sample_sequence_path
+from glacier_edge.graph import TASK_GRAPHS
 from glacier_edge.plot import MeltPanel, plot_melt
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.training.checkpoint import PLOT_FILE, save_checkpoint
 from glacier_edge.training.dataset import SequenceExample, build_example
 from glacier_edge.training.encoder import build_encoder
-from glacier_edge.training.loop import TrainConfig, evaluate, predict, train_model
+from glacier_edge.training.loop import TrainConfig, evaluate, predicted_per_frame, train_model
 from glacier_edge.training.sage import HIDDEN_DIMS
 
 Echo = Callable[[str], None]
@@ -60,7 +61,7 @@ def run_training(
     def example(seq: FrameSequence, augment: int) -> SequenceExample:
         echo(f"embedding {seq.source}: {seq.num_frames} frames × {augment + 1} views")
         return build_example(seq, encoder, weights_info, augmentations=augment, seed=config.seed,
-                             normalization=normalization, cache_dir=cache_dir)
+                             normalization=normalization, cache_dir=cache_dir, task=config.task)
 
     train_examples = [example(seq, augmentations) for seq in train_seqs]
     val_examples = [example(seq, 0) for seq in val_seqs]
@@ -82,6 +83,8 @@ def run_training(
                     "pretrained": weights_info.pretrained, "description": weights_info.label()},
         "frame_size": FRAME_SIZE,
         "melt_normalization": normalization,
+        "task": config.task,
+        "graph_kind": TASK_GRAPHS[config.task],
         "train_config": config.to_dict(),
         "augmentations": augmentations,
         "loss_log": [{"epoch": epoch, "mse": loss} for epoch, loss in result.loss_log],
@@ -91,8 +94,8 @@ def run_training(
         "versions": package_versions(),
     }
     panels = [
-        MeltPanel(f"{Path(e.sequence.source).name} ({role})", e.melt, predict(result.model, e.views[0]),
-                  e.sequence.dates)
+        MeltPanel(f"{Path(e.sequence.source).name} ({role}, {config.task})", e.melt,
+                  predicted_per_frame(result.model, e), e.sequence.dates)
         for role, examples in (("train", train_examples), ("validation", val_examples))
         for e in examples
     ]

@@ -23,6 +23,7 @@ class TorchReference:
         if threads:
             torch.set_num_threads(threads)
         self.model, info = load_checkpoint(run_dir)
+        self.task = info.get("task", "nowcast")
         self.encoder, _ = build_encoder(info["encoder"]["weights"])
         self.size_mb = (sum(p.numel() * p.element_size() for p in self.encoder.parameters())
                         + (Path(run_dir) / "model.pt").stat().st_size) / 1e6
@@ -31,4 +32,4 @@ class TorchReference:
         return encode_frames(self.encoder, frames)
 
     def melt(self, embeddings: np.ndarray) -> np.ndarray:
-        return predict(self.model, embeddings)
+        return predict(self.model, embeddings, self.task)

@@ -1,0 +1,68 @@
+"""Forecast mode through the same train → export → verify → run path."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+
+from click.testing import CliRunner  # noqa: E402
+
+from glacier_edge.bundle import load_bundle  # noqa: E402
+from glacier_edge.cli import main  # noqa: E402
+from glacier_edge.frames import read_sequence  # noqa: E402
+from glacier_edge.runtime import EdgeModel  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def forecast_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("forecast")
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--task", "forecast", "--epochs", "80", "--weights", "random",
+                                  "--out", str(root / "run")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", str(root / "run"), "--out", str(root / "bundle")])
+    assert result.exit_code == 0, result.output
+    return root / "bundle"
+
+
+def test_task_and_causal_graph_are_recorded(forecast_bundle: Path) -> None:
+    manifest = json.loads((forecast_bundle / "manifest.json").read_text())
+    assert manifest["task"] == "forecast" and manifest["graph_kind"] == "causal"
+    run_info = json.loads((Path(manifest["training"]["run_dir"]) / "run.json").read_text())
+    assert run_info["task"] == "forecast" and run_info["train_config"]["task"] == "forecast"
+
+
+def test_forecast_bundle_verifies(forecast_bundle: Path) -> None:
+    result = CliRunner().invoke(main, ["verify", str(forecast_bundle)])
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output
+
+
+def test_run_prints_the_forecast_after_the_last_frame(forecast_bundle: Path, sample_gif: Path) -> None:
+    result = CliRunner().invoke(main, ["run", str(sample_gif), "--model", str(forecast_bundle), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output[: result.output.rindex("}") + 1])
+    assert data["task"] == "forecast"
+    edge = EdgeModel(load_bundle(forecast_bundle), provider="cpu")
+    outputs = edge.melt(edge.embed(read_sequence(sample_gif).frames))
+    assert data["summary"]["forecast_next"] == pytest.approx(float(outputs[-1]), abs=1e-6)
+    # the value shown for frame t is the forecast made at t-1
+    assert [row["predicted_melt"] for row in data["frames"][1:]] == pytest.approx(outputs[:-1].tolist(), abs=1e-6)
+    table = CliRunner().invoke(main, ["run", str(sample_gif), "--model", str(forecast_bundle)]).output
+    assert "FORECAST for the step after frame 7:" in table
+
+
+def test_causal_model_ignores_future_frames(forecast_bundle: Path, sample_gif: Path) -> None:
+    """Changing the last frame must not change any earlier node's forecast."""
+    edge = EdgeModel(load_bundle(forecast_bundle), provider="cpu")
+    frames = read_sequence(sample_gif).frames
+    changed = frames.copy()
+    changed[-1] = 255 - changed[-1]
+    before, after = edge.melt(edge.embed(frames)), edge.melt(edge.embed(changed))
+    assert np.allclose(before[:-1], after[:-1], atol=1e-6)
+    assert not np.isclose(before[-1], after[-1], atol=1e-6)
