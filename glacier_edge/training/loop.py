@@ -13,7 +13,7 @@ from glacier_edge.graph import TASK_GRAPHS, temporal_edge_index
 from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
 from glacier_edge.training.dataset import SequenceExample
-from glacier_edge.training.sage import GlacierSAGE
+from glacier_edge.training.sage import GlacierSAGE, ScaledRegressor
 
 LOG_EVERY = 50
 
@@ -32,7 +32,7 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
-    model: GlacierSAGE
+    model: ScaledRegressor
     loss_log: list[tuple[int, float]] = field(default_factory=list)
     """(epoch, mean training MSE over that epoch's steps), every LOG_EVERY epochs and the last."""
 
@@ -54,8 +54,9 @@ def train_model(
     config: TrainConfig,
     on_log: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[int], None] | None = None,
+    model_class: type[ScaledRegressor] = GlacierSAGE,
 ) -> TrainResult:
-    """Train a fresh :class:`GlacierSAGE` on the examples.
+    """Train a fresh ``model_class`` (GraphSAGE, or the no-graph baseline) on the examples.
 
     Each epoch visits every sequence once in a seeded random order, each time on one of its
     embedding views (original or augmented), also drawn from the seed. Loss is the MSE over the
@@ -64,7 +65,7 @@ def train_model(
     if any(example.task != config.task for example in examples):
         raise ValueError("every example must be built for the configured task")
     seed_everything(config.seed)
-    model = GlacierSAGE(final_activation=config.final_activation)
+    model = model_class(final_activation=config.final_activation)
     all_views = torch.from_numpy(np.concatenate([e.views.reshape(-1, e.views.shape[-1]) for e in examples]))
     all_targets = torch.from_numpy(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)]))
     model.fit_scaling(all_views, all_targets)
@@ -95,19 +96,19 @@ def train_model(
     return result
 
 
-def predict(model: GlacierSAGE, embeddings: np.ndarray, task: str = "nowcast") -> np.ndarray:
+def predict(model: ScaledRegressor, embeddings: np.ndarray, task: str = "nowcast") -> np.ndarray:
     """Raw per-node outputs for one sequence's (T, 2048) embeddings on the task's graph."""
     edge_index = torch.from_numpy(temporal_edge_index(len(embeddings), TASK_GRAPHS[task]))
     with torch.inference_mode():
         return model(torch.from_numpy(embeddings), edge_index).numpy()
 
 
-def evaluate(model: GlacierSAGE, example: SequenceExample) -> dict[str, float]:
+def evaluate(model: ScaledRegressor, example: SequenceExample) -> dict[str, float]:
     """Metrics on the original (unaugmented) frames, over the nodes with a defined target."""
     targets, valid = example.targets_and_valid
     return melt_metrics(predict(model, example.views[0], example.task)[valid], targets[valid])
 
 
-def predicted_per_frame(model: GlacierSAGE, example: SequenceExample) -> np.ndarray:
+def predicted_per_frame(model: ScaledRegressor, example: SequenceExample) -> np.ndarray:
     """Predictions placed on the frame whose melt they predict (for plots and reports)."""
     return align_to_frames(predict(model, example.views[0], example.task), example.task)

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+
+from click.testing import CliRunner  # noqa: E402
+
+from glacier_edge.cli import main  # noqa: E402
+from glacier_edge.synthetic import synthetic_frames  # noqa: E402
+from glacier_edge.training.evaluation import METHODS, expand_sequences, persistence  # noqa: E402
+
+
+def test_persistence_uses_only_earlier_measurements() -> None:
+    melt = np.array([0.0, 0.1, 0.2, 0.3])
+    assert persistence(melt, "nowcast", 9.0).tolist() == [9.0, 9.0, 0.1, 0.2]
+    # forecast target at node t is melt_{t+1}; the newest measured value at t is melt_t
+    assert persistence(melt, "forecast", 9.0)[:3].tolist() == [9.0, 0.1, 0.2]
+
+
+@pytest.fixture(scope="module")
+def sequence_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("sequences")
+    for index, changes in enumerate(([1000, 5000, 200, 3000], [800, 9000, 300, 4000, 600], [2000, 100, 7000])):
+        frames, _ = synthetic_frames(changes, seed=index + 1)
+        iio.imwrite(folder / f"seq{index}.gif", frames, extension=".gif", duration=100)
+    return folder
+
+
+def test_folder_of_sequences_is_expanded(sequence_folder: Path, tmp_path: Path) -> None:
+    assert [p.name for p in expand_sequences([sequence_folder])] == ["seq0.gif", "seq1.gif", "seq2.gif"]
+    frames_folder = tmp_path / "frames"
+    frames_folder.mkdir()
+    iio.imwrite(frames_folder / "a.png", np.zeros((8, 8, 3), np.uint8))
+    assert expand_sequences([frames_folder]) == [frames_folder]
+
+
+@pytest.mark.parametrize("task", ["nowcast", "forecast"])
+def test_evaluate_leave_one_sequence_out(sequence_folder: Path, tmp_path: Path, task: str) -> None:
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(main, ["evaluate", str(sequence_folder), "--task", task, "--epochs", "30",
+                                       "--augmentations", "0", "--weights", "random", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "POOLED" in result.output and "lowest pooled MAE:" in result.output
+    data = json.loads((out / "evaluation.json").read_text())
+    assert data["split"] == "leave-one-sequence-out" and data["task"] == task
+    assert [Path(f["held_out"]).name for f in data["folds"]] == ["seq0.gif", "seq1.gif", "seq2.gif"]
+    # held-out targets: nowcast frames 1..T-1, forecast frames 0..T-2 — T-1 values either way
+    assert [f["n"] for f in data["folds"]] == [4, 5, 3]
+    assert set(data["pooled"]) == set(METHODS)
+    assert data["pooled"]["train_mean"]["n"] == 12
+    assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_evaluate_needs_two_sequences(sequence_folder: Path) -> None:
+    result = CliRunner().invoke(main, ["evaluate", str(sequence_folder / "seq0.gif"), "--weights", "random"])
+    assert result.exit_code == 2
+    assert "evaluate needs at least 2 sequences" in result.output
