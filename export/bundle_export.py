@@ -94,6 +94,7 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
             "frame_size": FRAME_SIZE,
             "melt_normalization": run_info["melt_normalization"],
             "task": run_info.get("task", "nowcast"),
+            "melt_mask": run_info.get("melt_mask"),
             "graph_kind": run_info.get("graph_kind", "bidirectional"),
             "encoder_weights": {k: run_info["encoder"][k] for k in ("weights", "weights_id", "pretrained",
                                                                      "description")},

@@ -84,6 +84,14 @@ max_pixels_option = click.option(
 )
 
 
+mask_option = click.option(
+    "--mask", "mask_specs", multiple=True, metavar="SPEC",
+    help="Leave burned-in overlays out of the melt measure (repeatable): x0,y0,x1,y1 in fractions of the "
+         "frame, or the preset 'copernicus' (date label, scale bar and logo of Copernicus Browser GIFs). "
+         "Stored with the model; `run` applies the same mask.",
+)
+
+
 @click.group(cls=GlacierEdgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="glacier-edge")
 def main() -> None:
@@ -151,10 +159,11 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
                    "MSE = mean(y²) for 5 seeds of 5).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Embedding cache.  [default: $GLACIER_EDGE_CACHE or ~/.cache/glacier-edge]")
+@mask_option
 @max_pixels_option
 def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...], epochs: int,
           lr: float, seed: int, weights: str, augmentations: int, normalization: str, task: str,
-          final_activation: str, cache_dir: Path | None, max_pixels: int) -> None:
+          final_activation: str, cache_dir: Path | None, mask_specs: tuple[str, ...], max_pixels: int) -> None:
     """Train the ResNet50 + GraphSAGE melt model on SEQUENCES (default: the embedded sample).
 
     Each sequence is one graph (frames = nodes, consecutive frames linked both ways); Adam and
@@ -175,7 +184,8 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
         info = run_training(
             list(sequences), out_dir, config=config, weights=weights, val_sequences=list(val_sequences),
             augmentations=augmentations, normalization=normalization, max_pixels=max_pixels,
-            cache_dir=cache_dir or default_cache_dir(), echo=log, progress=lambda epoch: advance(1),
+            cache_dir=cache_dir or default_cache_dir(), mask_specs=mask_specs, echo=log,
+            progress=lambda epoch: advance(1),
         )
     for role in ("train", "val"):
         for entry in info[f"{role}_sequences"]:
@@ -287,10 +297,11 @@ def _check_writable(path: Path | None, option: str) -> None:
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Directory for evaluation.json and evaluation.png (measured vs predicted per held-out sequence).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache.")
+@mask_option
 @max_pixels_option
 def evaluate(sequences: tuple[Path, ...], task: str, epochs: int, lr: float, seed: int, weights: str,
              augmentations: int, normalization: str, out_dir: Path | None, cache_dir: Path | None,
-             max_pixels: int) -> None:
+             mask_specs: tuple[str, ...], max_pixels: int) -> None:
     """Held-out evaluation: leave one sequence out, train on the rest, compare with baselines.
 
     Reports MAE, RMSE and Pearson r per held-out sequence and pooled for GraphSAGE, a no-graph
@@ -307,7 +318,8 @@ def evaluate(sequences: tuple[Path, ...], task: str, epochs: int, lr: float, see
     config = TrainConfig(epochs=epochs, lr=lr, seed=seed, task=task)
     result = run_evaluation(list(sequences), config=config, weights=weights, augmentations=augmentations,
                             normalization=normalization, max_pixels=max_pixels,
-                            cache_dir=cache_dir or default_cache_dir(), out_dir=out_dir, echo=echo_err)
+                            cache_dir=cache_dir or default_cache_dir(), out_dir=out_dir, echo=echo_err,
+                            mask_specs=mask_specs)
     click.echo(evaluation_table(result))
     if out_dir is not None:
         click.echo(f"wrote {out_dir}/evaluation.json and evaluation.png")

@@ -13,16 +13,20 @@ MELT_NORMALIZATIONS = ("absolute", "minmax")
 [0, 1] rescaling of frames 1..T-1, which is not comparable across sequences."""
 
 
-def measured_melt(frames: np.ndarray) -> np.ndarray:
+def measured_melt(frames: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """melt_t = mean |f_t − f_{t−1}| / 255 over pixels and channels; melt_0 = 0.
 
-    ``frames`` is uint8 (T, H, W, 3). Returns float32 (T,) in [0, 1]. Frame 0 has no previous
-    frame: its 0 is a placeholder, which is why losses and metrics use :func:`melt_valid_mask`.
+    ``frames`` is uint8 (T, H, W, 3); ``mask`` (H, W) bool marks overlay pixels to leave out.
+    Returns float32 (T,) in [0, 1]. Frame 0 has no previous frame: its 0 is a placeholder,
+    which is why losses and metrics skip it.
     """
     if frames.ndim != 4 or frames.shape[0] < 1:
         raise ValueError(f"frames must be (T, H, W, C), got {frames.shape}")
     as_int = frames.astype(np.int16)
-    change = np.abs(as_int[1:] - as_int[:-1]).mean(axis=(1, 2, 3)) / 255.0
+    difference = np.abs(as_int[1:] - as_int[:-1])
+    if mask is not None:
+        difference = difference[:, ~mask]
+    change = difference.reshape(len(difference), -1).mean(axis=1) / 255.0
     return np.concatenate([[0.0], change]).astype(np.float32)
 
 

@@ -4,7 +4,8 @@ JSON schema ``glacier-edge/run-result`` version 1::
 
     {"schema": "glacier-edge/run-result", "schema_version": 1,
      "sequence": {"source", "frames", "original_size": [w, h]},
-     "model": {"bundle", "encoder_weights", "pretrained", "precision", "parity_verified"},
+     "model": {"bundle", "encoder_weights", "pretrained", "precision", "parity_verified",
+               "mask_excluded_pixels"},
      "task": "nowcast" | "forecast", "provider": "cpu" | "cuda", "threads": int | null,
      "alert_threshold": float | null,
      "frames": [{"index", "label", "date" (YYYY-MM-DD | null), "measured_melt", "predicted_melt",
@@ -47,6 +48,7 @@ class RunContext:
     threads: int | None
     load_seconds: float
     alert_threshold: float | None
+    mask_excluded_pixels: int = 0
 
 
 def _clean(value: float) -> float | None:
@@ -79,7 +81,8 @@ def build_result(prediction: Prediction, context: RunContext) -> dict[str, Any]:
         "sequence": {"source": seq.source, "frames": seq.num_frames, "original_size": list(seq.original_size)},
         "model": {"bundle": context.bundle, "encoder_weights": context.encoder_weights,
                   "pretrained": context.pretrained, "precision": context.precision,
-                  "parity_verified": context.parity_verified},
+                  "parity_verified": context.parity_verified,
+                  "mask_excluded_pixels": context.mask_excluded_pixels},
         "task": prediction.task, "provider": context.provider, "threads": context.threads,
         "alert_threshold": threshold,
         "frames": rows,
@@ -107,7 +110,9 @@ def format_table(result: dict[str, Any]) -> str:
     s, m, lat = result["summary"], result["model"], result["latency_ms"]
     r = "n/a" if s["pearson_r"] is None else f"{s['pearson_r']:.3f}"
     lines.append("")
-    lines.append("melt = mean |Δ RGB| / 255 between consecutive frames; frame 0 has no previous frame")
+    masked = result["model"].get("mask_excluded_pixels")
+    lines.append("melt = mean |Δ RGB| / 255 between consecutive frames; frame 0 has no previous frame"
+                 + (f"; {masked} overlay pixels masked out" if masked else ""))
     if result["task"] == "forecast":
         lines.append("task: forecast — each 'predicted' value was made from frames up to the previous one")
         lines.append(f"FORECAST for the step after frame {len(result['frames']) - 1}: "

@@ -42,6 +42,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         bundle=str(bundle.directory), encoder_weights=bundle.weights_label, pretrained=bundle.pretrained,
         precision=precision, parity_verified=parity.get("passed") if parity else None,
         provider=model.provider, threads=threads, load_seconds=load_seconds, alert_threshold=alert_threshold,
+        mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
     )
     return build_result(prediction, context), prediction
 

@@ -20,6 +20,7 @@ from glacier_edge.bundle import Bundle
 from glacier_edge.errors import ModelBundleError, ProviderError
 from glacier_edge.frames import FrameSequence
 from glacier_edge.graph import dense_adjacency
+from glacier_edge.mask import mask_from_record
 from glacier_edge.melt import align_to_frames, measured_melt, normalize_melt
 from glacier_edge.paths import default_cache_dir
 
@@ -155,6 +156,7 @@ class EdgeModel:
         self.normalization = str(bundle.manifest.get("melt_normalization", "absolute"))
         self.task = str(bundle.manifest.get("task", "nowcast"))
         self.graph_kind = str(bundle.manifest.get("graph_kind", "bidirectional"))
+        self.mask = mask_from_record(bundle.manifest.get("melt_mask"))
 
     def embed(self, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
         """uint8 (T, 128, 128, 3) → float32 (T, 2048), in batches to bound memory."""
@@ -174,6 +176,6 @@ class EdgeModel:
         start = time.perf_counter()
         outputs = self.melt(embeddings)
         times.graph = time.perf_counter() - start
-        measured = normalize_melt(measured_melt(sequence.frames), self.normalization)
+        measured = normalize_melt(measured_melt(sequence.frames, self.mask), self.normalization)
         forecast = float(outputs[-1]) if self.task == "forecast" else None
         return Prediction(sequence, measured, align_to_frames(outputs, self.task), self.task, forecast, times)

@@ -91,7 +91,8 @@ def build_example(
     normalization: str,
     cache_dir: Path | None,
     task: str = "nowcast",
+    mask: np.ndarray | None = None,
 ) -> SequenceExample:
     views, digest = embed_views(sequence, encoder, weights, augmentations, seed, cache_dir)
-    melt = normalize_melt(measured_melt(sequence.frames), normalization)
+    melt = normalize_melt(measured_melt(sequence.frames, mask), normalization)
     return SequenceExample(sequence, views, melt, digest, task)

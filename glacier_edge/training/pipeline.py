@@ -10,6 +10,7 @@ from typing import Any
 from glacier_edge.fileio import atomic_directory
 from glacier_edge.frames import FRAME_SIZE, FrameSequence, read_sequence, sample_sequence_path
 from glacier_edge.graph import TASK_GRAPHS
+from glacier_edge.mask import mask_from_record, mask_record
 from glacier_edge.plot import MeltPanel, plot_melt
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.training.checkpoint import PLOT_FILE, save_checkpoint
@@ -47,11 +48,14 @@ def run_training(
     normalization: str = "absolute",
     max_pixels: int,
     cache_dir: Path | None,
+    mask_specs: Sequence[str] = (),
     echo: Echo = print,
     progress: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
     """Train on ``sequences`` (the embedded sample when empty) and write the run to ``out_dir``."""
     started = time.perf_counter()
+    mask_info = mask_record(mask_specs)
+    mask = mask_from_record(mask_info)
     train_paths = list(sequences) or [sample_sequence_path()]
     train_seqs = read_sequences(train_paths, max_pixels)
     val_seqs = read_sequences(list(val_sequences), max_pixels)
@@ -61,7 +65,7 @@ def run_training(
     def example(seq: FrameSequence, augment: int) -> SequenceExample:
         echo(f"embedding {seq.source}: {seq.num_frames} frames × {augment + 1} views")
         return build_example(seq, encoder, weights_info, augmentations=augment, seed=config.seed,
-                             normalization=normalization, cache_dir=cache_dir, task=config.task)
+                             normalization=normalization, cache_dir=cache_dir, task=config.task, mask=mask)
 
     train_examples = [example(seq, augmentations) for seq in train_seqs]
     val_examples = [example(seq, 0) for seq in val_seqs]
@@ -84,6 +88,7 @@ def run_training(
         "frame_size": FRAME_SIZE,
         "melt_normalization": normalization,
         "task": config.task,
+        "melt_mask": mask_info,
         "graph_kind": TASK_GRAPHS[config.task],
         "train_config": config.to_dict(),
         "augmentations": augmentations,
