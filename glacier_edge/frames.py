@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -121,21 +122,35 @@ def _check_readable_file(path: Path) -> None:
                 )
 
 
+@contextmanager
+def _pillow_pixel_limit(max_pixels: int | None) -> Iterator[None]:
+    """Set Pillow's own bomb guard for a block: off (None) while only the header is read, since
+    our check follows with a clearer message, then at --max-pixels (Pillow refuses at twice its
+    limit) for every later frame or page, so a user who raised our limit is not overruled."""
+    previous = Image.MAX_IMAGE_PIXELS
+    Image.MAX_IMAGE_PIXELS = max_pixels
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            yield
+    finally:
+        Image.MAX_IMAGE_PIXELS = previous
+
+
 def _iter_decoded(path: Path, max_pixels: int) -> Iterator[np.ndarray]:
     """Yield the frames of one image file as uint8 RGB at their original size."""
     _check_readable_file(path)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with _pillow_pixel_limit(None), Image.open(path) as header:  # the header only: size and mode
+            width, height = header.size
+            mode = "RGB" if header.mode in _CONVERT_TO_RGB_MODES else None
+        if width * height > max_pixels:
+            raise BadInputError(
+                f"{path}: frame of {width}×{height} = {width * height:,} pixels exceeds "
+                f"the limit of {max_pixels:,} (raise it with --max-pixels)"
+            )
+        with _pillow_pixel_limit(max_pixels):
             with iio.imopen(path, "r", plugin="pillow") as image_file:
-                height, width = image_file.properties(index=0).shape[:2]
-                if width * height > max_pixels:
-                    raise BadInputError(
-                        f"{path}: frame of {width}×{height} = {width * height:,} pixels exceeds "
-                        f"the limit of {max_pixels:,} (raise it with --max-pixels)"
-                    )
-                with Image.open(path) as header:
-                    mode = "RGB" if header.mode in _CONVERT_TO_RGB_MODES else None
                 for frame in image_file.iter(mode=mode):
                     yield to_rgb8(frame)
     except BadInputError:

@@ -139,3 +139,12 @@ def test_optimised_gif_with_partial_frames_and_transparency(tmp_path: Path, samp
     original = read_sequence(sample_gif).frames
     assert decoded.shape == original.shape
     assert np.abs(decoded.astype(int) - original).mean() < 3
+
+
+def test_decompression_bomb_png_is_refused_by_our_limit(tmp_path: Path) -> None:
+    """A 400-megapixel PNG compresses to a few hundred KB; refuse it from its header alone."""
+    bomb = tmp_path / "bomb.png"
+    Image.new("L", (20000, 20000)).save(bomb, optimize=True)
+    with pytest.raises(BadInputError, match=r"frame of 20000×20000 = 400,000,000 pixels exceeds the limit"):
+        read_sequence([bomb, bomb])
+    assert Image.MAX_IMAGE_PIXELS is not None  # Pillow's global guard is restored afterwards
