@@ -20,7 +20,7 @@ import torch
 from glacier_edge.frames import FRAME_SIZE, MAX_FRAMES
 from glacier_edge.graph import dense_adjacency
 from glacier_edge.training.encoder import EMBEDDING_DIM, FrameEncoder
-from glacier_edge.training.sage import DenseGlacierSAGE, GlacierSAGE
+from glacier_edge.training.sage import ScaledRegressor, dense_model
 
 DEFAULT_OPSET = 18
 ENCODER_IO = {
@@ -55,13 +55,16 @@ def export_encoder(encoder: FrameEncoder, path: Path, opset: int = DEFAULT_OPSET
     _export(encoder, (frames,), path, ENCODER_IO, {"frames": {0: count}}, opset)
 
 
-def export_graphsage(model: GlacierSAGE, path: Path, opset: int = DEFAULT_OPSET) -> None:
-    """float32 x (T, 2048) and adjacency (T, T) → melt (T,), dynamic T ≥ 2, no Scatter ops."""
+def export_graphsage(model: ScaledRegressor, path: Path, opset: int = DEFAULT_OPSET) -> None:
+    """float32 x (T, 2048) and adjacency (T, T) → melt (T,), dynamic T ≥ 2, no Scatter ops.
+
+    The file keeps its name for either architecture (GraphSAGE or GAT): the runtime contract is
+    the same; the manifest's training.model.arch says which one it holds."""
     example_frames = 5
     x = torch.randn(example_frames, EMBEDDING_DIM, generator=torch.Generator().manual_seed(0))
     adjacency = torch.from_numpy(dense_adjacency(example_frames))
     frames = torch.export.Dim("T", min=2, max=MAX_FRAMES)
-    _export(DenseGlacierSAGE(model), (x, adjacency), path, GRAPHSAGE_IO,
+    _export(dense_model(model), (x, adjacency), path, GRAPHSAGE_IO,
             {"x": {0: frames}, "adjacency": {0: frames, 1: frames}}, opset)
 
 

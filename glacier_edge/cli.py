@@ -148,6 +148,9 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
 @click.option("--normalize", "normalization", type=click.Choice(MELT_NORMALIZATIONS), default="absolute",
               show_default=True, help="absolute: mean|Δ|/255, comparable across sequences; minmax: the seed's "
                                       "per-sequence [0, 1] rescaling.")
+@click.option("--arch", type=click.Choice(["sage", "gat"]), default="sage", show_default=True,
+              help="Graph layers: GraphSAGE (the seed) or GAT (one attention head, self-loops); both export "
+                   "in a dense, scatter-free form and are verified the same way.")
 @click.option("--task", type=click.Choice(["nowcast", "forecast"]), default="nowcast", show_default=True,
               help="nowcast: melt_t from frames around t (bidirectional graph, the seed). forecast: melt_{t+1} "
                    "from frames up to t (causal graph: edges from past frames only); `run` then prints the "
@@ -162,7 +165,7 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
 @mask_option
 @max_pixels_option
 def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...], epochs: int,
-          lr: float, seed: int, weights: str, augmentations: int, normalization: str, task: str,
+          lr: float, seed: int, weights: str, augmentations: int, normalization: str, arch: str, task: str,
           final_activation: str, cache_dir: Path | None, mask_specs: tuple[str, ...], max_pixels: int) -> None:
     """Train the ResNet50 + GraphSAGE melt model on SEQUENCES (default: the embedded sample).
 
@@ -179,7 +182,7 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
     from glacier_edge.training.pipeline import run_training
 
     out_dir = out_dir or default_run_dir()
-    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, final_activation=final_activation, task=task)
+    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, final_activation=final_activation, task=task, arch=arch)
     with progress(epochs, "training") as (advance, log):
         info = run_training(
             list(sequences), out_dir, config=config, weights=weights, val_sequences=list(val_sequences),
@@ -287,6 +290,7 @@ def _check_writable(path: Path | None, option: str) -> None:
 @main.command()
 @click.argument("sequences", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--task", type=click.Choice(["nowcast", "forecast"]), default="nowcast", show_default=True)
+@click.option("--arch", type=click.Choice(["sage", "gat"]), default="sage", show_default=True)
 @click.option("--epochs", type=click.IntRange(min=1), default=600, show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.003, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -299,7 +303,7 @@ def _check_writable(path: Path | None, option: str) -> None:
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache.")
 @mask_option
 @max_pixels_option
-def evaluate(sequences: tuple[Path, ...], task: str, epochs: int, lr: float, seed: int, weights: str,
+def evaluate(sequences: tuple[Path, ...], task: str, arch: str, epochs: int, lr: float, seed: int, weights: str,
              augmentations: int, normalization: str, out_dir: Path | None, cache_dir: Path | None,
              mask_specs: tuple[str, ...], max_pixels: int) -> None:
     """Held-out evaluation: leave one sequence out, train on the rest, compare with baselines.
@@ -315,7 +319,7 @@ def evaluate(sequences: tuple[Path, ...], task: str, epochs: int, lr: float, see
     from glacier_edge.training.evaluation import evaluation_table, run_evaluation
     from glacier_edge.training.loop import TrainConfig
 
-    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, task=task)
+    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, task=task, arch=arch)
     result = run_evaluation(list(sequences), config=config, weights=weights, augmentations=augmentations,
                             normalization=normalization, max_pixels=max_pixels,
                             cache_dir=cache_dir or default_cache_dir(), out_dir=out_dir, echo=echo_err,

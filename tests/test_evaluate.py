@@ -52,7 +52,7 @@ def test_evaluate_leave_one_sequence_out(sequence_folder: Path, tmp_path: Path, 
     assert [Path(f["held_out"]).name for f in data["folds"]] == ["seq0.gif", "seq1.gif", "seq2.gif"]
     # held-out targets: nowcast frames 1..T-1, forecast frames 0..T-2 — T-1 values either way
     assert [f["n"] for f in data["folds"]] == [4, 5, 3]
-    assert set(data["pooled"]) == set(METHODS)
+    assert set(data["pooled"]) == set(METHODS) == {"graph_model", "mlp_no_graph", "persistence", "train_mean"}
     assert data["pooled"]["train_mean"]["n"] == 12
     assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -66,3 +66,20 @@ def test_causal_model_ignores_future_frames(forecast_bundle: Path, sample_gif: P
     before, after = edge.melt(edge.embed(frames)), edge.melt(edge.embed(changed))
     assert np.allclose(before[:-1], after[:-1], atol=1e-6)
     assert not np.isclose(before[-1], after[-1], atol=1e-6)
+
+
+def test_gat_architecture_exports_without_scatter_and_verifies(tmp_path: Path) -> None:
+    from glacier_edge.export.onnx_export import onnx_op_types
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", "--arch", "gat", "--epochs", "40", "--weights", "random",
+                                  "--augmentations", "0", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    assert manifest["training"]["model"]["arch"] == "gat"
+    assert not [op for op in onnx_op_types(tmp_path / "bundle" / "graphsage.onnx") if op.startswith("Scatter")]
+    result = runner.invoke(main, ["verify", str(tmp_path / "bundle")])
+    assert result.exit_code == 0, result.output
+    assert "PASS" in result.output

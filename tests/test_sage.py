@@ -53,3 +53,19 @@ def test_scaling_uses_one_global_scale_not_per_feature_std() -> None:
     assert float(model.feature_scale) == pytest.approx(float((x - x.mean(0)).std()))
     assert float(model.target_mean) == pytest.approx(0.2)
     assert np.isclose(float(model.target_scale), 0.1)
+
+
+@pytest.mark.parametrize("kind", ["bidirectional", "causal"])
+def test_dense_gat_equals_pyg_gatconv_model(kind: str) -> None:
+    from glacier_edge.training.sage import DenseGlacierGAT, GlacierGAT
+
+    torch.manual_seed(1)
+    model = GlacierGAT()
+    x = torch.randn(37, 2048) * 12 + 13
+    model.fit_scaling(x, torch.rand(36) * 0.1)
+    with torch.no_grad():
+        for parameter in model.parameters():  # non-trivial attention and biases
+            parameter.add_(torch.randn_like(parameter) * 0.05)
+        sparse = model(x, torch.from_numpy(temporal_edge_index(37, kind)))
+        dense = DenseGlacierGAT(model)(x, torch.from_numpy(dense_adjacency(37, kind)))
+    assert torch.allclose(dense, sparse, rtol=0, atol=1e-6)

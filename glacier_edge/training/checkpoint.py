@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from glacier_edge.errors import ModelBundleError
-from glacier_edge.training.sage import GlacierSAGE
+from glacier_edge.training.sage import MODEL_CLASSES, ScaledRegressor
 
 RUN_SCHEMA = "glacier-edge/run"
 RUN_SCHEMA_VERSION = 1
@@ -19,7 +19,7 @@ RUN_FILE = "run.json"
 PLOT_FILE = "melt.png"
 
 
-def save_checkpoint(directory: Path, model: GlacierSAGE, run_info: dict[str, Any]) -> None:
+def save_checkpoint(directory: Path, model: ScaledRegressor, run_info: dict[str, Any]) -> None:
     """Write model and run description into ``directory`` (the caller makes it atomic)."""
     torch.save(model.state_dict(), directory / MODEL_FILE)
     record = {"schema": RUN_SCHEMA, "schema_version": RUN_SCHEMA_VERSION, **run_info}
@@ -45,10 +45,13 @@ def read_run_info(run_dir: Path) -> dict[str, Any]:
     return info
 
 
-def load_checkpoint(run_dir: Path) -> tuple[GlacierSAGE, dict[str, Any]]:
-    """Rebuild the trained model from a run directory."""
+def load_checkpoint(run_dir: Path) -> tuple[ScaledRegressor, dict[str, Any]]:
+    """Rebuild the trained model (GraphSAGE or GAT, as recorded) from a run directory."""
     info = read_run_info(run_dir)
-    model = GlacierSAGE(final_activation=info["model"]["final_activation"])
+    arch = info["model"].get("arch", "sage")
+    if arch not in MODEL_CLASSES:
+        raise ModelBundleError(f"{run_dir}: unknown architecture {arch!r}")
+    model = MODEL_CLASSES[arch](final_activation=info["model"]["final_activation"])
     try:
         state = torch.load(Path(run_dir) / MODEL_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

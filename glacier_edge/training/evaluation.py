@@ -25,7 +25,7 @@ from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.loop import TrainConfig, predict, train_model
 from glacier_edge.training.sage import FrameMLP
 
-METHODS = ("graphsage", "mlp_no_graph", "persistence", "train_mean")
+METHODS = ("graph_model", "mlp_no_graph", "persistence", "train_mean")
 Echo = Callable[[str], None]
 
 
@@ -53,10 +53,10 @@ def persistence(melt: np.ndarray, task: str, fallback: float) -> np.ndarray:
 def _fold(held: SequenceExample, train: list[SequenceExample], config: TrainConfig) -> dict[str, np.ndarray]:
     targets_train = np.concatenate([t[v] for t, v in (e.targets_and_valid for e in train)])
     train_mean = float(targets_train.mean())
-    graphsage = train_model(train, config).model
+    graph_model = train_model(train, config).model
     mlp = train_model(train, config, model_class=FrameMLP).model
     return {
-        "graphsage": predict(graphsage, held.views[0], held.task),
+        "graph_model": predict(graph_model, held.views[0], held.task),
         "mlp_no_graph": predict(mlp, held.views[0], held.task),
         "persistence": persistence(held.melt, held.task, train_mean),
         "train_mean": np.full(len(held.melt), train_mean),
@@ -90,10 +90,11 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, weights: str, 
             pooled_pred[method].append(values[valid])
         pooled_true.append(targets[valid])
         panels.append(MeltPanel(f"held out: {name} ({config.task})", held.melt,
-                                align_to_frames(predictions["graphsage"], held.task), held.sequence.dates))
+                                align_to_frames(predictions["graph_model"], held.task), held.sequence.dates))
     truth = np.concatenate(pooled_true)
     result = {
-        "task": config.task, "encoder": weights_info.label(), "pretrained": weights_info.pretrained,
+        "task": config.task, "arch": config.arch, "encoder": weights_info.label(),
+        "pretrained": weights_info.pretrained,
         "split": "leave-one-sequence-out", "train_config": config.to_dict(), "augmentations": augmentations,
         "melt_normalization": normalization, "melt_mask": mask_info and {k: v for k, v in mask_info.items()
                                                                         if k != "bitmap"},
@@ -104,7 +105,8 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, weights: str, 
         with atomic_directory(out_dir) as staging:
             write_json_atomic(staging / "evaluation.json", result)
             plot_melt(staging / "evaluation.png", panels,
-                      suptitle=f"held-out sequences — graphsage (red dashed) vs measured; {weights_info.label()}")
+                      suptitle=f"held-out sequences — {config.arch} (red dashed) vs measured; "
+                               f"{weights_info.label()}")
     return result
 
 
@@ -115,7 +117,8 @@ def _r(value: float) -> str:
 def evaluation_table(result: dict[str, Any]) -> str:
     header = f"{'held-out sequence':30s} {'n':>3s}  " + "  ".join(f"{m:>22s}" for m in METHODS)
     sub = f"{'':30s} {'':>3s}  " + "  ".join(f"{'MAE':>7s} {'RMSE':>7s} {'r':>5s}" for _ in METHODS)
-    lines = [f"task: {result['task']}; split: {result['split']}; encoder: {result['encoder']}", header, sub,
+    lines = [f"task: {result['task']}; graph model: {result['arch']}; split: {result['split']}; "
+             f"encoder: {result['encoder']}", header, sub,
              "-" * len(header)]
     rows = [(Path(f["held_out"]).name, f["n"], f["metrics"]) for f in result["folds"]]
     rows.append(("POOLED", sum(f["n"] for f in result["folds"]), result["pooled"]))

@@ -13,7 +13,7 @@ from glacier_edge.graph import TASK_GRAPHS, temporal_edge_index
 from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
 from glacier_edge.training.dataset import SequenceExample
-from glacier_edge.training.sage import GlacierSAGE, ScaledRegressor
+from glacier_edge.training.sage import MODEL_CLASSES, ScaledRegressor
 
 LOG_EVERY = 50
 
@@ -25,6 +25,7 @@ class TrainConfig:
     seed: int = 0
     final_activation: str = "identity"
     task: str = "nowcast"
+    arch: str = "sage"
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -54,7 +55,7 @@ def train_model(
     config: TrainConfig,
     on_log: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[int], None] | None = None,
-    model_class: type[ScaledRegressor] = GlacierSAGE,
+    model_class: type[ScaledRegressor] | None = None,
 ) -> TrainResult:
     """Train a fresh ``model_class`` (GraphSAGE, or the no-graph baseline) on the examples.
 
@@ -65,7 +66,7 @@ def train_model(
     if any(example.task != config.task for example in examples):
         raise ValueError("every example must be built for the configured task")
     seed_everything(config.seed)
-    model = model_class(final_activation=config.final_activation)
+    model = (model_class or MODEL_CLASSES[config.arch])(final_activation=config.final_activation)
     all_views = torch.from_numpy(np.concatenate([e.views.reshape(-1, e.views.shape[-1]) for e in examples]))
     all_targets = torch.from_numpy(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)]))
     model.fit_scaling(all_views, all_targets)

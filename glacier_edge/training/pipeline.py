@@ -81,7 +81,7 @@ def run_training(
     val_report = [_describe(e, evaluate(result.model, e)) for e in val_examples]
     run_info: dict[str, Any] = {
         "created": utc_now(),
-        "model": {"arch": "sage", "in_dim": 2048, "hidden": list(HIDDEN_DIMS),
+        "model": {"arch": config.arch, "in_dim": 2048, "hidden": list(HIDDEN_DIMS),
                   "final_activation": config.final_activation},
         "encoder": {"weights": weights_info.spec, "weights_id": weights_info.weights_id,
                     "pretrained": weights_info.pretrained, "description": weights_info.label()},

@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import torch
 from torch import nn
-from torch_geometric.nn import SAGEConv
+from torch_geometric.nn import GATConv, SAGEConv
 
 from glacier_edge.training.encoder import EMBEDDING_DIM
 
 HIDDEN_DIMS = (256, 128)
+ARCHITECTURES = ("sage", "gat")
+GAT_NEGATIVE_SLOPE = 0.2
+MASKED_SCORE = -1e9
+"""Attention score of a non-edge before the softmax: exp underflows to exactly 0, and unlike
+-inf it cannot turn a row into NaN."""
 FINAL_ACTIVATIONS = ("identity", "relu")
 """``identity`` (default) trains; ``relu`` is the seed's literal design, whose last ReLU sits at
 zero for these targets and stops learning (see the README)."""
@@ -102,6 +107,71 @@ class FrameMLP(ScaledRegressor):
         for layer, linear in enumerate(self.layers):
             h = self.activate(linear(h), layer, len(self.layers))
         return self.unscale_output(h)
+
+
+class GlacierGAT(ScaledRegressor):
+    """The seed's future-work option: 3 × GATConv (one head, self-loops) 2048 → 256 → 128 → 1.
+
+    h'_i = Σ_j α_ij W h_j + b over j ∈ N(i) ∪ {i}, α = softmax_j LeakyReLU(a_dst·W h_i + a_src·W h_j).
+
+    Shapes:
+        x: (T, 2048) float32 frame embeddings.
+        edge_index: (2, E) int64, source row 0, target row 1.
+        output: (T,) float32 melt.
+    """
+
+    def __init__(self, in_dim: int = EMBEDDING_DIM, final_activation: str = "identity") -> None:
+        super().__init__(in_dim, final_activation)
+        dims = (in_dim, *HIDDEN_DIMS, 1)
+        self.convs = nn.ModuleList(GATConv(a, b, heads=1, negative_slope=GAT_NEGATIVE_SLOPE)
+                                   for a, b in zip(dims[:-1], dims[1:]))
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        h = self.scale_inputs(x)
+        for layer, conv in enumerate(self.convs):
+            h = self.activate(conv(h, edge_index), layer, len(self.convs))
+        return self.unscale_output(h)
+
+
+MODEL_CLASSES: dict[str, type[ScaledRegressor]] = {"sage": GlacierSAGE, "gat": GlacierGAT}
+
+
+class DenseGlacierGAT(nn.Module):
+    """GlacierGAT over a dense (T, T) adjacency, sharing its parameters: attention scores for all
+    pairs, non-edges set to a large negative number before the softmax, self-loops added.
+
+    Shapes:
+        x: (T, 2048) float32 frame embeddings.
+        adjacency: (T, T) float32 0/1, ``adjacency[target, source]``.
+        output: (T,) float32 melt.
+    """
+
+    def __init__(self, model: GlacierGAT) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        eye = torch.eye(adjacency.shape[0], dtype=adjacency.dtype, device=adjacency.device)
+        connected = (adjacency + eye) > 0
+        h = self.model.scale_inputs(x)
+        for layer, conv in enumerate(self.model.convs):
+            projected = conv.lin(h)
+            source_score = (projected * conv.att_src.view(1, -1)).sum(-1)
+            target_score = (projected * conv.att_dst.view(1, -1)).sum(-1)
+            scores = torch.nn.functional.leaky_relu(target_score[:, None] + source_score[None, :],
+                                                    GAT_NEGATIVE_SLOPE)
+            weights = torch.softmax(torch.where(connected, scores, torch.full_like(scores, MASKED_SCORE)), dim=-1)
+            h = self.model.activate(weights @ projected + conv.bias, layer, len(self.model.convs))
+        return self.model.unscale_output(h)
+
+
+def dense_model(model: ScaledRegressor) -> nn.Module:
+    """The scatter-free form of a trained graph model, for export."""
+    if isinstance(model, GlacierGAT):
+        return DenseGlacierGAT(model)
+    if isinstance(model, GlacierSAGE):
+        return DenseGlacierSAGE(model)
+    raise TypeError(f"no dense form for {type(model).__name__}")
 
 
 class DenseGlacierSAGE(nn.Module):
