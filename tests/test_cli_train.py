@@ -25,7 +25,7 @@ def test_train_writes_model_plot_and_metrics(tmp_path: Path) -> None:
     assert info["encoder"]["pretrained"] is False
     assert info["train_sequences"][0]["frames"] == 8
     assert info["train_config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "final_activation": "identity",
-                                    "task": "nowcast"}
+                                    "task": "nowcast", "arch": "sage"}
     assert (out / "melt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
