@@ -12,9 +12,9 @@ import torch
 from glacier_edge.export.onnx_export import (
     DEFAULT_OPSET,
     ENCODER_IO,
-    GRAPHSAGE_IO,
     export_encoder,
     export_graphsage,
+    graphsage_io,
     onnx_op_types,
 )
 from glacier_edge.export.quantize import INT8_MELT_MAE_BOUND, quantize_encoder
@@ -29,6 +29,7 @@ from glacier_edge.bundle import (
     file_record,
 )
 from glacier_edge.errors import BadInputError, ModelBundleError
+from glacier_edge.features import node_inputs
 from glacier_edge.fileio import atomic_directory, write_json_atomic
 from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_sequence
 from glacier_edge.graph import dense_adjacency
@@ -75,7 +76,7 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
             raise ModelBundleError(f"graphsage.onnx contains {scatter_ops}; the dense export must have none")
         models: dict[str, Any] = {
             "encoder": {"file": ENCODER_FILE, **ENCODER_IO},
-            "graphsage": {"file": GRAPHSAGE_FILE, **GRAPHSAGE_IO},
+            "graphsage": {"file": GRAPHSAGE_FILE, **graphsage_io(model.feature_mean.numel())},
         }
         int8_summary = None
         if int8:
@@ -95,6 +96,7 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
             "melt_normalization": run_info["melt_normalization"],
             "task": run_info.get("task", "nowcast"),
             "melt_mask": run_info.get("melt_mask"),
+            "node_features": run_info.get("node_features", {"embedding_dim": 2048, "metadata": [], "neutral": []}),
             "graph_kind": run_info.get("graph_kind", "bidirectional"),
             "encoder_weights": {k: run_info["encoder"][k] for k in ("weights", "weights_id", "pretrained",
                                                                      "description")},
@@ -127,10 +129,12 @@ def _export_int8(staging: Path, model: torch.nn.Module, run_info: dict[str, Any]
     graph_session, _ = create_session(staging / GRAPHSAGE_FILE, "cpu")
 
     kind = run_info.get("graph_kind", "bidirectional")
+    features = run_info.get("node_features", {})
 
     def melt_of(embeddings: np.ndarray) -> np.ndarray:
         adjacency = dense_adjacency(len(embeddings), kind)
-        return graph_session.run(None, {"x": embeddings, "adjacency": adjacency})[0]
+        x = node_inputs(embeddings, None, features.get("metadata", []), features.get("neutral", []))
+        return graph_session.run(None, {"x": x, "adjacency": adjacency})[0]
 
     chosen, tried = quantize_encoder(staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration, evaluation,
                                      melt_of, model.feature_mean.numpy(), echo)

@@ -61,11 +61,17 @@ def export_graphsage(model: ScaledRegressor, path: Path, opset: int = DEFAULT_OP
     The file keeps its name for either architecture (GraphSAGE or GAT): the runtime contract is
     the same; the manifest's training.model.arch says which one it holds."""
     example_frames = 5
-    x = torch.randn(example_frames, EMBEDDING_DIM, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(example_frames, model.feature_mean.numel(), generator=torch.Generator().manual_seed(0))
     adjacency = torch.from_numpy(dense_adjacency(example_frames))
     frames = torch.export.Dim("T", min=2, max=MAX_FRAMES)
-    _export(dense_model(model), (x, adjacency), path, GRAPHSAGE_IO,
+    _export(dense_model(model), (x, adjacency), path, graphsage_io(model.feature_mean.numel()),
             {"x": {0: frames}, "adjacency": {0: frames, 1: frames}}, opset)
+
+
+def graphsage_io(in_dim: int) -> dict:
+    """GRAPHSAGE_IO with the model's node-input width (2048 + metadata features)."""
+    inputs = [dict(GRAPHSAGE_IO["inputs"][0], shape=["T", in_dim]), GRAPHSAGE_IO["inputs"][1]]
+    return {"inputs": inputs, "outputs": GRAPHSAGE_IO["outputs"]}
 
 
 def onnx_op_types(path: Path) -> set[str]:

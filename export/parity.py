@@ -17,7 +17,9 @@ from glacier_edge.export.bundle_export import encoder_for_run
 from glacier_edge.export.quantize import INT8_MELT_MAE_BOUND, centred_cosine
 
 from glacier_edge.bundle import load_bundle, update_manifest
-from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_sequence, sample_sequence_path
+from glacier_edge.errors import BadInputError
+from glacier_edge.features import metadata_matrix, node_inputs
+from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, FrameSequence, read_sequence, sample_sequence_path
 from glacier_edge.provenance import utc_now
 from glacier_edge.runtime import EdgeModel
 from glacier_edge.training.checkpoint import load_checkpoint
@@ -46,13 +48,29 @@ ENCODER_TOLERANCE = Tolerance(atol=1e-4, rtol=1e-4)
 MELT_TOLERANCE = Tolerance(atol=1e-5, rtol=1e-4)
 
 
-def _inputs(sequences: Sequence[Path], max_pixels: int) -> list[tuple[str, np.ndarray]]:
-    inputs = [(f"sample {sample_sequence_path().name}", read_sequence(sample_sequence_path()).frames)]
-    inputs += [(str(path), read_sequence(path, max_pixels=max_pixels).frames) for path in sequences]
+def _inputs(sequences: Sequence[Path], max_pixels: int) -> list[tuple[str, np.ndarray, FrameSequence | None]]:
+    real = [read_sequence(sample_sequence_path())] + [read_sequence(p, max_pixels=max_pixels) for p in sequences]
+    names = [f"sample {sample_sequence_path().name}"] + [str(path) for path in sequences]
+    inputs: list[tuple[str, np.ndarray, FrameSequence | None]] = [
+        (name, seq.frames, seq) for name, seq in zip(names, real)]
     rng = np.random.default_rng(2024)
-    inputs += [(f"{RANDOM_PREFIX}T={t}", rng.integers(0, 256, (t, FRAME_SIZE, FRAME_SIZE, 3), np.uint8))
+    inputs += [(f"{RANDOM_PREFIX}T={t}", rng.integers(0, 256, (t, FRAME_SIZE, FRAME_SIZE, 3), np.uint8), None)
                for t in RANDOM_LENGTHS]
     return inputs
+
+
+def _metadata_source(sequence: FrameSequence | None, names: list[str]) -> tuple[FrameSequence | None, str]:
+    """Use a row's own dates/covariates when it has them, else the training means: parity is a
+    property of the computation, so it is checked either way."""
+    if not names:
+        return sequence, "none"
+    if sequence is not None:
+        try:
+            metadata_matrix(sequence, names)
+            return sequence, "sequence"
+        except BadInputError:
+            pass
+    return None, "training means"
 
 
 def _max_rel(got: np.ndarray, ref: np.ndarray) -> float:
@@ -72,15 +90,17 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
     int8 = EdgeModel(bundle, provider="cpu", precision="int8") if bundle.has_model("encoder_int8") else None
     centre = model.feature_mean.numpy()
     rows = []
-    for name, frames in _inputs(sequences, max_pixels):
+    for name, frames, sequence in _inputs(sequences, max_pixels):
+        sequence, metadata_source = _metadata_source(sequence, fp32.metadata_names)
         echo(f"checking {name} ({len(frames)} frames)")
         ref_embeddings = encode_frames(encoder, frames)
         ort_embeddings = fp32.embed(frames)
-        ref_melt = predict(model, ref_embeddings, run_info.get("task", "nowcast"))
-        ort_melt = fp32.melt(ort_embeddings)
-        graph_only = fp32.melt(ref_embeddings)
+        ref_inputs = node_inputs(ref_embeddings, sequence, fp32.metadata_names, fp32.metadata_neutral)
+        ref_melt = predict(model, ref_inputs, run_info.get("task", "nowcast"))
+        ort_melt = fp32.melt(ort_embeddings, sequence)
+        graph_only = fp32.melt(ref_embeddings, sequence)
         row = {
-            "input": name, "frames": len(frames),
+            "input": name, "frames": len(frames), "metadata": metadata_source,
             "encoder_max_abs": float(np.max(np.abs(ort_embeddings - ref_embeddings))),
             "encoder_max_rel": _max_rel(ort_embeddings, ref_embeddings),
             "encoder_worst_ratio": ENCODER_TOLERANCE.worst_ratio(ort_embeddings, ref_embeddings),
@@ -90,7 +110,7 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
         }
         if int8 is not None:
             int8_embeddings = int8.embed(frames)
-            row["int8_melt_mae"] = float(np.mean(np.abs(int8.melt(int8_embeddings)[1:] - ort_melt[1:])))
+            row["int8_melt_mae"] = float(np.mean(np.abs(int8.melt(int8_embeddings, sequence)[1:] - ort_melt[1:])))
             row["int8_centred_cosine"] = centred_cosine(int8_embeddings, ort_embeddings, centre)
             row["int8_in_calibration_range"] = not name.startswith(RANDOM_PREFIX)
         row["passed"] = row["encoder_worst_ratio"] <= 1 and row["melt_worst_ratio"] <= 1

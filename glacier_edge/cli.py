@@ -162,11 +162,16 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
                    "MSE = mean(y²) for 5 seeds of 5).")
 @click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
               help="Embedding cache.  [default: $GLACIER_EDGE_CACHE or ~/.cache/glacier-edge]")
+@click.option("--metadata", is_flag=True,
+              help="Add node features beyond the image: day-of-year sin/cos and years since the first frame "
+                   "(needs dates: NAME.dates.txt or dated file names) plus numeric sidecar columns that every "
+                   "training sequence has (a CSV sidecar: date,temperature_c,...). `run` computes the same.")
 @mask_option
 @max_pixels_option
 def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...], epochs: int,
           lr: float, seed: int, weights: str, augmentations: int, normalization: str, arch: str, task: str,
-          final_activation: str, cache_dir: Path | None, mask_specs: tuple[str, ...], max_pixels: int) -> None:
+          final_activation: str, cache_dir: Path | None, metadata: bool, mask_specs: tuple[str, ...],
+          max_pixels: int) -> None:
     """Train the ResNet50 + GraphSAGE melt model on SEQUENCES (default: the embedded sample).
 
     Each sequence is one graph (frames = nodes, consecutive frames linked both ways); Adam and
@@ -187,7 +192,7 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
         info = run_training(
             list(sequences), out_dir, config=config, weights=weights, val_sequences=list(val_sequences),
             augmentations=augmentations, normalization=normalization, max_pixels=max_pixels,
-            cache_dir=cache_dir or default_cache_dir(), mask_specs=mask_specs, echo=log,
+            cache_dir=cache_dir or default_cache_dir(), mask_specs=mask_specs, metadata=metadata, echo=log,
             progress=lambda epoch: advance(1),
         )
     for role in ("train", "val"):

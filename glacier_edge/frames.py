@@ -11,7 +11,7 @@ import re
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
@@ -58,6 +58,8 @@ class FrameSequence:
     """What was read, for reports."""
     original_size: tuple[int, int]
     """(width, height) of the first frame before resizing."""
+    covariates: dict[str, list[float]] = field(default_factory=dict)
+    """Numeric per-frame columns of a CSV dates sidecar (temperature, precipitation, ...)."""
 
     @property
     def num_frames(self) -> int:
@@ -201,12 +203,15 @@ def sidecar_path(source: Path) -> Path:
     return source.with_name(f"{source.stem}.dates.txt")
 
 
-def read_dates_sidecar(path: Path, num_frames: int) -> list[date]:
+def read_dates_sidecar(path: Path, num_frames: int) -> tuple[list[date], dict[str, list[float]]]:
     """Parse a dates sidecar: one ISO date (YYYY-MM-DD) per frame, in frame order.
 
-    Blank lines and ``#`` comments are skipped; a CSV line's first field is the date.
+    Blank lines and ``#`` comments are skipped. A CSV with a header ``date,name,...`` also gives
+    numeric covariates per frame (``date,temperature_c,precip_mm``), returned by column name.
     """
     dates: list[date] = []
+    names: list[str] = []
+    values: list[list[float]] = []
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -215,28 +220,39 @@ def read_dates_sidecar(path: Path, num_frames: int) -> list[date]:
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        field = line.split(",", 1)[0].strip()
-        if number == 1 and field.lower() == "date":
+        fields = [part.strip() for part in line.split(",")]
+        if not dates and not names and fields[0].lower() == "date":
+            names = fields[1:]
             continue
         try:
-            dates.append(date.fromisoformat(field))
+            dates.append(date.fromisoformat(fields[0]))
         except ValueError as exc:
-            raise BadInputError(f"{path}:{number}: {field!r} is not a date (YYYY-MM-DD)") from exc
+            raise BadInputError(f"{path}:{number}: {fields[0]!r} is not a date (YYYY-MM-DD)") from exc
+        if names:
+            try:
+                row = [float(value) for value in fields[1:]]
+            except ValueError as exc:
+                raise BadInputError(f"{path}:{number}: covariates must be numbers ({exc})") from exc
+            if len(row) != len(names):
+                raise BadInputError(f"{path}:{number}: {len(row)} values for columns {', '.join(names)}")
+            values.append(row)
     if len(dates) != num_frames:
         raise BadInputError(f"{path}: {len(dates)} dates for {num_frames} frames")
-    return dates
+    return dates, {name: [row[i] for row in values] for i, name in enumerate(names)}
 
 
-def _sequence_dates(sources: list[Path], labels: list[str], num_frames: int) -> list[date | None]:
+def _sequence_dates(sources: list[Path], labels: list[str],
+                    num_frames: int) -> tuple[list[date | None], dict[str, list[float]]]:
     if len(sources) == 1:
         sidecar = sidecar_path(sources[0])
         if sidecar.is_file():
-            return list(read_dates_sidecar(sidecar, num_frames))
+            dates, covariates = read_dates_sidecar(sidecar, num_frames)
+            return list(dates), covariates
     if len(labels) == num_frames:
         from_names = [_date_from_name(label) for label in labels]
         if all(from_names):
-            return from_names
-    return [None] * num_frames
+            return from_names, {}
+    return [None] * num_frames, {}
 
 
 def read_sequence(
@@ -288,9 +304,9 @@ def read_sequence(
             f"{source}: {len(frames)} frame found; melt needs at least {MIN_FRAMES} frames"
         )
     stacked = np.stack(frames)
-    dates = _sequence_dates(sources, [f.name for f in files] if one_frame_each else [], len(frames))
+    dates, covariates = _sequence_dates(sources, [f.name for f in files] if one_frame_each else [], len(frames))
     assert original_size is not None
-    return FrameSequence(stacked, labels, dates, source, original_size)
+    return FrameSequence(stacked, labels, dates, source, original_size, covariates)
 
 
 def sample_sequence_path() -> Path:

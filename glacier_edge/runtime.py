@@ -18,6 +18,7 @@ import onnxruntime as ort
 
 from glacier_edge.bundle import Bundle
 from glacier_edge.errors import ModelBundleError, ProviderError
+from glacier_edge.features import node_inputs
 from glacier_edge.frames import FrameSequence
 from glacier_edge.graph import dense_adjacency
 from glacier_edge.mask import mask_from_record
@@ -157,6 +158,9 @@ class EdgeModel:
         self.task = str(bundle.manifest.get("task", "nowcast"))
         self.graph_kind = str(bundle.manifest.get("graph_kind", "bidirectional"))
         self.mask = mask_from_record(bundle.manifest.get("melt_mask"))
+        features = bundle.manifest.get("node_features") or {}
+        self.metadata_names: list[str] = list(features.get("metadata", []))
+        self.metadata_neutral: list[float] = list(features.get("neutral", []))
 
     def embed(self, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
         """uint8 (T, 128, 128, 3) → float32 (T, 2048), in batches to bound memory."""
@@ -164,9 +168,12 @@ class EdgeModel:
                  for i in range(0, len(frames), batch_size)]
         return np.concatenate(parts)
 
-    def melt(self, embeddings: np.ndarray) -> np.ndarray:
+    def melt(self, embeddings: np.ndarray, sequence: FrameSequence | None = None) -> np.ndarray:
+        """Per-node outputs. Metadata features come from ``sequence``; without one (random
+        benchmark frames) the training means stand in."""
+        x = node_inputs(embeddings.astype(np.float32), sequence, self.metadata_names, self.metadata_neutral)
         adjacency = dense_adjacency(len(embeddings), self.graph_kind)
-        return self.graphsage.run(None, {"x": embeddings.astype(np.float32), "adjacency": adjacency})[0]
+        return self.graphsage.run(None, {"x": x, "adjacency": adjacency})[0]
 
     def predict(self, sequence: FrameSequence, decode_seconds: float = 0.0) -> Prediction:
         times = StageTimes(decode=decode_seconds)
@@ -174,7 +181,7 @@ class EdgeModel:
         embeddings = self.embed(sequence.frames)
         times.encode = time.perf_counter() - start
         start = time.perf_counter()
-        outputs = self.melt(embeddings)
+        outputs = self.melt(embeddings, sequence)
         times.graph = time.perf_counter() - start
         measured = normalize_melt(measured_melt(sequence.frames, self.mask), self.normalization)
         forecast = float(outputs[-1]) if self.task == "forecast" else None

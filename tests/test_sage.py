@@ -49,8 +49,9 @@ def test_scaling_uses_one_global_scale_not_per_feature_std() -> None:
     x = torch.zeros(10, 2048)
     x[:, 0] = torch.arange(10.0)
     model.fit_scaling(x, torch.tensor([0.1, 0.3]))
-    assert model.feature_scale.ndim == 0
-    assert float(model.feature_scale) == pytest.approx(float((x - x.mean(0)).std()))
+    expected = float((x - x.mean(0)).std())
+    assert model.feature_scale.shape == (2048,)
+    assert torch.allclose(model.feature_scale, torch.full((2048,), expected))
     assert float(model.target_mean) == pytest.approx(0.2)
     assert np.isclose(float(model.target_scale), 0.1)
 
@@ -69,3 +70,12 @@ def test_dense_gat_equals_pyg_gatconv_model(kind: str) -> None:
         sparse = model(x, torch.from_numpy(temporal_edge_index(37, kind)))
         dense = DenseGlacierGAT(model)(x, torch.from_numpy(dense_adjacency(37, kind)))
     assert torch.allclose(dense, sparse, rtol=0, atol=1e-6)
+
+
+def test_metadata_columns_get_their_own_scale() -> None:
+    x = torch.cat([torch.randn(10, 2048) * 12, torch.arange(10.0)[:, None] * 3, torch.ones(10, 1)], dim=1)
+    model = GlacierSAGE(in_dim=2050)
+    model.fit_scaling(x, torch.rand(9))
+    assert float(model.feature_scale[2048]) == pytest.approx(float(x[:, 2048].std()))
+    assert float(model.feature_scale[2049]) == 1.0  # constant in training: left unscaled, never divided by ~0
+    assert model(x, torch.from_numpy(temporal_edge_index(10))).shape == (10,)

@@ -51,7 +51,8 @@ def load_checkpoint(run_dir: Path) -> tuple[ScaledRegressor, dict[str, Any]]:
     arch = info["model"].get("arch", "sage")
     if arch not in MODEL_CLASSES:
         raise ModelBundleError(f"{run_dir}: unknown architecture {arch!r}")
-    model = MODEL_CLASSES[arch](final_activation=info["model"]["final_activation"])
+    model = MODEL_CLASSES[arch](in_dim=int(info["model"].get("in_dim", 2048)),
+                                final_activation=info["model"]["final_activation"])
     try:
         state = torch.load(Path(run_dir) / MODEL_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

@@ -7,11 +7,13 @@ disk; a second ``train`` on the same data skips ResNet50 entirely.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from glacier_edge.features import metadata_matrix
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.frames import FrameSequence
 from glacier_edge.melt import measured_melt, normalize_melt, task_targets
@@ -32,6 +34,14 @@ class SequenceExample:
     """float32 (T,) measured melt, normalised as configured (frame 0: placeholder)."""
     frames_sha256: str
     task: str = "nowcast"
+    metadata: np.ndarray | None = None
+    """float32 (T, k) date/covariate features appended to every view, or None."""
+
+    def inputs(self, view: int) -> np.ndarray:
+        """Node inputs of one view: its embeddings, with the metadata columns when used."""
+        if self.metadata is None:
+            return self.views[view]
+        return np.concatenate([self.views[view], self.metadata], axis=1)
 
     @property
     def targets_and_valid(self) -> tuple[np.ndarray, np.ndarray]:
@@ -92,7 +102,9 @@ def build_example(
     cache_dir: Path | None,
     task: str = "nowcast",
     mask: np.ndarray | None = None,
+    metadata_names: Sequence[str] = (),
 ) -> SequenceExample:
     views, digest = embed_views(sequence, encoder, weights, augmentations, seed, cache_dir)
     melt = normalize_melt(measured_melt(sequence.frames, mask), normalization)
-    return SequenceExample(sequence, views, melt, digest, task)
+    metadata = metadata_matrix(sequence, metadata_names) if metadata_names else None
+    return SequenceExample(sequence, views, melt, digest, task, metadata)

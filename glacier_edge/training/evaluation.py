@@ -56,8 +56,8 @@ def _fold(held: SequenceExample, train: list[SequenceExample], config: TrainConf
     graph_model = train_model(train, config).model
     mlp = train_model(train, config, model_class=FrameMLP).model
     return {
-        "graph_model": predict(graph_model, held.views[0], held.task),
-        "mlp_no_graph": predict(mlp, held.views[0], held.task),
+        "graph_model": predict(graph_model, held.inputs(0), held.task),
+        "mlp_no_graph": predict(mlp, held.inputs(0), held.task),
         "persistence": persistence(held.melt, held.task, train_mean),
         "train_mean": np.full(len(held.melt), train_mean),
     }

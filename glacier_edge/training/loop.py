@@ -66,10 +66,11 @@ def train_model(
     if any(example.task != config.task for example in examples):
         raise ValueError("every example must be built for the configured task")
     seed_everything(config.seed)
-    model = (model_class or MODEL_CLASSES[config.arch])(final_activation=config.final_activation)
-    all_views = torch.from_numpy(np.concatenate([e.views.reshape(-1, e.views.shape[-1]) for e in examples]))
+    all_inputs = torch.from_numpy(np.concatenate([e.inputs(v) for e in examples for v in range(len(e.views))]))
+    model = (model_class or MODEL_CLASSES[config.arch])(in_dim=all_inputs.shape[1],
+                                                        final_activation=config.final_activation)
     all_targets = torch.from_numpy(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)]))
-    model.fit_scaling(all_views, all_targets)
+    model.fit_scaling(all_inputs, all_targets)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     graphs = [_tensors(example) for example in examples]
     rng = np.random.default_rng(config.seed)
@@ -79,7 +80,7 @@ def train_model(
         losses = []
         for index in rng.permutation(len(examples)):
             example = examples[index]
-            view = torch.from_numpy(example.views[rng.integers(len(example.views))])
+            view = torch.from_numpy(example.inputs(int(rng.integers(len(example.views)))))
             edge_index, target, valid = graphs[index]
             optimiser.zero_grad()
             loss = torch.mean((model(view, edge_index) - target)[valid] ** 2)
@@ -97,19 +98,19 @@ def train_model(
     return result
 
 
-def predict(model: ScaledRegressor, embeddings: np.ndarray, task: str = "nowcast") -> np.ndarray:
-    """Raw per-node outputs for one sequence's (T, 2048) embeddings on the task's graph."""
-    edge_index = torch.from_numpy(temporal_edge_index(len(embeddings), TASK_GRAPHS[task]))
+def predict(model: ScaledRegressor, inputs: np.ndarray, task: str = "nowcast") -> np.ndarray:
+    """Raw per-node outputs for one sequence's (T, in_dim) node inputs on the task's graph."""
+    edge_index = torch.from_numpy(temporal_edge_index(len(inputs), TASK_GRAPHS[task]))
     with torch.inference_mode():
-        return model(torch.from_numpy(embeddings), edge_index).numpy()
+        return model(torch.from_numpy(inputs), edge_index).numpy()
 
 
 def evaluate(model: ScaledRegressor, example: SequenceExample) -> dict[str, float]:
     """Metrics on the original (unaugmented) frames, over the nodes with a defined target."""
     targets, valid = example.targets_and_valid
-    return melt_metrics(predict(model, example.views[0], example.task)[valid], targets[valid])
+    return melt_metrics(predict(model, example.inputs(0), example.task)[valid], targets[valid])
 
 
 def predicted_per_frame(model: ScaledRegressor, example: SequenceExample) -> np.ndarray:
     """Predictions placed on the frame whose melt they predict (for plots and reports)."""
-    return align_to_frames(predict(model, example.views[0], example.task), example.task)
+    return align_to_frames(predict(model, example.inputs(0), example.task), example.task)

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from glacier_edge.features import available_metadata
 from glacier_edge.fileio import atomic_directory
 from glacier_edge.frames import FRAME_SIZE, FrameSequence, read_sequence, sample_sequence_path
 from glacier_edge.graph import TASK_GRAPHS
@@ -15,7 +16,7 @@ from glacier_edge.plot import MeltPanel, plot_melt
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.training.checkpoint import PLOT_FILE, save_checkpoint
 from glacier_edge.training.dataset import SequenceExample, build_example
-from glacier_edge.training.encoder import build_encoder
+from glacier_edge.training.encoder import EMBEDDING_DIM, build_encoder
 from glacier_edge.training.loop import TrainConfig, evaluate, predicted_per_frame, train_model
 from glacier_edge.training.sage import HIDDEN_DIMS
 
@@ -49,6 +50,7 @@ def run_training(
     max_pixels: int,
     cache_dir: Path | None,
     mask_specs: Sequence[str] = (),
+    metadata: bool = False,
     echo: Echo = print,
     progress: Callable[[int], Any] | None = None,
 ) -> dict[str, Any]:
@@ -59,13 +61,15 @@ def run_training(
     train_paths = list(sequences) or [sample_sequence_path()]
     train_seqs = read_sequences(train_paths, max_pixels)
     val_seqs = read_sequences(list(val_sequences), max_pixels)
+    metadata_names = available_metadata(train_seqs) if metadata else []
     encoder, weights_info = build_encoder(weights)
     echo(f"encoder: {weights_info.label()}")
 
     def example(seq: FrameSequence, augment: int) -> SequenceExample:
         echo(f"embedding {seq.source}: {seq.num_frames} frames × {augment + 1} views")
         return build_example(seq, encoder, weights_info, augmentations=augment, seed=config.seed,
-                             normalization=normalization, cache_dir=cache_dir, task=config.task, mask=mask)
+                             normalization=normalization, cache_dir=cache_dir, task=config.task, mask=mask,
+                             metadata_names=metadata_names)
 
     train_examples = [example(seq, augmentations) for seq in train_seqs]
     val_examples = [example(seq, 0) for seq in val_seqs]
@@ -81,7 +85,9 @@ def run_training(
     val_report = [_describe(e, evaluate(result.model, e)) for e in val_examples]
     run_info: dict[str, Any] = {
         "created": utc_now(),
-        "model": {"arch": config.arch, "in_dim": 2048, "hidden": list(HIDDEN_DIMS),
+        "node_features": {"embedding_dim": EMBEDDING_DIM, "metadata": metadata_names,
+                          "neutral": result.model.feature_mean[EMBEDDING_DIM:].tolist()},
+        "model": {"arch": config.arch, "in_dim": EMBEDDING_DIM + len(metadata_names), "hidden": list(HIDDEN_DIMS),
                   "final_activation": config.final_activation},
         "encoder": {"weights": weights_info.spec, "weights_id": weights_info.weights_id,
                     "pretrained": weights_info.pretrained, "description": weights_info.label()},

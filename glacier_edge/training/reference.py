@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from glacier_edge.features import node_inputs
 from glacier_edge.training.checkpoint import load_checkpoint
 from glacier_edge.training.encoder import build_encoder, encode_frames
 from glacier_edge.training.loop import predict
@@ -24,6 +25,8 @@ class TorchReference:
             torch.set_num_threads(threads)
         self.model, info = load_checkpoint(run_dir)
         self.task = info.get("task", "nowcast")
+        features = info.get("node_features") or {}
+        self.metadata_names, self.metadata_neutral = features.get("metadata", []), features.get("neutral", [])
         self.encoder, _ = build_encoder(info["encoder"]["weights"])
         self.size_mb = (sum(p.numel() * p.element_size() for p in self.encoder.parameters())
                         + (Path(run_dir) / "model.pt").stat().st_size) / 1e6
@@ -32,4 +35,5 @@ class TorchReference:
         return encode_frames(self.encoder, frames)
 
     def melt(self, embeddings: np.ndarray) -> np.ndarray:
-        return predict(self.model, embeddings, self.task)
+        inputs = node_inputs(embeddings, None, self.metadata_names, self.metadata_neutral)
+        return predict(self.model, inputs, self.task)

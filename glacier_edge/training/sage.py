@@ -45,16 +45,26 @@ class ScaledRegressor(nn.Module):
             raise ValueError(f"final_activation must be one of {FINAL_ACTIVATIONS}")
         self.final_activation = final_activation
         self.register_buffer("feature_mean", torch.zeros(in_dim))
-        self.register_buffer("feature_scale", torch.ones(()))
+        self.register_buffer("feature_scale", torch.ones(in_dim))
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_scale", torch.ones(()))
 
-    def fit_scaling(self, embeddings: torch.Tensor, targets: torch.Tensor) -> None:
-        """Set input scaling from training embeddings (N, 2048) and output scaling from the
-        measured melt values (M,). The seed's ``relu`` mode keeps raw melt units."""
-        mean = embeddings.mean(dim=0)
+    def fit_scaling(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """Set input scaling from training inputs (N, in_dim) and output scaling from the
+        measured melt values (M,). The seed's ``relu`` mode keeps raw melt units.
+
+        The 2048 embedding columns share one scale; metadata columns beyond them (dates,
+        covariates) get their own std, or 1 where a column is constant in training.
+        """
+        mean = inputs.mean(dim=0)
+        centred = inputs - mean
+        scale = torch.empty_like(mean)
+        scale[:EMBEDDING_DIM] = centred[:, :EMBEDDING_DIM].std().clamp(min=1e-6)
+        if inputs.shape[1] > EMBEDDING_DIM:
+            extra = centred[:, EMBEDDING_DIM:].std(dim=0)
+            scale[EMBEDDING_DIM:] = torch.where(extra < 1e-6, torch.ones_like(extra), extra)
         self.feature_mean.copy_(mean)
-        self.feature_scale.copy_((embeddings - mean).std().clamp(min=1e-6))
+        self.feature_scale.copy_(scale)
         if self.final_activation == "identity":
             self.target_mean.copy_(targets.mean())
             self.target_scale.copy_(targets.std(unbiased=False).clamp(min=1e-6))
