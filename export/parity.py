@@ -117,7 +117,8 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
         rows.append(row)
     parity = {
         "verified": utc_now(),
-        "reference": "PyTorch encoder + PyG SAGEConv model from " + str(run_dir.resolve()),
+        "reference": f"PyTorch encoder + PyG {run_info['model'].get('arch', 'sage')} model from {run_dir.resolve()}",
+        "encoder": bundle.weights_label,
         "tolerances": {"encoder": vars(ENCODER_TOLERANCE), "melt": vars(MELT_TOLERANCE),
                        "int8_melt_mae": INT8_MELT_MAE_BOUND},
         "rows": rows,

@@ -87,7 +87,8 @@ max_pixels_option = click.option(
 mask_option = click.option(
     "--mask", "mask_specs", multiple=True, metavar="SPEC",
     help="Leave burned-in overlays out of the melt measure (repeatable): x0,y0,x1,y1 in fractions of the "
-         "frame, or the preset 'copernicus' (date label, scale bar and logo of Copernicus Browser GIFs). "
+         "frame, the preset 'copernicus' (date label, scale bar and logo of Copernicus Browser GIFs), or 'auto' "
+         "(pixels of one fixed colour in every frame: opaque labels; translucent ones need a preset). "
          "Stored with the model; `run` applies the same mask.",
 )
 
@@ -387,6 +388,7 @@ def verify(bundle_dir: Path | None, sequences: tuple[Path, ...], run_dir: Path |
     bundle_dir = bundle_dir or default_bundle_dir()
     parity = verify_bundle(bundle_dir, list(sequences), run_dir=run_dir, max_pixels=max_pixels, echo=echo_err)
     click.echo(parity_table(parity))
+    click.echo(f"encoder: {parity['encoder']}")
     if not parity["passed"]:
         raise ParityError("PyTorch and ONNX Runtime disagree beyond the tolerance (rows marked NO)")
     click.echo(f"PASS: ONNX Runtime ≡ PyTorch within tolerance on {len(parity['rows'])} inputs; "

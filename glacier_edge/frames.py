@@ -309,6 +309,16 @@ def read_sequence(
     return FrameSequence(stacked, labels, dates, source, original_size, covariates)
 
 
+def iter_original_frames(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[np.ndarray]:
+    """A sequence's frames at their original resolution (no resize), for overlay detection.
+
+    Only files whose frames share one size are meaningful here; a folder is read file by file.
+    """
+    files = list_folder_images(path) if path.is_dir() else [path]
+    for file in files:
+        yield from _iter_decoded(file, max_pixels)
+
+
 def sample_sequence_path() -> Path:
     """The embedded Copernicus sample GIF shipped inside the package (see data/ATTRIBUTION.md)."""
     return Path(__file__).resolve().parent / "data" / "rutor_s2_2017-2025.gif"

@@ -68,3 +68,32 @@ def test_mask_travels_from_train_to_bundle_to_run(tmp_path: Path, sample_gif: Pa
     expected = measured_melt(read_sequence(sample_gif).frames, mask_from_record(manifest["melt_mask"]))
     assert [row["measured_melt"] for row in data["frames"][1:]] == pytest.approx(expected[1:].tolist(), abs=1e-7)
     assert data["model"]["mask_excluded_pixels"] == manifest["melt_mask"]["excluded_pixels"]
+
+
+def test_auto_mask_finds_an_opaque_label_whose_text_changes(tmp_path: Path) -> None:
+    """Changing terrain, plus an opaque grey label box (top right) with different text each frame."""
+    import imageio.v3 as iio
+
+    from glacier_edge.mask import detect_overlays
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (6, 160, 200, 3), np.uint8)
+    frames[:, 0:20, 150:200] = (60, 60, 60)
+    for index, frame in enumerate(frames):
+        frame[5:15, 155 + 5 * index:160 + 5 * index] = 255  # the "date" text moves every frame
+    path = tmp_path / "labelled.gif"
+    iio.imwrite(path, frames, extension=".gif", duration=100)
+    mask = detect_overlays([path], 10**8, echo=lambda message: None)
+    label = np.zeros_like(mask)
+    label[0:16, 96:128] = True
+    assert mask[label].mean() >= 0.9
+    assert mask[~label].mean() <= 0.01
+    record = mask_record(["auto"], mask)
+    assert record["auto_pixels"] == int(mask.sum()) and record["excluded_pixels"] == int(mask.sum())
+
+
+def test_auto_mask_finds_nothing_in_translucent_copernicus_overlays(sample_gif: Path) -> None:
+    """Measured fact behind the 'copernicus' preset: those overlays are translucent and dithered."""
+    from glacier_edge.mask import detect_overlays
+
+    assert detect_overlays([sample_gif], 10**8, echo=lambda message: None).sum() == 0

@@ -11,7 +11,7 @@ from glacier_edge.features import available_metadata
 from glacier_edge.fileio import atomic_directory
 from glacier_edge.frames import FRAME_SIZE, FrameSequence, read_sequence, sample_sequence_path
 from glacier_edge.graph import TASK_GRAPHS
-from glacier_edge.mask import mask_from_record, mask_record
+from glacier_edge.mask import AUTO, detect_overlays, mask_from_record, mask_record
 from glacier_edge.plot import MeltPanel, plot_melt
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.training.checkpoint import PLOT_FILE, save_checkpoint
@@ -56,9 +56,9 @@ def run_training(
 ) -> dict[str, Any]:
     """Train on ``sequences`` (the embedded sample when empty) and write the run to ``out_dir``."""
     started = time.perf_counter()
-    mask_info = mask_record(mask_specs)
-    mask = mask_from_record(mask_info)
     train_paths = list(sequences) or [sample_sequence_path()]
+    mask_info = mask_record(mask_specs, detect_overlays(train_paths, max_pixels, echo) if AUTO in mask_specs else None)
+    mask = mask_from_record(mask_info)
     train_seqs = read_sequences(train_paths, max_pixels)
     val_seqs = read_sequences(list(val_sequences), max_pixels)
     metadata_names = available_metadata(train_seqs) if metadata else []
