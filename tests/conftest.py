@@ -104,3 +104,23 @@ def bundle_copy(exported_bundle: Path, tmp_path: Path) -> Path:
     import shutil
 
     return Path(shutil.copytree(exported_bundle, tmp_path / "bundle"))
+
+
+def train_and_export(root: Path, *train_args: str) -> tuple[Path, dict]:
+    """`glacier-edge train` (random encoder, no augmentation) then `export`, through the CLI.
+
+    Returns the bundle directory and its manifest.
+    """
+    import json
+
+    from click.testing import CliRunner
+
+    from glacier_edge.cli import main
+
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", *train_args, "--weights", "random", "--augmentations", "0",
+                                  "--out", str(root / "run")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", str(root / "run"), "--out", str(root / "bundle")])
+    assert result.exit_code == 0, result.output
+    return root / "bundle", json.loads((root / "bundle" / "manifest.json").read_text())

@@ -11,6 +11,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
 
 from click.testing import CliRunner  # noqa: E402
+from conftest import train_and_export  # noqa: E402
 
 from glacier_edge.bundle import load_bundle  # noqa: E402
 from glacier_edge.cli import main  # noqa: E402
@@ -20,14 +21,8 @@ from glacier_edge.runtime import EdgeModel  # noqa: E402
 
 @pytest.fixture(scope="module")
 def forecast_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("forecast")
-    runner = CliRunner()
-    result = runner.invoke(main, ["train", "--task", "forecast", "--epochs", "80", "--weights", "random",
-                                  "--out", str(root / "run")])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["export", str(root / "run"), "--out", str(root / "bundle")])
-    assert result.exit_code == 0, result.output
-    return root / "bundle"
+    bundle, _ = train_and_export(tmp_path_factory.mktemp("forecast"), "--task", "forecast", "--epochs", "80")
+    return bundle
 
 
 def test_task_and_causal_graph_are_recorded(forecast_bundle: Path) -> None:
@@ -71,15 +66,9 @@ def test_causal_model_ignores_future_frames(forecast_bundle: Path, sample_gif: P
 def test_gat_architecture_exports_without_scatter_and_verifies(tmp_path: Path) -> None:
     from glacier_edge.export.onnx_export import onnx_op_types
 
-    runner = CliRunner()
-    result = runner.invoke(main, ["train", "--arch", "gat", "--epochs", "40", "--weights", "random",
-                                  "--augmentations", "0", "--out", str(tmp_path / "run")])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")])
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    bundle, manifest = train_and_export(tmp_path, "--arch", "gat", "--epochs", "40")
     assert manifest["training"]["model"]["arch"] == "gat"
-    assert not [op for op in onnx_op_types(tmp_path / "bundle" / "graphsage.onnx") if op.startswith("Scatter")]
-    result = runner.invoke(main, ["verify", str(tmp_path / "bundle")])
+    assert not [op for op in onnx_op_types(bundle / "graphsage.onnx") if op.startswith("Scatter")]
+    result = CliRunner().invoke(main, ["verify", str(bundle)])
     assert result.exit_code == 0, result.output
     assert "PASS" in result.output

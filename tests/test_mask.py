@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import train_and_export
 
 from glacier_edge.errors import BadInputError
 from glacier_edge.frames import read_sequence
@@ -54,15 +55,9 @@ def test_mask_travels_from_train_to_bundle_to_run(tmp_path: Path, sample_gif: Pa
 
     from glacier_edge.cli import main
 
-    runner = CliRunner()
-    result = runner.invoke(main, ["train", "--mask", "copernicus", "--epochs", "20", "--weights", "random",
-                                  "--augmentations", "0", "--out", str(tmp_path / "run")])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")])
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    bundle, manifest = train_and_export(tmp_path, "--mask", "copernicus", "--epochs", "20")
     assert manifest["melt_mask"]["specs"] == ["copernicus"]
-    result = runner.invoke(main, ["run", str(sample_gif), "--model", str(tmp_path / "bundle"), "--format", "json"])
+    result = CliRunner().invoke(main, ["run", str(sample_gif), "--model", str(bundle), "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output[: result.output.rindex("}") + 1])
     expected = measured_melt(read_sequence(sample_gif).frames, mask_from_record(manifest["melt_mask"]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from datetime import date
@@ -10,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import train_and_export
 
 from glacier_edge.errors import BadInputError
 from glacier_edge.features import DATE_FEATURES, available_metadata, metadata_matrix
@@ -57,12 +57,7 @@ def test_metadata_model_end_to_end(dated_gif: Path, tmp_path: Path, sample_gif: 
     from glacier_edge.cli import main
 
     runner = CliRunner()
-    result = runner.invoke(main, ["train", str(dated_gif), "--metadata", "--epochs", "40", "--weights", "random",
-                                  "--augmentations", "0", "--out", str(tmp_path / "run")])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(main, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")])
-    assert result.exit_code == 0, result.output
-    manifest = json.loads((tmp_path / "bundle" / "manifest.json").read_text())
+    bundle, manifest = train_and_export(tmp_path, str(dated_gif), "--metadata", "--epochs", "40")
     assert manifest["node_features"]["metadata"] == [*DATE_FEATURES, "temperature_c"]
     assert manifest["models"]["graphsage"]["inputs"][0]["shape"] == ["T", 2052]
     result = runner.invoke(main, ["verify", str(tmp_path / "bundle"), str(dated_gif)])

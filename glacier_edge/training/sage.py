@@ -80,8 +80,27 @@ class ScaledRegressor(nn.Module):
         return h.squeeze(-1) * self.target_scale + self.target_mean
 
 
-class GlacierSAGE(ScaledRegressor):
-    """Embeddings of one sequence's frames → melt per frame: 3 × SAGEConv 2048 → 256 → 128 → 1.
+class GraphRegressor(ScaledRegressor):
+    """Three graph layers 2048 → 256 → 128 → 1 with ReLU between; subclasses choose the layer."""
+
+    def __init__(self, in_dim: int = EMBEDDING_DIM, final_activation: str = "identity") -> None:
+        super().__init__(in_dim, final_activation)
+        dims = (in_dim, *HIDDEN_DIMS, 1)
+        self.convs = nn.ModuleList(self.make_layer(a, b) for a, b in zip(dims[:-1], dims[1:]))
+
+    @staticmethod
+    def make_layer(in_channels: int, out_channels: int) -> nn.Module:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        h = self.scale_inputs(x)
+        for layer, conv in enumerate(self.convs):
+            h = self.activate(conv(h, edge_index), layer, len(self.convs))
+        return self.unscale_output(h)
+
+
+class GlacierSAGE(GraphRegressor):
+    """Embeddings of one sequence's frames → melt per frame: 3 × SAGEConv (mean aggregation).
 
     Shapes:
         x: (T, 2048) float32 frame embeddings.
@@ -89,16 +108,25 @@ class GlacierSAGE(ScaledRegressor):
         output: (T,) float32 melt.
     """
 
-    def __init__(self, in_dim: int = EMBEDDING_DIM, final_activation: str = "identity") -> None:
-        super().__init__(in_dim, final_activation)
-        dims = (in_dim, *HIDDEN_DIMS, 1)
-        self.convs = nn.ModuleList(SAGEConv(a, b, aggr="mean") for a, b in zip(dims[:-1], dims[1:]))
+    @staticmethod
+    def make_layer(in_channels: int, out_channels: int) -> nn.Module:
+        return SAGEConv(in_channels, out_channels, aggr="mean")
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        h = self.scale_inputs(x)
-        for layer, conv in enumerate(self.convs):
-            h = self.activate(conv(h, edge_index), layer, len(self.convs))
-        return self.unscale_output(h)
+
+class GlacierGAT(GraphRegressor):
+    """The seed's future-work option: 3 × GATConv (one head, self-loops).
+
+    h'_i = Σ_j α_ij W h_j + b over j ∈ N(i) ∪ {i}, α = softmax_j LeakyReLU(a_dst·W h_i + a_src·W h_j).
+
+    Shapes:
+        x: (T, 2048) float32 frame embeddings.
+        edge_index: (2, E) int64, source row 0, target row 1.
+        output: (T,) float32 melt.
+    """
+
+    @staticmethod
+    def make_layer(in_channels: int, out_channels: int) -> nn.Module:
+        return GATConv(in_channels, out_channels, heads=1, negative_slope=GAT_NEGATIVE_SLOPE)
 
 
 class FrameMLP(ScaledRegressor):
@@ -119,88 +147,71 @@ class FrameMLP(ScaledRegressor):
         return self.unscale_output(h)
 
 
-class GlacierGAT(ScaledRegressor):
-    """The seed's future-work option: 3 × GATConv (one head, self-loops) 2048 → 256 → 128 → 1.
-
-    h'_i = Σ_j α_ij W h_j + b over j ∈ N(i) ∪ {i}, α = softmax_j LeakyReLU(a_dst·W h_i + a_src·W h_j).
-
-    Shapes:
-        x: (T, 2048) float32 frame embeddings.
-        edge_index: (2, E) int64, source row 0, target row 1.
-        output: (T,) float32 melt.
-    """
-
-    def __init__(self, in_dim: int = EMBEDDING_DIM, final_activation: str = "identity") -> None:
-        super().__init__(in_dim, final_activation)
-        dims = (in_dim, *HIDDEN_DIMS, 1)
-        self.convs = nn.ModuleList(GATConv(a, b, heads=1, negative_slope=GAT_NEGATIVE_SLOPE)
-                                   for a, b in zip(dims[:-1], dims[1:]))
-
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        h = self.scale_inputs(x)
-        for layer, conv in enumerate(self.convs):
-            h = self.activate(conv(h, edge_index), layer, len(self.convs))
-        return self.unscale_output(h)
+MODEL_CLASSES: dict[str, type[GraphRegressor]] = {"sage": GlacierSAGE, "gat": GlacierGAT}
 
 
-MODEL_CLASSES: dict[str, type[ScaledRegressor]] = {"sage": GlacierSAGE, "gat": GlacierGAT}
-
-
-class DenseGlacierGAT(nn.Module):
-    """GlacierGAT over a dense (T, T) adjacency, sharing its parameters: attention scores for all
-    pairs, non-edges set to a large negative number before the softmax, self-loops added.
+class DenseGraphModel(nn.Module):
+    """A trained graph model over a dense (T, T) adjacency, sharing its parameters: the
+    scatter-free form that exports to ONNX and runs at any T.
 
     Shapes:
-        x: (T, 2048) float32 frame embeddings.
+        x: (T, in_dim) float32 node inputs.
         adjacency: (T, T) float32 0/1, ``adjacency[target, source]``.
         output: (T,) float32 melt.
     """
 
-    def __init__(self, model: GlacierGAT) -> None:
+    def __init__(self, model: GraphRegressor) -> None:
         super().__init__()
         self.model = model
 
+    def prepare(self, adjacency: torch.Tensor) -> torch.Tensor:
+        """What every layer needs from the adjacency, computed once."""
+        raise NotImplementedError
+
+    def layer(self, conv: nn.Module, h: torch.Tensor, adjacency: torch.Tensor, prepared: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
     def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
+        prepared = self.prepare(adjacency)
+        h = self.model.scale_inputs(x)
+        for index, conv in enumerate(self.model.convs):
+            h = self.model.activate(self.layer(conv, h, adjacency, prepared), index, len(self.model.convs))
+        return self.model.unscale_output(h)
+
+
+class DenseGlacierSAGE(DenseGraphModel):
+    """SAGEConv's scatter-mean as ``(A @ h) / deg``: W_l · mean_{j→i} h_j + b + R · h_i."""
+
+    def prepare(self, adjacency: torch.Tensor) -> torch.Tensor:
+        return adjacency.sum(dim=-1, keepdim=True).clamp(min=1.0)  # in-degree; isolated nodes get 0
+
+    def layer(self, conv: nn.Module, h: torch.Tensor, adjacency: torch.Tensor, degree: torch.Tensor) -> torch.Tensor:
+        return conv.lin_l((adjacency @ h) / degree) + conv.lin_r(h)
+
+
+class DenseGlacierGAT(DenseGraphModel):
+    """GATConv with attention scores for all pairs; non-edges get a large negative score before
+    the softmax, and self-loops are added as GATConv does."""
+
+    def prepare(self, adjacency: torch.Tensor) -> torch.Tensor:
         eye = torch.eye(adjacency.shape[0], dtype=adjacency.dtype, device=adjacency.device)
-        connected = (adjacency + eye) > 0
-        h = self.model.scale_inputs(x)
-        for layer, conv in enumerate(self.model.convs):
-            projected = conv.lin(h)
-            source_score = (projected * conv.att_src.view(1, -1)).sum(-1)
-            target_score = (projected * conv.att_dst.view(1, -1)).sum(-1)
-            scores = torch.nn.functional.leaky_relu(target_score[:, None] + source_score[None, :],
-                                                    GAT_NEGATIVE_SLOPE)
-            weights = torch.softmax(torch.where(connected, scores, torch.full_like(scores, MASKED_SCORE)), dim=-1)
-            h = self.model.activate(weights @ projected + conv.bias, layer, len(self.model.convs))
-        return self.model.unscale_output(h)
+        return (adjacency + eye) > 0
+
+    def layer(self, conv: nn.Module, h: torch.Tensor, adjacency: torch.Tensor, connected: torch.Tensor) -> torch.Tensor:
+        projected = conv.lin(h)
+        source_score = (projected * conv.att_src.view(1, -1)).sum(-1)
+        target_score = (projected * conv.att_dst.view(1, -1)).sum(-1)
+        scores = torch.nn.functional.leaky_relu(target_score[:, None] + source_score[None, :], GAT_NEGATIVE_SLOPE)
+        weights = torch.softmax(torch.where(connected, scores, torch.full_like(scores, MASKED_SCORE)), dim=-1)
+        return weights @ projected + conv.bias
 
 
-def dense_model(model: ScaledRegressor) -> nn.Module:
+DENSE_FORMS: dict[type[GraphRegressor], type[DenseGraphModel]] = {GlacierSAGE: DenseGlacierSAGE,
+                                                                 GlacierGAT: DenseGlacierGAT}
+
+
+def dense_model(model: ScaledRegressor) -> DenseGraphModel:
     """The scatter-free form of a trained graph model, for export."""
-    if isinstance(model, GlacierGAT):
-        return DenseGlacierGAT(model)
-    if isinstance(model, GlacierSAGE):
-        return DenseGlacierSAGE(model)
-    raise TypeError(f"no dense form for {type(model).__name__}")
-
-
-class DenseGlacierSAGE(nn.Module):
-    """The same model over a dense (T, T) adjacency; shares the wrapped model's parameters.
-
-    Shapes:
-        x: (T, 2048) float32 frame embeddings.
-        adjacency: (T, T) float32 0/1, ``adjacency[target, source]``.
-        output: (T,) float32 melt.
-    """
-
-    def __init__(self, model: GlacierSAGE) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, x: torch.Tensor, adjacency: torch.Tensor) -> torch.Tensor:
-        degree = adjacency.sum(dim=-1, keepdim=True).clamp(min=1.0)
-        h = self.model.scale_inputs(x)
-        for layer, conv in enumerate(self.model.convs):
-            neighbours = (adjacency @ h) / degree
-            h = self.model.activate(conv.lin_l(neighbours) + conv.lin_r(h), layer, len(self.model.convs))
-        return self.model.unscale_output(h)
+    if type(model) not in DENSE_FORMS:
+        raise TypeError(f"no dense form for {type(model).__name__}")
+    return DENSE_FORMS[type(model)](model)
