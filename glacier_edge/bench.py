@@ -12,7 +12,6 @@ from glacier_edge.benchmark import (
     cold_start,
     decode_latency,
     ort_spec,
-    parity_label,
     run_command_line,
     run_variants,
     stage_table,
@@ -76,9 +75,6 @@ def run_bench(bundle_dir: Path, *, frame_counts: Sequence[int], providers: Seque
             specs.append(torch_spec(run_dir))
         measured: list[VariantResult] = run_variants(specs, bundle_dir, count, runs=runs, warmup=3, threads=threads,
                                                      echo=echo)
-        reference = next((r for r in measured if r.variant.startswith("PyTorch")), measured[0])
-        for result in measured:
-            result.parity = parity_label(result, reference)
         ordered = sorted(measured, key=lambda r: (not r.variant.startswith("PyTorch"), r.provider, r.variant))
         results["by_frames"].append({"frames": count, "variants": [r.to_dict() for r in ordered]})
         report_lines += ["", f"T = {count} frames (sample frames cycled), per frame = (encoder + graph) / T",

@@ -252,7 +252,8 @@ def peak_fraction(ms_per_frame: float, peak_gflops: float) -> float:
 def run_variants(specs: list[dict[str, Any]], bundle_dir: Path, frames: int, *, runs: int, warmup: int,
                  threads: int | None, echo: Callable[[str], None]) -> list[VariantResult]:
     """Measure each variant in its own fresh process (``python -m glacier_edge.bench_worker``):
-    its peak RSS is then its own, and no variant inherits another's threads, arenas or torch."""
+    its peak RSS is then its own, and no variant inherits another's threads, arenas or torch.
+    Parity is labelled against PyTorch when it was measured, else against the first variant."""
     results: list[VariantResult] = []
     for index, spec in enumerate(specs, start=1):
         echo(f"[{index}/{len(specs)}] {spec['label']}, T={frames}, {runs} runs after {warmup} warm-up")
@@ -266,6 +267,9 @@ def run_variants(specs: list[dict[str, Any]], bundle_dir: Path, frames: int, *, 
             out["variant"], out["provider"], threads, frames, out["size_mb"],
             *(LatencyStats(**out[stage]) for stage in ("encoder", "graph", "total")),
             watched.peak_rss_mb, np.asarray(out["melt"], dtype=np.float64)))
+    reference = next((r for r in results if r.variant.startswith("PyTorch")), results[0] if results else None)
+    for result in results:
+        result.parity = parity_label(result, reference)
     return results
 
 
