@@ -30,6 +30,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="auto")
     parser.add_argument("--epochs", type=int, default=600)
+    parser.add_argument("--tasks", nargs="+", choices=["nowcast", "forecast"], default=["nowcast", "forecast"])
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         sequences = [sample_sequence_path(), ROOT / "tests/data/aletsch_1987_2019",
@@ -39,7 +40,7 @@ def main() -> None:
             path = Path(scratch) / f"synthetic_{index}.gif"
             iio.imwrite(path, frames, extension=".gif", duration=200, loop=0)
             sequences.append(path)
-        for task in ("nowcast", "forecast"):
+        for task in args.tasks:
             result = run_evaluation(sequences, config=TrainConfig(epochs=args.epochs, task=task), weights=args.weights,
                                     augmentations=4, normalization="absolute", max_pixels=DEFAULT_MAX_PIXELS,
                                     cache_dir=default_cache_dir(), out_dir=None, echo=print)

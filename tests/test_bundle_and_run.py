@@ -152,3 +152,21 @@ def test_edge_run_never_imports_torch(exported_bundle: Path, sample_gif: Path) -
     assert completed.returncode == 0, completed.stderr
     assert "HEAVY []" in completed.stdout
     assert '"schema": "glacier-edge/run-result"' in completed.stdout
+
+
+def test_plot_without_matplotlib_is_one_clear_line(exported_bundle: Path, sample_gif: Path, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name: str, *args, **kwargs):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    code, output = run_cli("run", str(sample_gif), "--model", str(exported_bundle), "--plot", str(tmp_path / "m.png"))
+    assert code == 2
+    assert "--plot needs matplotlib: pip install matplotlib" in output
+    assert not (tmp_path / "m.png").exists()
