@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from glacier_edge.benchmark import (
+    RESNET50_GFLOP_PER_FRAME,
     VariantResult,
     cold_start,
     decode_latency,
@@ -87,6 +88,11 @@ def run_bench(bundle_dir: Path, *, frame_counts: Sequence[int], providers: Seque
             ratios["ort_fp32_vs_torch_eager"] = eager.encoder.p50 / fp32.encoder.p50
         if fp32 and int8:
             ratios["ort_int8_vs_ort_fp32"] = fp32.encoder.p50 / int8.encoder.p50
+        throughput = {r.variant: RESNET50_GFLOP_PER_FRAME * count / r.encoder.p50 for r in ordered}
+        results["by_frames"][-1]["encoder_gflops_p50"] = throughput
+        report_lines.append(f"encoder throughput at P50 ({RESNET50_GFLOP_PER_FRAME} GFLOP/frame; int8 counts int8 "
+                            "operations): " + ", ".join(f"{name} {value:.0f} GFLOP/s" for name, value in
+                                                        throughput.items()))
         if ratios:
             results["by_frames"][-1]["encoder_speedup_p50"] = ratios
             report_lines.append("encoder speed-up (P50, same run): " + ", ".join(

@@ -244,11 +244,6 @@ def parity_label(result: VariantResult, reference: VariantResult | None) -> dict
     return {"label": f"max|Δ| {delta.max():.0e}", "melt_max_abs": float(delta.max()), "against": reference.variant}
 
 
-def peak_fraction(ms_per_frame: float, peak_gflops: float) -> float:
-    """Share of a stated peak that ResNet50's 2.67 GFLOP/frame at this latency represents."""
-    return RESNET50_GFLOP_PER_FRAME / (ms_per_frame / 1000) / peak_gflops
-
-
 def run_variants(specs: list[dict[str, Any]], bundle_dir: Path, frames: int, *, runs: int, warmup: int,
                  threads: int | None, echo: Callable[[str], None]) -> list[VariantResult]:
     """Measure each variant in its own fresh process (``python -m glacier_edge.bench_worker``):

@@ -34,7 +34,6 @@ from glacier_edge.runtime import Prediction
 
 RESULT_SCHEMA = "glacier-edge/run-result"
 RESULT_SCHEMA_VERSION = 1
-FORMATS = ("table", "json", "csv")
 
 
 @dataclass(frozen=True)

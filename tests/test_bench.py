@@ -49,6 +49,8 @@ def test_bench_prints_table_and_writes_json(exported_bundle: Path, tmp_path: Pat
     assert set(data["cold_start"]) == {"glacier-edge run (ORT fp32)", "glacier-edge run (ORT int8)",
                                        "PyTorch eager path (import torch)"}
     assert data["by_frames"][0]["encoder_speedup_p50"]["ort_int8_vs_ort_fp32"] > 0
+    assert set(data["by_frames"][0]["encoder_gflops_p50"]) == set(variants)
+    assert "encoder throughput at P50 (2.67 GFLOP/frame" in result.output
 
 
 def test_bench_rejects_unknown_provider(exported_bundle: Path) -> None:

@@ -23,7 +23,6 @@ EMBEDDING_DIM = 2048
 RANDOM_INIT_SEED = 0
 """Random-init encoders are always drawn with this seed, so 'random' names one fixed encoder."""
 
-WEIGHTS_CHOICES = ("auto", "imagenet", "random")
 _IMAGENET = ResNet50_Weights.IMAGENET1K_V1
 
 

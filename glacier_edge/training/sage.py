@@ -16,7 +16,6 @@ from torch_geometric.nn import GATConv, SAGEConv
 from glacier_edge.training.encoder import EMBEDDING_DIM
 
 HIDDEN_DIMS = (256, 128)
-ARCHITECTURES = ("sage", "gat")
 GAT_NEGATIVE_SLOPE = 0.2
 MASKED_SCORE = -1e9
 """Attention score of a non-edge before the softmax: exp underflows to exactly 0, and unlike
