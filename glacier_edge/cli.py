@@ -59,6 +59,17 @@ class GlacierEdgeGroup(click.Group):
             ctx.exit(130)
 
 
+def invoked_as() -> str:
+    """How to call this tool again: the full script path when it is not on PATH (e.g. run as
+    .venv/bin/glacier-edge by tasks.py), so the printed next step works when pasted."""
+    import shutil
+
+    script = Path(sys.argv[0])
+    if script.name == "glacier-edge" and shutil.which("glacier-edge") != str(script.resolve()):
+        return str(script.resolve()) if script.exists() else "glacier-edge"
+    return "glacier-edge"
+
+
 def format_r(value: float) -> str:
     """Pearson r, or 'n/a' where it is undefined (fewer than 2 values, or a constant side)."""
     return "n/a" if value != value else f"{value:.3f}"
@@ -448,7 +459,7 @@ def demo(epochs: int, seed: int) -> None:
              if precision == "fp32" or bundle.has_model("encoder_int8")]
     click.echo(table(run_variants(specs, bundle_dir, 8, runs=20, warmup=3, threads=None, echo=echo_err)))
     click.echo(f"demo finished in {time.perf_counter() - started:.0f} s. Next, on your own sequence:")
-    click.echo(f"  glacier-edge run YOUR_SEQUENCE.gif --model {bundle_dir} --plot melt.png")
+    click.echo(f"  {invoked_as()} run YOUR_SEQUENCE.gif --model {bundle_dir} --plot melt.png")
 
 
 @main.command()
