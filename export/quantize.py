@@ -22,6 +22,7 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from glacier_edge.latency import measure
 from glacier_edge.runtime import create_session
 
 INT8_MELT_MAE_BOUND = 0.005
@@ -56,13 +57,8 @@ class FramesReader(CalibrationDataReader):
 
 
 def median_seconds(run: Callable[[], object], repeats: int = 5) -> float:
-    run()  # warm-up
-    samples = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        samples.append(time.perf_counter() - start)
-    return float(np.median(samples))
+    """P50 of ``repeats`` timed calls after one warm-up (the benchmarks' own measure)."""
+    return measure(run, runs=repeats, warmup=1).p50
 
 
 def centred_cosine(a: np.ndarray, b: np.ndarray, centre: np.ndarray) -> float:

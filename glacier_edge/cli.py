@@ -291,17 +291,10 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
 
 def _check_writable(path: Path | None, option: str) -> None:
     """Fail before any work when an output path cannot be written."""
-    from glacier_edge.errors import OutputError
+    from glacier_edge.fileio import check_writable
 
-    if path is None:
-        return
-    parent = path.resolve().parent
-    if path.is_dir():
-        raise OutputError(f"{option} {path}: is a directory")
-    if not parent.is_dir():
-        raise OutputError(f"{option} {path}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise OutputError(f"{option} {path}: not writable")
+    if path is not None:
+        check_writable(path, f"{option} {path}")
 
 
 @main.command()

@@ -25,21 +25,29 @@ def _current_umask() -> int:
     return mask
 
 
-def _parent_or_fail(path: Path) -> Path:
+def check_writable(path: Path, label: str | None = None) -> Path:
+    """Refuse, with one line, an output path that cannot be written; return its directory.
+
+    The CLI calls it before any work (``label`` names the option); every atomic write calls it
+    again just before writing.
+    """
+    label = label or f"cannot write {path}"
     parent = path.resolve().parent
+    if path.is_dir():
+        raise OutputError(f"{label}: is a directory")
     if not parent.is_dir():
-        raise OutputError(f"cannot write {path}: directory {parent} does not exist")
+        raise OutputError(f"{label}: directory {parent} does not exist")
     if not os.access(parent, os.W_OK):
-        raise OutputError(f"cannot write {path}: directory {parent} is not writable")
+        raise OutputError(f"{label}: directory {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise OutputError(f"{label}: file is not writable")
     return parent
 
 
 def write_file_atomic(path: str | os.PathLike[str], write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp_path)`` and rename the result to ``path``; clean up on any failure."""
     path = Path(path)
-    parent = _parent_or_fail(path)
-    if path.is_dir():
-        raise OutputError(f"cannot write {path}: it is a directory")
+    parent = check_writable(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=parent)
     os.close(fd)
     tmp = Path(tmp_name)

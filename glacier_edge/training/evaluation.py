@@ -15,7 +15,7 @@ import numpy as np
 
 from glacier_edge.errors import BadInputError
 from glacier_edge.fileio import atomic_directory, write_json_atomic
-from glacier_edge.frames import IMAGE_SUFFIXES, read_sequence
+from glacier_edge.frames import IMAGE_SUFFIXES
 from glacier_edge.mask import mask_from_record, mask_record
 from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
@@ -23,6 +23,7 @@ from glacier_edge.plot import MeltPanel, plot_melt
 from glacier_edge.training.dataset import SequenceExample, build_example
 from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.loop import TrainConfig, predict, train_model
+from glacier_edge.training.pipeline import read_sequences
 from glacier_edge.training.sage import FrameMLP
 
 METHODS = ("graph_model", "mlp_no_graph", "persistence", "train_mean")
@@ -70,7 +71,7 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, weights: str, 
     paths = expand_sequences(list(paths))
     if len(paths) < 2:
         raise BadInputError("evaluate needs at least 2 sequences (one is held out while the others train)")
-    sequences = [read_sequence(path, max_pixels=max_pixels) for path in paths]
+    sequences = read_sequences(paths, max_pixels)
     mask_info = mask_record(mask_specs)
     encoder, weights_info = build_encoder(weights)
     echo(f"encoder: {weights_info.label()}")

@@ -80,7 +80,13 @@ class ScaledRegressor(nn.Module):
 
 
 class GraphRegressor(ScaledRegressor):
-    """Three graph layers 2048 → 256 → 128 → 1 with ReLU between; subclasses choose the layer."""
+    """Three graph layers 2048 → 256 → 128 → 1 with ReLU between; subclasses choose the layer.
+
+    Shapes:
+        x: (T, in_dim) float32 node inputs (2048-d frame embeddings, plus any metadata columns).
+        edge_index: (2, E) int64, source row 0, target row 1.
+        output: (T,) float32 melt.
+    """
 
     def __init__(self, in_dim: int = EMBEDDING_DIM, final_activation: str = "identity") -> None:
         super().__init__(in_dim, final_activation)
@@ -100,12 +106,7 @@ class GraphRegressor(ScaledRegressor):
 
 class GlacierSAGE(GraphRegressor):
     """Embeddings of one sequence's frames → melt per frame: 3 × SAGEConv (mean aggregation).
-
-    Shapes:
-        x: (T, 2048) float32 frame embeddings.
-        edge_index: (2, E) int64, source row 0, target row 1.
-        output: (T,) float32 melt.
-    """
+    Shapes as :class:`GraphRegressor`."""
 
     @staticmethod
     def make_layer(in_channels: int, out_channels: int) -> nn.Module:
@@ -116,11 +117,7 @@ class GlacierGAT(GraphRegressor):
     """The seed's future-work option: 3 × GATConv (one head, self-loops).
 
     h'_i = Σ_j α_ij W h_j + b over j ∈ N(i) ∪ {i}, α = softmax_j LeakyReLU(a_dst·W h_i + a_src·W h_j).
-
-    Shapes:
-        x: (T, 2048) float32 frame embeddings.
-        edge_index: (2, E) int64, source row 0, target row 1.
-        output: (T,) float32 melt.
+    Shapes as :class:`GraphRegressor`.
     """
 
     @staticmethod
