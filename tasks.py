@@ -2,7 +2,8 @@
 """Set up and run glacier-edge with nothing but Python ≥3.10 and pip.
 
     python3 tasks.py demo    # .venv with the train extra, then the whole pipeline on the sample
-    python3 tasks.py test    # .venv with train+dev extras, ruff, pytest, then a torch-free edge check
+    python3 tasks.py test    # .venv with train+dev extras: ruff, every test tier; then a torch-free
+                             # .venv-edge (no extras + test tools): the edge tests and `run`
 
 Uses only the standard library, so it runs before anything is installed.
 """
@@ -56,16 +57,20 @@ def demo() -> None:
     run(bin_path(dev_venv(), "glacier-edge"), "demo")
 
 
-def edge_check(bundle: Path) -> None:
-    """Install without extras into a second venv and run the edge runner on the sample there."""
-    env = ensure_venv(EDGE_VENV, str(ROOT))
+def edge_check(bundle: Path, home: dict[str, str]) -> None:
+    """Install without extras (plus the test tools) into a second venv; there, run the fast test
+    tier (torch tests skip, the edge CLI tests use the tiny generated bundle) and `glacier-edge
+    run` on the generated sample with the ResNet50 bundle built in the first venv."""
+    env = ensure_venv(EDGE_VENV, f"{ROOT}[dev]")
     run(bin_path(env, "python"), "-c", "import importlib.util as u, sys; "
-        "heavy = [m for m in ('torch', 'torchvision', 'torch_geometric') if u.find_spec(m)]; "
+        "heavy = [m for m in ('torch', 'torchvision', 'torch_geometric', 'onnx') if u.find_spec(m)]; "
         "print('torch-free edge venv' if not heavy else f'unexpected in edge venv: {heavy}'); "
         "sys.exit(int(bool(heavy)))")
-    run(bin_path(env, "glacier-edge"), "run", ROOT / "glacier_edge" / "data" / "rutor_s2_2017-2025.gif",
-        "--model", bundle)
-    print("edge venv: glacier-edge run works with numpy, imageio, click and onnxruntime alone")
+    run(bin_path(env, "pytest"), "-q", "-p", "no:cacheprovider", "-m", "not slow", cwd=ROOT)  # the installed package
+    sample = Path(home["GLACIER_EDGE_CACHE"]) / "sample.gif"
+    run(bin_path(env, "glacier-edge"), "sample", sample, env=home)
+    run(bin_path(env, "glacier-edge"), "run", sample, "--model", bundle, env=home)
+    print("edge venv: glacier-edge run works with numpy, imageio (Pillow), click and onnxruntime alone")
 
 
 def test() -> None:
@@ -78,7 +83,7 @@ def test() -> None:
         run(bin_path(env, "glacier-edge"), "train", "--epochs", "100", "--weights", "random",
             "--out", Path(scratch) / "run", env=home)
         run(bin_path(env, "glacier-edge"), "export", Path(scratch) / "run", "--out", bundle, env=home)
-        edge_check(bundle)
+        edge_check(bundle, home)
 
 
 COMMANDS = {"demo": demo, "test": test}

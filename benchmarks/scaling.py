@@ -8,16 +8,19 @@ threads, ORT fp32 on the CPU. Prints a table and saves it to benchmarks/results/
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
-from glacier_edge.benchmark import frames_of_length, system_header
+from glacier_edge.bench.measure import frames_of_length
+from glacier_edge.bench.stats import measure
+from glacier_edge.bench.system import system_info
 from glacier_edge.bundle import load_bundle
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
-from glacier_edge.frames import read_sequence, sample_sequence_path
-from glacier_edge.latency import measure
+from glacier_edge.frames import read_sequence
 from glacier_edge.paths import resolve_bundle_dir
 from glacier_edge.runtime import EdgeModel
+from glacier_edge.samples import sample_sequence_path
 
 LENGTHS = (8, 24, 64, 128, 256)
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -44,8 +47,8 @@ def main() -> None:
                          "adjacency_mb": count * count * 4 / 1e6})
             print(f"threads {threads} T {count:4d}: encoder {encoder.p50 * 1000:8.1f} ms "
                   f"({encoder.p50 * 1000 / count:5.2f} ms/frame), graph {graph.p50 * 1000:6.2f} ms", flush=True)
-    header = system_header(None)
-    lines = [f"ORT fp32 on {header['cpu']}, {header['cores']} cores, onnxruntime {header['onnxruntime']}; "
+    system = system_info(None)
+    lines = [f"ORT fp32; {system.line()}; "
              f"P50 of {args.runs} runs (graph: of {max(args.runs, 20)})", "",
              "| threads | T | encoder ms | encoder ms/frame | graph build + GNN ms | graph share | adjacency MB |",
              "|---:|---:|---:|---:|---:|---:|---:|"]
@@ -56,7 +59,7 @@ def main() -> None:
     print(table)
     RESULTS.mkdir(exist_ok=True)
     write_text_atomic(RESULTS / "scaling.md", table + "\n")
-    write_json_atomic(RESULTS / "scaling.json", {"system": header, "rows": rows})
+    write_json_atomic(RESULTS / "scaling.json", {"system": dataclasses.asdict(system), "rows": rows})
     print(json.dumps({"saved": str(RESULTS / "scaling.md")}))
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from glacier_edge.bench import run_bench
+from glacier_edge.bench.run import run_bench
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
 from glacier_edge.paths import resolve_bundle_dir
 
@@ -29,7 +29,7 @@ def main() -> None:
     print(report)
     RESULTS.mkdir(exist_ok=True)
     write_text_atomic(RESULTS / "variants.txt", report + "\n")
-    write_json_atomic(RESULTS / "variants.json", results)
+    write_json_atomic(RESULTS / "variants.json", results.to_json())
 
 
 if __name__ == "__main__":

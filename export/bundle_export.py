@@ -2,36 +2,34 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-from glacier_edge.export.onnx_export import (
-    DEFAULT_OPSET,
-    ENCODER_IO,
-    export_encoder,
-    export_graphsage,
-    graphsage_io,
-    onnx_op_types,
-)
+from glacier_edge.export.onnx_export import DEFAULT_OPSET, export_encoder, export_gnn, onnx_op_types
 from glacier_edge.export.quantize import INT8_MELT_MAE_BOUND, quantize_encoder
 
-from glacier_edge.bundle import (
-    BUNDLE_SCHEMA,
-    BUNDLE_SCHEMA_VERSION,
+from glacier_edge.bundle import file_record
+from glacier_edge.contracts import (
     ENCODER_FILE,
     ENCODER_INT8_FILE,
-    GRAPHSAGE_FILE,
+    GNN_FILE,
     MANIFEST_FILE,
-    file_record,
+    ROLE_ENCODER,
+    ROLE_ENCODER_INT8,
+    ROLE_GNN,
+    BundleManifest,
+    Int8Summary,
+    RunRecord,
+    TrainingSummary,
 )
 from glacier_edge.errors import BadInputError, ModelBundleError
 from glacier_edge.features import node_inputs
-from glacier_edge.fileio import atomic_directory, write_json_atomic
-from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_sequence
+from glacier_edge.fileio import atomic_directory
+from glacier_edge.frames import FRAME_SIZE, read_sequence
 from glacier_edge.graph import dense_adjacency
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.runtime import create_session
@@ -40,107 +38,78 @@ from glacier_edge.training.checkpoint import load_checkpoint
 from glacier_edge.training.encoder import FrameEncoder, build_encoder
 
 
-def encoder_for_run(run_info: dict[str, Any]) -> FrameEncoder:
+def encoder_for_run(record: RunRecord) -> FrameEncoder:
     """Rebuild the exact encoder a run trained with, and refuse different weights."""
-    recorded = run_info["encoder"]
-    encoder, weights = build_encoder(recorded["weights"])
-    if weights.weights_id != recorded["weights_id"]:
-        raise ModelBundleError(f"encoder weights {weights.weights_id} differ from the run's {recorded['weights_id']}")
+    recorded = record.encoder
+    encoder, weights = build_encoder(recorded.weights, recorded.backbone.name)
+    if weights.weights_id != recorded.weights_id:
+        raise ModelBundleError(f"encoder weights {weights.weights_id} differ from the run's {recorded.weights_id}")
     return encoder
 
 
-def training_frames(run_info: dict[str, Any]) -> list[np.ndarray]:
+def training_frames(record: RunRecord) -> list[np.ndarray]:
     """Frames of the run's training sequences, re-read from where training found them."""
     sequences = []
-    for entry in run_info["train_sequences"]:
+    for entry in record.train_sequences:
         try:
-            sequences.append(read_sequence(entry["source"], max_pixels=DEFAULT_MAX_PIXELS).frames)
+            sequences.append(read_sequence(entry.source, max_pixels=record.config.max_pixels).frames)
         except BadInputError as exc:
             raise BadInputError(f"int8 calibration needs the training sequences: {exc}") from exc
     return sequences
 
 
 def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: int = DEFAULT_OPSET,
-                  echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Export encoder and dense GraphSAGE (and optionally int8) into ``out_dir`` atomically."""
+                  echo: Callable[[str], None] = print) -> BundleManifest:
+    """Export the encoder and the dense graph model (and optionally int8) into ``out_dir`` atomically."""
     started = time.perf_counter()
-    model, run_info = load_checkpoint(run_dir)
-    encoder = encoder_for_run(run_info)
+    model, record = load_checkpoint(run_dir)
+    encoder = encoder_for_run(record)
     with atomic_directory(out_dir) as staging:
-        echo("exporting encoder.onnx (ResNet50 with preprocessing inside)")
-        export_encoder(encoder, staging / ENCODER_FILE, opset)
-        echo("exporting graphsage.onnx (dense adjacency)")
-        export_graphsage(model, staging / GRAPHSAGE_FILE, opset)
-        scatter_ops = sorted(op for op in onnx_op_types(staging / GRAPHSAGE_FILE) if op.startswith("Scatter"))
+        echo(f"exporting {ENCODER_FILE} ({record.encoder.backbone.name} with preprocessing inside)")
+        models = {ROLE_ENCODER: export_encoder(encoder, staging / ENCODER_FILE, opset)}
+        echo(f"exporting {GNN_FILE} ({record.model.arch}, dense adjacency)")
+        models[ROLE_GNN] = export_gnn(model, staging / GNN_FILE, opset)
+        scatter_ops = sorted(op for op in onnx_op_types(staging / GNN_FILE) if op.startswith("Scatter"))
         if scatter_ops:
-            raise ModelBundleError(f"graphsage.onnx contains {scatter_ops}; the dense export must have none")
-        models: dict[str, Any] = {
-            "encoder": {"file": ENCODER_FILE, **ENCODER_IO},
-            "graphsage": {"file": GRAPHSAGE_FILE, **graphsage_io(model.feature_mean.numel())},
-        }
+            raise ModelBundleError(f"{GNN_FILE} contains {scatter_ops}; the dense export must have none")
         int8_summary = None
         if int8:
-            int8_summary = _export_int8(staging, model, run_info, echo)
-            if int8_summary["chosen"] is not None:
-                models["encoder_int8"] = {"file": ENCODER_INT8_FILE, **ENCODER_IO,
-                                          "format": int8_summary["chosen"]["format"]}
-        manifest = {
-            "schema": BUNDLE_SCHEMA,
-            "schema_version": BUNDLE_SCHEMA_VERSION,
-            "created": utc_now(),
-            "files": {name: file_record(staging / name) for name in
-                      [m["file"] for m in models.values()]},
-            "models": models,
-            "opset": opset,
-            "frame_size": FRAME_SIZE,
-            "melt_normalization": run_info["melt_normalization"],
-            "task": run_info.get("task", "nowcast"),
-            "melt_mask": run_info.get("melt_mask"),
-            "node_features": run_info.get("node_features", {"embedding_dim": 2048, "metadata": [], "neutral": []}),
-            "graph_kind": run_info.get("graph_kind", "bidirectional"),
-            "encoder_weights": {k: run_info["encoder"][k] for k in ("weights", "weights_id", "pretrained",
-                                                                     "description")},
-            "training": {
-                "run_dir": str(Path(run_dir).resolve()),
-                "created": run_info["created"],
-                "model": run_info["model"],
-                "train_config": run_info["train_config"],
-                "final_train_mse": run_info["loss_log"][-1]["mse"] if run_info["loss_log"] else None,
-                "train_sequences": [{k: e[k] for k in ("source", "frames", "metrics")}
-                                    for e in run_info["train_sequences"]],
-                "val_sequences": [{k: e[k] for k in ("source", "frames", "metrics")}
-                                  for e in run_info["val_sequences"]],
-            },
-            "int8": int8_summary,
-            "versions": package_versions(),
-            "export_seconds": round(time.perf_counter() - started, 1),
-            "parity": None,
-        }
-        write_json_atomic(staging / MANIFEST_FILE, manifest)
+            int8_summary = _export_int8(staging, model, record, echo)
+            if int8_summary.chosen is not None:
+                models[ROLE_ENCODER_INT8] = dataclasses.replace(models[ROLE_ENCODER], file=ENCODER_INT8_FILE,
+                                                                int8_format=int8_summary.chosen.format)
+        manifest = BundleManifest(
+            created=utc_now(),
+            files={m.file: file_record(staging / m.file) for m in models.values()},
+            models=models, opset=opset, frame_size=FRAME_SIZE, encoder=record.encoder,
+            node_features=record.node_features, melt_mask=record.melt_mask,
+            training=TrainingSummary(
+                run_dir=str(Path(run_dir).resolve()), created=record.created, config=record.config,
+                model=record.model, final_train_mse=record.loss_log[-1].mse if record.loss_log else None,
+                train_sequences=record.train_sequences, val_sequences=record.val_sequences),
+            int8=int8_summary, versions=package_versions(),
+            export_seconds=round(time.perf_counter() - started, 1),
+        )
+        (staging / MANIFEST_FILE).write_text(manifest.dumps(), encoding="utf-8")
     return manifest
 
 
-def _export_int8(staging: Path, model: torch.nn.Module, run_info: dict[str, Any],
-                 echo: Callable[[str], None]) -> dict[str, Any]:
+def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord,
+                 echo: Callable[[str], None]) -> Int8Summary:
     echo(f"quantising the encoder to int8 (melt MAE bound {INT8_MELT_MAE_BOUND} vs fp32)")
-    evaluation = training_frames(run_info)
+    evaluation = training_frames(record)
     rng = np.random.default_rng(0)
     calibration = np.concatenate(evaluation + [augment_sequence(frames, rng) for frames in evaluation])
-    graph_session, _ = create_session(staging / GRAPHSAGE_FILE, "cpu")
-
-    kind = run_info.get("graph_kind", "bidirectional")
-    features = run_info.get("node_features", {})
+    graph_session, _ = create_session(staging / GNN_FILE, "cpu")
+    features = record.node_features
 
     def melt_of(embeddings: np.ndarray) -> np.ndarray:
-        adjacency = dense_adjacency(len(embeddings), kind)
-        x = node_inputs(embeddings, None, features.get("metadata", []), features.get("neutral", []))
+        adjacency = dense_adjacency(len(embeddings), record.config.graph_kind)
+        x = node_inputs(embeddings, None, features.metadata, features.neutral)
         return graph_session.run(None, {"x": x, "adjacency": adjacency})[0]
 
-    chosen, tried = quantize_encoder(staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration, evaluation,
-                                     melt_of, model.feature_mean.numpy(), echo)
-    if chosen is None:
-        echo("  no int8 format met the melt bound; the bundle keeps fp32 only")
-    else:
-        echo(f"  kept {chosen['format']}")
-    return {"chosen": chosen, "tried": tried, "calibration_frames": int(len(calibration)),
-            "melt_mae_bound": INT8_MELT_MAE_BOUND}
+    chosen, tried, fp32_ms = quantize_encoder(staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration,
+                                              evaluation, melt_of, model.feature_mean.numpy(), echo)
+    echo("  no int8 format met the melt bound; the bundle keeps fp32 only" if chosen is None
+         else f"  kept {chosen.format}")
+    return Int8Summary(chosen, tuple(tried), fp32_ms, int(len(calibration)), INT8_MELT_MAE_BOUND)

@@ -8,20 +8,20 @@ embedded sample, any given sequences and seeded random frames at T ∈ {2, 8, 37
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from glacier_edge.export.bundle_export import encoder_for_run
 from glacier_edge.export.quantize import INT8_MELT_MAE_BOUND, centred_cosine
 
-from glacier_edge.bundle import load_bundle, update_manifest
+from glacier_edge.bundle import load_bundle, record_parity
+from glacier_edge.contracts import ROLE_ENCODER_INT8, Int8Parity, Parity, ParityRow, Tolerance
 from glacier_edge.errors import BadInputError
 from glacier_edge.features import metadata_matrix, node_inputs
-from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, FrameSequence, read_sequence, sample_sequence_path
+from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, FrameSequence, read_sequence
 from glacier_edge.provenance import utc_now
 from glacier_edge.runtime import EdgeModel
+from glacier_edge.samples import sample_sequence_path
 from glacier_edge.training.checkpoint import load_checkpoint
 from glacier_edge.training.encoder import encode_frames
 from glacier_edge.training.loop import predict
@@ -32,16 +32,9 @@ RANDOM_PREFIX = "random frames "
 imagery an int8 encoder is calibrated on, so its melt bound is judged on real imagery only."""
 
 
-@dataclass(frozen=True)
-class Tolerance:
-    """np.allclose-style: every element must satisfy |Δ| ≤ atol + rtol·|ref|."""
-
-    atol: float
-    rtol: float
-
-    def worst_ratio(self, got: np.ndarray, ref: np.ndarray) -> float:
-        """max |Δ| / (atol + rtol·|ref|): ≤ 1 passes."""
-        return float(np.max(np.abs(got - ref) / (self.atol + self.rtol * np.abs(ref))))
+def worst_ratio(tolerance: Tolerance, got: np.ndarray, ref: np.ndarray) -> float:
+    """max |Δ| / (atol + rtol·|ref|): ≤ 1 passes."""
+    return float(np.max(np.abs(got - ref) / (tolerance.atol + tolerance.rtol * np.abs(ref))))
 
 
 ENCODER_TOLERANCE = Tolerance(atol=1e-4, rtol=1e-4)
@@ -80,14 +73,14 @@ def _max_rel(got: np.ndarray, ref: np.ndarray) -> float:
 
 
 def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: Path | None = None,
-                  max_pixels: int = DEFAULT_MAX_PIXELS, echo: Callable[[str], None] = print) -> dict[str, Any]:
+                  max_pixels: int = DEFAULT_MAX_PIXELS, echo: Callable[[str], None] = print) -> Parity:
     """Compare PyTorch with ONNX Runtime row by row; write the figures into the manifest."""
     bundle = load_bundle(bundle_dir)
-    run_dir = Path(run_dir or bundle.manifest["training"]["run_dir"])
-    model, run_info = load_checkpoint(run_dir)
-    encoder = encoder_for_run(run_info)
+    run_dir = Path(run_dir or bundle.manifest.training.run_dir)
+    model, record = load_checkpoint(run_dir)
+    encoder = encoder_for_run(record)
     fp32 = EdgeModel(bundle, provider="cpu")
-    int8 = EdgeModel(bundle, provider="cpu", precision="int8") if bundle.has_model("encoder_int8") else None
+    int8 = EdgeModel(bundle, provider="cpu", precision="int8") if bundle.has_model(ROLE_ENCODER_INT8) else None
     centre = model.feature_mean.numpy()
     rows = []
     for name, frames, sequence in _inputs(sequences, max_pixels):
@@ -96,70 +89,66 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
         ref_embeddings = encode_frames(encoder, frames)
         ort_embeddings = fp32.embed(frames)
         ref_inputs = node_inputs(ref_embeddings, sequence, fp32.metadata_names, fp32.metadata_neutral)
-        ref_melt = predict(model, ref_inputs, run_info.get("task", "nowcast"))
+        ref_melt = predict(model, ref_inputs, record.config.task)
         ort_melt = fp32.melt(ort_embeddings, sequence)
         graph_only = fp32.melt(ref_embeddings, sequence)
-        row = {
-            "input": name, "frames": len(frames), "metadata": metadata_source,
-            "encoder_max_abs": float(np.max(np.abs(ort_embeddings - ref_embeddings))),
-            "encoder_max_rel": _max_rel(ort_embeddings, ref_embeddings),
-            "encoder_worst_ratio": ENCODER_TOLERANCE.worst_ratio(ort_embeddings, ref_embeddings),
-            "melt_max_abs": float(np.max(np.abs(ort_melt - ref_melt))),
-            "melt_worst_ratio": MELT_TOLERANCE.worst_ratio(ort_melt, ref_melt),
-            "graph_only_melt_max_abs": float(np.max(np.abs(graph_only - ref_melt))),
-        }
+        encoder_ratio = worst_ratio(ENCODER_TOLERANCE, ort_embeddings, ref_embeddings)
+        melt_ratio = worst_ratio(MELT_TOLERANCE, ort_melt, ref_melt)
+        int8_fields = {}
         if int8 is not None:
             int8_embeddings = int8.embed(frames)
-            row["int8_melt_mae"] = float(np.mean(np.abs(int8.melt(int8_embeddings, sequence)[1:] - ort_melt[1:])))
-            row["int8_centred_cosine"] = centred_cosine(int8_embeddings, ort_embeddings, centre)
-            row["int8_in_calibration_range"] = not name.startswith(RANDOM_PREFIX)
-        row["passed"] = row["encoder_worst_ratio"] <= 1 and row["melt_worst_ratio"] <= 1
-        rows.append(row)
-    parity = {
-        "verified": utc_now(),
-        "reference": f"PyTorch encoder + PyG {run_info['model'].get('arch', 'sage')} model from {run_dir.resolve()}",
-        "encoder": bundle.weights_label,
-        "tolerances": {"encoder": vars(ENCODER_TOLERANCE), "melt": vars(MELT_TOLERANCE),
-                       "int8_melt_mae": INT8_MELT_MAE_BOUND},
-        "rows": rows,
-        "passed": all(row["passed"] for row in rows),
-    }
+            int8_fields = {
+                "int8_melt_mae": float(np.mean(np.abs(int8.melt(int8_embeddings, sequence)[1:] - ort_melt[1:]))),
+                "int8_centred_cosine": centred_cosine(int8_embeddings, ort_embeddings, centre),
+                "int8_in_calibration_range": not name.startswith(RANDOM_PREFIX)}
+        rows.append(ParityRow(
+            input=name, frames=len(frames), metadata=metadata_source,
+            encoder_max_abs=float(np.max(np.abs(ort_embeddings - ref_embeddings))),
+            encoder_max_rel=_max_rel(ort_embeddings, ref_embeddings), encoder_worst_ratio=encoder_ratio,
+            melt_max_abs=float(np.max(np.abs(ort_melt - ref_melt))), melt_worst_ratio=melt_ratio,
+            graph_only_melt_max_abs=float(np.max(np.abs(graph_only - ref_melt))),
+            passed=encoder_ratio <= 1 and melt_ratio <= 1, **int8_fields))
+    int8_parity = None
     if int8 is not None:
-        real = [row for row in rows if row["int8_in_calibration_range"]]
-        noise = [row for row in rows if not row["int8_in_calibration_range"]]
-        maes = [row["int8_melt_mae"] for row in real]
-        parity["int8"] = {"format": bundle.manifest["models"]["encoder_int8"].get("format"),
-                          "melt_mae_max": max(maes), "melt_mae_mean": float(np.mean(maes)),
-                          "centred_cosine_min": min(row["int8_centred_cosine"] for row in real),
-                          "within_bound": max(maes) <= INT8_MELT_MAE_BOUND,
-                          "noise_frames_melt_mae_max": max((row["int8_melt_mae"] for row in noise), default=None)}
-    update_manifest(bundle.directory, parity=parity)
+        real = [row for row in rows if row.int8_in_calibration_range]
+        noise = [row.int8_melt_mae for row in rows if not row.int8_in_calibration_range]
+        maes = [row.int8_melt_mae for row in real]
+        int8_parity = Int8Parity(
+            format=bundle.manifest.models[ROLE_ENCODER_INT8].int8_format, melt_mae_max=max(maes),
+            melt_mae_mean=float(np.mean(maes)), centred_cosine_min=min(row.int8_centred_cosine for row in real),
+            within_bound=max(maes) <= INT8_MELT_MAE_BOUND, noise_frames_melt_mae_max=max(noise, default=None))
+    parity = Parity(
+        verified=utc_now(), reference=f"PyTorch encoder + PyG {record.model.arch} model from {run_dir.resolve()}",
+        encoder=bundle.weights_label, encoder_tolerance=ENCODER_TOLERANCE, melt_tolerance=MELT_TOLERANCE,
+        int8_melt_mae_bound=INT8_MELT_MAE_BOUND, rows=tuple(rows), passed=all(row.passed for row in rows),
+        int8=int8_parity)
+    record_parity(bundle.directory, parity)
     return parity
 
 
-def parity_table(parity: dict[str, Any]) -> str:
+def parity_table(parity: Parity) -> str:
     """The verify report as a fixed-width table."""
-    has_int8 = "int8" in parity
+    has_int8 = parity.int8 is not None
     header = f"{'input':34s} {'T':>4s} {'enc max|Δ|':>11s} {'enc max rel':>11s} {'melt max|Δ|':>11s} {'ok':>4s}"
     if has_int8:
         header += f" {'int8 MAE':>9s} {'int8 cos':>8s}"
     lines = [header, "-" * len(header)]
-    for row in parity["rows"]:
-        line = (f"{row['input'][-34:]:34s} {row['frames']:4d} {row['encoder_max_abs']:11.2e} "
-                f"{row['encoder_max_rel']:11.2e} {row['melt_max_abs']:11.2e} {'yes' if row['passed'] else 'NO':>4s}")
-        if has_int8:
-            line += f" {row['int8_melt_mae']:9.2e} {row['int8_centred_cosine']:8.4f}"
+    for row in parity.rows:
+        line = (f"{row.input[-34:]:34s} {row.frames:4d} {row.encoder_max_abs:11.2e} "
+                f"{row.encoder_max_rel:11.2e} {row.melt_max_abs:11.2e} {'yes' if row.passed else 'NO':>4s}")
+        if row.int8_melt_mae is not None and row.int8_centred_cosine is not None:
+            line += f" {row.int8_melt_mae:9.2e} {row.int8_centred_cosine:8.4f}"
         lines.append(line)
-    tol = parity["tolerances"]
-    lines.append(f"tolerances: encoder |Δ| ≤ {tol['encoder']['atol']:g} + {tol['encoder']['rtol']:g}·|ref|, "
-                 f"melt |Δ| ≤ {tol['melt']['atol']:g} + {tol['melt']['rtol']:g}·|ref| (every element)")
-    if has_int8:
-        i8 = parity["int8"]
-        verdict = "within" if i8["within_bound"] else "WARNING: above"
-        lines.append(f"int8 ({i8['format']}) on real imagery: melt MAE vs fp32 max {i8['melt_mae_max']:.2e} "
-                     f"({verdict} the bound {tol['int8_melt_mae']}), centred cosine ≥ {i8['centred_cosine_min']:.4f}; "
-                     "reported, not held to the fp32 tolerance")
-        if i8["noise_frames_melt_mae_max"] is not None:
+    enc, melt = parity.encoder_tolerance, parity.melt_tolerance
+    lines.append(f"tolerances: encoder |Δ| ≤ {enc.atol:g} + {enc.rtol:g}·|ref|, "
+                 f"melt |Δ| ≤ {melt.atol:g} + {melt.rtol:g}·|ref| (every element)")
+    i8 = parity.int8
+    if i8 is not None:
+        verdict = "within" if i8.within_bound else "WARNING: above"
+        lines.append(f"int8 ({i8.format}) on imagery like the training data: melt MAE vs fp32 max "
+                     f"{i8.melt_mae_max:.2e} ({verdict} the bound {parity.int8_melt_mae_bound}), centred cosine ≥ "
+                     f"{i8.centred_cosine_min:.4f}; reported, not held to the fp32 tolerance")
+        if i8.noise_frames_melt_mae_max is not None:
             lines.append(f"int8 on uniform-noise frames (outside its calibration range): melt MAE up to "
-                         f"{i8['noise_frames_melt_mae_max']:.2e}; use fp32 for imagery unlike the training data")
+                         f"{i8.noise_frames_melt_mae_max:.2e}; use fp32 for imagery unlike the training data")
     return "\n".join(lines)

@@ -22,7 +22,8 @@ import numpy as np
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from glacier_edge.latency import measure
+from glacier_edge.bench.stats import measure
+from glacier_edge.contracts import Int8Trial
 from glacier_edge.runtime import create_session
 
 INT8_MELT_MAE_BOUND = 0.005
@@ -78,11 +79,11 @@ def quantize_encoder(
     centre: np.ndarray,
     echo: Callable[[str], None] = print,
     candidates: tuple[Int8Format, ...] = CANDIDATES,
-) -> tuple[dict | None, list[dict]]:
+) -> tuple[Int8Trial | None, list[Int8Trial], float]:
     """Try each format; write the fastest acceptable one to ``out_path``.
 
-    ``evaluation`` holds uint8 frame sequences; ``melt_of`` maps (T, 2048) embeddings to melt.
-    Returns (chosen record or None, all records).
+    ``evaluation`` holds uint8 frame sequences; ``melt_of`` maps (T, D) embeddings to melt.
+    Returns (chosen trial or None, all trials, fp32 ms per frame).
     """
     fp32_session, _ = create_session(fp32_path, "cpu")
     timing_batch = np.ascontiguousarray(np.concatenate(evaluation)[:24])
@@ -92,7 +93,7 @@ def quantize_encoder(
     with tempfile.TemporaryDirectory(dir=out_path.parent) as scratch:
         prepared = Path(scratch) / "prepared.onnx"
         quant_pre_process(str(fp32_path), str(prepared))
-        best: tuple[float, Path, dict] | None = None
+        best: tuple[float, Path, Int8Trial] | None = None
         for index, fmt in enumerate(candidates):
             candidate = Path(scratch) / f"candidate{index}.onnx"
             started = time.perf_counter()
@@ -110,18 +111,19 @@ def quantize_encoder(
             mae = float(np.mean(np.concatenate([
                 np.abs(melt_of(q)[1:] - melt_of(f)[1:]) for q, f in zip(int8_embeddings, fp32_embeddings)])))
             cosine = centred_cosine(np.concatenate(int8_embeddings), np.concatenate(fp32_embeddings), centre)
-            record = {"format": fmt.name, "ms_per_frame": 1000 * seconds / len(timing_batch),
-                      "speedup_vs_fp32": fp32_seconds / seconds, "melt_mae_vs_fp32": mae,
-                      "centred_cosine": cosine, "bytes": candidate.stat().st_size,
-                      "quantize_seconds": round(time.perf_counter() - started, 1),
-                      "acceptable": mae <= INT8_MELT_MAE_BOUND}
+            record = Int8Trial(format=fmt.name, ms_per_frame=1000 * seconds / len(timing_batch),
+                               speedup_vs_fp32=fp32_seconds / seconds, melt_mae_vs_fp32=mae, centred_cosine=cosine,
+                               bytes=candidate.stat().st_size,
+                               quantize_seconds=round(time.perf_counter() - started, 1),
+                               acceptable=mae <= INT8_MELT_MAE_BOUND)
             records.append(record)
-            echo(f"  int8 {fmt.name:28s} {record['ms_per_frame']:6.2f} ms/frame  ×{record['speedup_vs_fp32']:.2f} "
+            echo(f"  int8 {fmt.name:28s} {record.ms_per_frame:6.2f} ms/frame  ×{record.speedup_vs_fp32:.2f} "
                  f"vs fp32  melt MAE {mae:.2e}  centred cos {cosine:.4f}")
-            if record["acceptable"] and (best is None or seconds < best[0]):
+            if record.acceptable and (best is None or seconds < best[0]):
                 best = (seconds, candidate, record)
             del session
+        fp32_ms = 1000 * fp32_seconds / len(timing_batch)
         if best is None:
-            return None, records
+            return None, records, fp32_ms
         shutil.copyfile(best[1], out_path)
-        return {**best[2], "fp32_ms_per_frame": 1000 * fp32_seconds / len(timing_batch)}, records
+        return best[2], records, fp32_ms

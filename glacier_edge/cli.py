@@ -17,10 +17,20 @@ from typing import Any
 import click
 
 from glacier_edge import __version__
+from glacier_edge.contracts import (
+    ARCHS,
+    FINAL_ACTIVATIONS,
+    NORMALIZATIONS,
+    OUTPUT_FORMATS,
+    PRECISIONS,
+    TASKS,
+    TrainConfig,
+)
 from glacier_edge.errors import GlacierEdgeError, MissingDependencyError
-from glacier_edge.frames import DEFAULT_MAX_PIXELS
-from glacier_edge.melt import MELT_NORMALIZATIONS
-from glacier_edge.paths import default_bundle_dir, default_run_dir
+from glacier_edge.paths import MODEL_ENVVAR, default_bundle_dir, default_run_dir
+from glacier_edge.runtime import PROVIDER_CHOICES, PROVIDERS
+
+DEFAULTS = TrainConfig()
 
 EXIT_ALERT = 3
 
@@ -90,18 +100,71 @@ def require_torch_wing(command: str) -> None:
 
 
 max_pixels_option = click.option(
-    "--max-pixels", type=click.IntRange(min=1), default=DEFAULT_MAX_PIXELS, show_default=True,
+    "--max-pixels", type=click.IntRange(min=1), default=DEFAULTS.max_pixels, show_default=True,
     help="Refuse any frame larger than this many pixels before decoding it (decompression-bomb guard).",
 )
 
-
-mask_option = click.option(
-    "--mask", "mask_specs", multiple=True, metavar="SPEC",
-    help="Leave burned-in overlays out of the melt measure (repeatable): x0,y0,x1,y1 in fractions of the "
-         "frame, the preset 'copernicus' (date label, scale bar and logo of Copernicus Browser GIFs), or 'auto' "
-         "(pixels of one fixed colour in every frame: opaque labels; translucent ones need a preset). "
-         "Stored with the model; `run` applies the same mask.",
+model_option = click.option(
+    "--model", "model_dir", type=click.Path(path_type=Path), default=None, envvar=MODEL_ENVVAR,
+    help=f"Model bundle.  [default: ${MODEL_ENVVAR}, else {default_bundle_dir()}]",
 )
+
+TRAINING_OPTIONS = (
+    click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True),
+    click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True,
+                 help="Adam learning rate."),
+    click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
+                 help="Seeds initialisation, view choice and augmentation: same seed, same model bit for bit."),
+    click.option("--weights", default=DEFAULTS.weights, show_default=True,
+                 help="Encoder weights: 'imagenet' (torchvision IMAGENET1K_V1, from $TORCH_HOME/hub/checkpoints or "
+                      "downloaded), 'random' (seeded, NOT pretrained), 'auto' (imagenet if cached, else random) or a "
+                      "path to a state dict of the backbone."),
+    click.option("--augmentations", type=click.IntRange(min=0), default=DEFAULTS.augmentations, show_default=True,
+                 help="Augmented copies (flip, ±5° rotation) embedded per training sequence."),
+    click.option("--normalize", "normalization", type=click.Choice(NORMALIZATIONS), default=DEFAULTS.normalization,
+                 show_default=True, help="absolute: mean|Δ|/255, comparable across sequences; minmax: the seed's "
+                                         "per-sequence [0, 1] rescaling."),
+    click.option("--arch", type=click.Choice(ARCHS), default=DEFAULTS.arch, show_default=True,
+                 help="Graph layers: GraphSAGE (the seed) or GAT (one attention head, self-loops); both export in a "
+                      "dense, scatter-free form and are verified the same way."),
+    click.option("--task", type=click.Choice(TASKS), default=DEFAULTS.task, show_default=True,
+                 help="nowcast: melt_t from frames around t (bidirectional graph, the seed). forecast: melt_{t+1} "
+                      "from frames up to t (causal graph: edges from past frames only); `run` then prints the "
+                      "forecast for the step after the last frame."),
+    click.option("--final-activation", type=click.Choice(FINAL_ACTIVATIONS), default=DEFAULTS.final_activation,
+                 show_default=True,
+                 help="Output of the last graph layer. 'relu' is the seed's literal design; it is not the default "
+                      "because its last ReLU sits at 0 for these small targets and stops training (measured: "
+                      "MSE = mean(y²) for 5 seeds of 5)."),
+    click.option("--metadata", is_flag=True, default=DEFAULTS.metadata,
+                 help="Add node features beyond the image: day-of-year sin/cos and years since the first frame "
+                      "(needs dates: NAME.dates.txt or dated file names) plus numeric sidecar columns that every "
+                      "training sequence has (a CSV sidecar: date,temperature_c,...). `run` computes the same."),
+    click.option("--mask", "mask_specs", multiple=True, metavar="SPEC",
+                 help="Leave burned-in overlays out of the melt measure (repeatable): x0,y0,x1,y1 in fractions of "
+                      "the frame, the preset 'copernicus' (date label, scale bar and logo of Copernicus Browser GIFs), "
+                      "or 'auto' (pixels of one fixed colour in every frame: opaque labels; translucent ones need a "
+                      "preset). Stored with the model; `run` applies the same mask."),
+    max_pixels_option,
+    click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
+                 help="Embedding cache.  [default: $GLACIER_EDGE_CACHE or ~/.cache/glacier-edge]"),
+)
+"""Options of `train` and `evaluate`, built once from :class:`TrainConfig`'s defaults and choices."""
+
+
+def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(TRAINING_OPTIONS):
+        command = option(command)
+    return command
+
+
+def config_from(options: dict[str, Any]) -> tuple[TrainConfig, Path]:
+    """The TrainConfig the options describe (their names are its fields), and the cache folder."""
+    from glacier_edge.paths import default_cache_dir
+
+    cache_dir = options.pop("cache_dir") or default_cache_dir()
+    options["mask_specs"] = tuple(options["mask_specs"])
+    return TrainConfig(**options), cache_dir
 
 
 @click.group(cls=GlacierEdgeGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -112,7 +175,7 @@ def main() -> None:
 
     \b
     Typical use:
-      glacier-edge demo                      # the whole pipeline on the embedded sample
+      glacier-edge demo                      # the whole pipeline on the generated sample
       glacier-edge train seq1.gif seq2.gif   # train on your own sequences
       glacier-edge export                    # → ONNX bundle (default location)
       glacier-edge run sequence.gif          # edge runner: ONNX Runtime only, no torch
@@ -130,7 +193,9 @@ def main() -> None:
 def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
     """Decode SEQUENCE into OUT_DIR/frame_000.jpg, frame_001.jpg, … at 128×128 RGB.
 
-    Shows exactly what the model sees. Example: glacier-edge frames sample.gif frames/
+    Shows exactly what the model sees.
+
+    Example: glacier-edge frames sample.gif frames/
     """
     from glacier_edge.frame_export import write_frames
     from glacier_edge.frames import read_sequence
@@ -146,45 +211,9 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
               help=f"Run directory to write (replaced as a whole).  [default: {default_run_dir()}]")
 @click.option("--val", "val_sequences", multiple=True, type=click.Path(path_type=Path),
               help="A held-out sequence to report metrics on (repeatable); never trained on.")
-@click.option("--epochs", type=click.IntRange(min=1), default=600, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.003, show_default=True,
-              help="Adam learning rate.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds initialisation, view choice and augmentation: same seed, same model bit for bit.")
-@click.option("--weights", default="auto", show_default=True,
-              help="Encoder weights: 'imagenet' (torchvision IMAGENET1K_V1, from $TORCH_HOME/hub/checkpoints "
-                   "or downloaded), 'random' (seeded, NOT pretrained), 'auto' (imagenet if cached, else random) "
-                   "or a path to a ResNet50 state dict.")
-@click.option("--augmentations", type=click.IntRange(min=0), default=4, show_default=True,
-              help="Augmented copies (flip, ±5° rotation) embedded per training sequence.")
-@click.option("--normalize", "normalization", type=click.Choice(MELT_NORMALIZATIONS), default="absolute",
-              show_default=True, help="absolute: mean|Δ|/255, comparable across sequences; minmax: the seed's "
-                                      "per-sequence [0, 1] rescaling.")
-@click.option("--arch", type=click.Choice(["sage", "gat"]), default="sage", show_default=True,
-              help="Graph layers: GraphSAGE (the seed) or GAT (one attention head, self-loops); both export "
-                   "in a dense, scatter-free form and are verified the same way.")
-@click.option("--task", type=click.Choice(["nowcast", "forecast"]), default="nowcast", show_default=True,
-              help="nowcast: melt_t from frames around t (bidirectional graph, the seed). forecast: melt_{t+1} "
-                   "from frames up to t (causal graph: edges from past frames only); `run` then prints the "
-                   "forecast for the step after the last frame.")
-@click.option("--final-activation", type=click.Choice(["identity", "relu"]), default="identity",
-              show_default=True,
-              help="Output of the last SAGEConv. 'relu' is the seed's literal design; it is not the default "
-                   "because its last ReLU sits at 0 for these small targets and stops training (measured: "
-                   "MSE = mean(y²) for 5 seeds of 5).")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
-              help="Embedding cache.  [default: $GLACIER_EDGE_CACHE or ~/.cache/glacier-edge]")
-@click.option("--metadata", is_flag=True,
-              help="Add node features beyond the image: day-of-year sin/cos and years since the first frame "
-                   "(needs dates: NAME.dates.txt or dated file names) plus numeric sidecar columns that every "
-                   "training sequence has (a CSV sidecar: date,temperature_c,...). `run` computes the same.")
-@mask_option
-@max_pixels_option
-def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...], epochs: int,
-          lr: float, seed: int, weights: str, augmentations: int, normalization: str, arch: str, task: str,
-          final_activation: str, cache_dir: Path | None, metadata: bool, mask_specs: tuple[str, ...],
-          max_pixels: int) -> None:
-    """Train the ResNet50 + GraphSAGE melt model on SEQUENCES (default: the embedded sample).
+@training_options
+def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...], **options: Any) -> None:
+    """Train the frame encoder + GraphSAGE melt model on SEQUENCES (default: the generated sample).
 
     Each sequence is one graph (frames = nodes, consecutive frames linked both ways); Adam and
     MSE on one full sequence per step; the loss is printed every 50 epochs. Writes model.pt,
@@ -194,44 +223,36 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
     Example: glacier-edge train rutor.gif --val aletsch/ --out runs/rutor
     """
     require_torch_wing("train")
-    from glacier_edge.paths import default_cache_dir
-    from glacier_edge.training.loop import TrainConfig
     from glacier_edge.training.pipeline import run_training
 
+    config, cache_dir = config_from(options)
     out_dir = out_dir or default_run_dir()
-    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, final_activation=final_activation, task=task, arch=arch)
-    with progress(epochs, "training") as (advance, log):
-        info = run_training(
-            list(sequences), out_dir, config=config, weights=weights, val_sequences=list(val_sequences),
-            augmentations=augmentations, normalization=normalization, max_pixels=max_pixels,
-            cache_dir=cache_dir or default_cache_dir(), mask_specs=mask_specs, metadata=metadata, echo=log,
-            progress=lambda epoch: advance(1),
-        )
-    for role in ("train", "val"):
-        for entry in info[f"{role}_sequences"]:
-            m = entry["metrics"]
-            click.echo(f"{role:5s} {Path(entry['source']).name}: MAE {m['mae']:.4f}  RMSE {m['rmse']:.4f}  "
-                       f"Pearson r {format_r(m['pearson_r'])}  ({m['n']} melt values)")
-    seconds = info["seconds"]
-    click.echo(f"encoder: {info['encoder']['description']}")
-    click.echo(f"trained in {seconds['fit']:.1f} s (+ {seconds['embed']:.1f} s embedding); wrote {out_dir}/"
+    with progress(config.epochs, "training") as (advance, log):
+        record = run_training(list(sequences), out_dir, config=config, val_sequences=list(val_sequences),
+                              cache_dir=cache_dir, echo=log, progress=lambda epoch: advance(1))
+    for role, summaries in (("train", record.train_sequences), ("val", record.val_sequences)):
+        for entry in summaries:
+            m = entry.metrics
+            click.echo(f"{role:5s} {Path(entry.source).name}: MAE {m.mae:.4f}  RMSE {m.rmse:.4f}  "
+                       f"Pearson r {format_r(m.pearson_r)}  ({m.n} melt values)")
+    click.echo(f"encoder: {record.encoder.label()}")
+    click.echo(f"trained in {record.seconds.fit:.1f} s (+ {record.seconds.embed:.1f} s embedding); wrote {out_dir}/"
                f"{{model.pt, run.json, melt.png}}")
 
 
 @main.command("run")
 @click.argument("sequence", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
-              help=f"Model bundle.  [default: $GLACIER_EDGE_MODEL, else {default_bundle_dir()}]")
-@click.option("--provider", type=click.Choice(["auto", "cpu", "cuda"]), default="auto", show_default=True,
+@model_option
+@click.option("--provider", type=click.Choice(PROVIDER_CHOICES), default="auto", show_default=True,
               help="auto: CUDA when ONNX Runtime really gets it, else CPU. cuda: fail (exit 2) if it cannot be "
                    "had, unless --allow-fallback.")
 @click.option("--allow-fallback", is_flag=True, help="With --provider cuda: fall back to CPU instead of failing.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="ONNX Runtime intra-op threads "
               "[default: all cores].")
-@click.option("--precision", type=click.Choice(["fp32", "int8"]), default="fp32", show_default=True,
+@click.option("--precision", type=click.Choice(PRECISIONS), default="fp32", show_default=True,
               help="Encoder variant: int8 needs a bundle exported with --int8 (≈3× faster here, melt MAE "
                    "≤ 0.005 vs fp32 on real imagery).")
-@click.option("--format", "output_format", type=click.Choice(["table", "json", "csv"]), default="table",
+@click.option("--format", "output_format", type=click.Choice(OUTPUT_FORMATS), default="table",
               show_default=True, help="json follows the documented schema glacier-edge/run-result v1.")
 @click.option("--output", type=click.Path(path_type=Path), default=None,
               help="Write the result to this file (atomically) instead of stdout.")
@@ -252,7 +273,7 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
 
     \b
     Examples:
-      glacier-edge run sequence.gif
+      glacier-edge sample sample.gif && glacier-edge run sample.gif
       glacier-edge run scenes/ --format json --output result.json --plot melt.png
       glacier-edge run sequence.gif --alert-threshold 0.08 --fail-on-alert   # exit 3 on alert
     """
@@ -273,7 +294,7 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
 
         seq = prediction.sequence
         plot_melt(plot, [MeltPanel(Path(seq.source).name, prediction.measured, prediction.predicted, seq.dates)],
-                  suptitle=f"glacier-edge run — encoder: {result['model']['encoder_weights']}")
+                  suptitle=f"glacier-edge run — encoder: {result.model.encoder_weights}")
     if output is not None:
         from glacier_edge.fileio import write_text_atomic
 
@@ -281,11 +302,11 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
         echo_err(f"wrote {output}")
     else:
         click.echo(text)
-    if not result["model"]["pretrained"]:
+    if not result.model.pretrained:
         echo_err("note: this bundle's encoder is NOT PRETRAINED (random init); numbers show the pipeline, "
                  "not a trained glacier model")
-    if fail_on_alert and result["summary"]["alerts"]:
-        echo_err(f"glacier-edge: {result['summary']['alerts']} frame(s) above the alert threshold")
+    if fail_on_alert and result.summary.alerts:
+        echo_err(f"glacier-edge: {result.summary.alerts} frame(s) above the alert threshold")
         sys.exit(EXIT_ALERT)
 
 
@@ -299,41 +320,23 @@ def _check_writable(path: Path | None, option: str) -> None:
 
 @main.command()
 @click.argument("sequences", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--task", type=click.Choice(["nowcast", "forecast"]), default="nowcast", show_default=True)
-@click.option("--arch", type=click.Choice(["sage", "gat"]), default="sage", show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=600, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.003, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--weights", default="auto", show_default=True, help="Encoder weights, as for train.")
-@click.option("--augmentations", type=click.IntRange(min=0), default=4, show_default=True)
-@click.option("--normalize", "normalization", type=click.Choice(MELT_NORMALIZATIONS), default="absolute",
-              show_default=True)
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Directory for evaluation.json and evaluation.png (measured vs predicted per held-out sequence).")
-@click.option("--cache-dir", type=click.Path(path_type=Path), default=None, help="Embedding cache.")
-@mask_option
-@max_pixels_option
-def evaluate(sequences: tuple[Path, ...], task: str, arch: str, epochs: int, lr: float, seed: int, weights: str,
-             augmentations: int, normalization: str, out_dir: Path | None, cache_dir: Path | None,
-             mask_specs: tuple[str, ...], max_pixels: int) -> None:
+@training_options
+def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, **options: Any) -> None:
     """Held-out evaluation: leave one sequence out, train on the rest, compare with baselines.
 
-    Reports MAE, RMSE and Pearson r per held-out sequence and pooled for GraphSAGE, a no-graph
-    MLP on the same embeddings (does the graph earn its place?), persistence (last measured
-    melt) and the training mean. SEQUENCES: two or more GIFs/folders, or one folder of them.
+    Reports MAE, RMSE and Pearson r per held-out sequence and pooled for the graph model, a
+    no-graph MLP on the same embeddings (does the graph earn its place?), persistence (last
+    measured melt) and the training mean. SEQUENCES: two or more GIFs/folders, or one folder of them.
 
     Example: glacier-edge evaluate rutor.gif aletsch/ scenes/ --task forecast --out eval/
     """
     require_torch_wing("evaluate")
-    from glacier_edge.paths import default_cache_dir
     from glacier_edge.training.evaluation import evaluation_table, run_evaluation
-    from glacier_edge.training.loop import TrainConfig
 
-    config = TrainConfig(epochs=epochs, lr=lr, seed=seed, task=task, arch=arch)
-    result = run_evaluation(list(sequences), config=config, weights=weights, augmentations=augmentations,
-                            normalization=normalization, max_pixels=max_pixels,
-                            cache_dir=cache_dir or default_cache_dir(), out_dir=out_dir, echo=echo_err,
-                            mask_specs=mask_specs)
+    config, cache_dir = config_from(options)
+    result = run_evaluation(list(sequences), config=config, cache_dir=cache_dir, out_dir=out_dir, echo=echo_err)
     click.echo(evaluation_table(result))
     if out_dir is not None:
         click.echo(f"wrote {out_dir}/evaluation.json and evaluation.png")
@@ -350,8 +353,8 @@ def evaluate(sequences: tuple[Path, ...], task: str, arch: str, epochs: int, lr:
 def export_command(run_dir: Path | None, out_dir: Path | None, int8: bool, opset: int) -> None:
     """Export a training run to an ONNX model bundle for the edge runner.
 
-    Writes encoder.onnx (ResNet50, uint8 frames in, preprocessing inside, dynamic N),
-    graphsage.onnx (dense-adjacency GraphSAGE, dynamic T, no Scatter ops) and manifest.json
+    Writes encoder.onnx (the backbone, uint8 frames in, preprocessing inside, dynamic N),
+    gnn.onnx (the dense-adjacency graph model, dynamic T, no Scatter ops) and manifest.json
     (sha256 of every file, versions, opset, I/O spec, weights, training summary). RUN_DIR
     defaults to the last `glacier-edge train` run.
 
@@ -363,10 +366,10 @@ def export_command(run_dir: Path | None, out_dir: Path | None, int8: bool, opset
     run_dir = run_dir or default_run_dir()
     out_dir = out_dir or default_bundle_dir()
     manifest = export_bundle(run_dir, out_dir, int8=int8, opset=opset, echo=echo_err)
-    for name, record in manifest["files"].items():
-        click.echo(f"{name:20s} {record['bytes'] / 1e6:8.1f} MB  sha256 {record['sha256'][:16]}…")
-    click.echo(f"encoder weights: {manifest['encoder_weights']['description']}")
-    click.echo(f"exported in {manifest['export_seconds']:.1f} s to {out_dir}; next: glacier-edge verify {out_dir}")
+    for name, record in manifest.files.items():
+        click.echo(f"{name:20s} {record.bytes / 1e6:8.1f} MB  sha256 {record.sha256[:16]}…")
+    click.echo(f"encoder weights: {manifest.encoder.description}")
+    click.echo(f"exported in {manifest.export_seconds:.1f} s to {out_dir}; next: glacier-edge verify {out_dir}")
 
 
 @main.command()
@@ -392,76 +395,60 @@ def verify(bundle_dir: Path | None, sequences: tuple[Path, ...], run_dir: Path |
     bundle_dir = bundle_dir or default_bundle_dir()
     parity = verify_bundle(bundle_dir, list(sequences), run_dir=run_dir, max_pixels=max_pixels, echo=echo_err)
     click.echo(parity_table(parity))
-    click.echo(f"encoder: {parity['encoder']}")
-    if not parity["passed"]:
+    click.echo(f"encoder: {parity.encoder}")
+    if not parity.passed:
         raise ParityError("PyTorch and ONNX Runtime disagree beyond the tolerance (rows marked NO)")
-    click.echo(f"PASS: ONNX Runtime ≡ PyTorch within tolerance on {len(parity['rows'])} inputs; "
+    click.echo(f"PASS: ONNX Runtime ≡ PyTorch within tolerance on {len(parity.rows)} inputs; "
                f"figures written to {bundle_dir}/manifest.json")
 
 
 @main.command()
-@click.option("--epochs", type=click.IntRange(min=1), default=600, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 def demo(epochs: int, seed: int) -> None:
-    """The whole pipeline on the embedded Rutor Glacier sample, end to end, in about a minute.
+    """The whole pipeline on the generated sample glacier, end to end, in about a minute.
 
     Trains (ImageNet weights if cached, else random init, labelled NOT PRETRAINED), exports
     fp32 + int8 ONNX to the default bundle, verifies parity against PyTorch, runs the edge
     runner and prints a latency table. Ends with the `glacier-edge run` line to use next.
+
+    Example: glacier-edge demo --epochs 300
     """
     require_torch_wing("demo")
-    import time
+    from glacier_edge.training.demo import run_demo
 
-    from glacier_edge.benchmark import ort_spec, run_variants, table
-    from glacier_edge.bundle import load_bundle
-    from glacier_edge.export.bundle_export import export_bundle
-    from glacier_edge.export.parity import parity_table, verify_bundle
-    from glacier_edge.frames import sample_sequence_path
-    from glacier_edge.paths import default_cache_dir
-    from glacier_edge.report import format_result
-    from glacier_edge.runner import run_edge
-    from glacier_edge.training.loop import TrainConfig
-    from glacier_edge.training.pipeline import run_training
-
-    started = time.perf_counter()
-    run_dir, bundle_dir, sample = default_run_dir(), default_bundle_dir(), sample_sequence_path()
-    click.echo(f"[1/5] train on {sample.name} ({epochs} epochs) → {run_dir}")
-    with progress(epochs, "training") as (advance, log):
-        info = run_training([], run_dir, config=TrainConfig(epochs=epochs, seed=seed), weights="auto",
-                            max_pixels=DEFAULT_MAX_PIXELS, cache_dir=default_cache_dir(), echo=log,
-                            progress=lambda epoch: advance(1))
-    m = info["train_sequences"][0]["metrics"]
-    click.echo(f"      encoder: {info['encoder']['description']}; training MAE {m['mae']:.4f}, "
-               f"Pearson r {format_r(m['pearson_r'])} (on the training sequence itself)")
-    click.echo(f"[2/5] export fp32 + int8 ONNX → {bundle_dir}")
-    manifest = export_bundle(run_dir, bundle_dir, int8=True, echo=echo_err)
-    click.echo(f"      exported in {manifest['export_seconds']:.0f} s")
-    click.echo("[3/5] verify ONNX Runtime ≡ PyTorch")
-    parity = verify_bundle(bundle_dir, echo=echo_err)
-    click.echo(parity_table(parity))
-    if not parity["passed"]:
-        from glacier_edge.errors import ParityError
-
-        raise ParityError("parity failed; the bundle must not be used")
-    click.echo("[4/5] glacier-edge run on the sample (ONNX Runtime only)")
-    result, _ = run_edge([sample], bundle_dir, provider="auto", max_pixels=DEFAULT_MAX_PIXELS)
-    click.echo(format_result(result, "table"))
-    click.echo("[5/5] latency on this machine (8 frames, 20 runs after warm-up; full table: glacier-edge bench)")
-    bundle = load_bundle(bundle_dir)
-    specs = [ort_spec(precision, "cpu") for precision in ("fp32", "int8")
-             if precision == "fp32" or bundle.has_model("encoder_int8")]
-    click.echo(table(run_variants(specs, bundle_dir, 8, runs=20, warmup=3, threads=None, echo=echo_err)))
-    click.echo(f"demo finished in {time.perf_counter() - started:.0f} s. Next, on your own sequence:")
-    click.echo(f"  {invoked_as()} run YOUR_SEQUENCE.gif --model {bundle_dir} --plot melt.png")
+    run_demo(DEFAULTS.with_(epochs=epochs, seed=seed), progress=progress, invoked_as=invoked_as())
 
 
 @main.command()
-@click.option("--model", "model_dir", type=click.Path(path_type=Path), default=None,
-              help=f"Model bundle.  [default: $GLACIER_EDGE_MODEL, else {default_bundle_dir()}]")
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option("--frames", "frame_count", type=click.IntRange(min=2, max=400), default=None,
+              help="Frames to draw  [default: 12, the demo's sample].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Another seed draws another glacier.")
+def sample(out: Path, frame_count: int | None, seed: int) -> None:
+    """Write the project's generated glacier time-lapse (GIF + dates sidecar) to OUT.
+
+    A valley glacier that retreats, with snow line, clouds, light, sensor cast and a date
+    label, drawn by glacier-edge itself; its true ice area per frame is printed.
+
+    Example: glacier-edge sample sample.gif && glacier-edge run sample.gif
+    """
+    from glacier_edge.fileio import check_writable
+    from glacier_edge.samples import SAMPLE_FRAMES, glacier_timelapse, write_timelapse
+
+    check_writable(out, f"OUT {out}")
+    timelapse = glacier_timelapse(frame_count or SAMPLE_FRAMES, seed=seed)
+    write_timelapse(timelapse, out)
+    areas = ", ".join(f"{d.isoformat()} {a:.2f}" for d, a in zip(timelapse.dates, timelapse.ice_area_km2))
+    click.echo(f"wrote {out} and its dates sidecar: {len(timelapse.dates)} frames; true ice area km²: {areas}")
+
+
+@main.command()
+@model_option
 @click.option("--frames", "frame_counts", type=click.IntRange(min=2, max=4096), multiple=True, default=(24,),
               show_default=True, help="Sequence length(s) T to time (repeatable); the sample's frames are cycled.")
-@click.option("--providers", default="cpu", show_default=True,
-              help="Comma-separated execution providers (cpu,cuda); one not available is skipped with its reason.")
+@click.option("--providers", type=click.Choice(tuple(PROVIDERS)), multiple=True, default=("cpu",), show_default=True,
+              help="Execution provider(s) to time (repeatable); one not available is skipped with its reason.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for ORT and torch "
               "[default: all cores].")
 @click.option("--runs", type=click.IntRange(min=3), default=20, show_default=True,
@@ -469,8 +456,8 @@ def demo(epochs: int, seed: int) -> None:
 @click.option("--cold-runs", type=click.IntRange(min=0), default=3, show_default=True,
               help="Fresh `glacier-edge run` processes to time for cold start (0 skips).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write results here.")
-def bench(model_dir: Path | None, frame_counts: tuple[int, ...], providers: str, threads: int | None, runs: int,
-          cold_runs: int, json_out: Path | None) -> None:
+def bench(model_dir: Path | None, frame_counts: tuple[int, ...], providers: tuple[str, ...], threads: int | None,
+          runs: int, cold_runs: int, json_out: Path | None) -> None:
     """Time every model variant per stage: mean/P50/P90/P95/P99, frames/s, RSS, parity.
 
     Variants: ORT fp32, ORT int8 (if exported) on each provider, and PyTorch eager fp32 when
@@ -479,20 +466,16 @@ def bench(model_dir: Path | None, frame_counts: tuple[int, ...], providers: str,
 
     Example: glacier-edge bench --frames 8 --frames 24 --threads 2 --json bench.json
     """
-    from glacier_edge.bench import run_bench
+    from glacier_edge.bench.run import run_bench
     from glacier_edge.fileio import write_json_atomic
     from glacier_edge.paths import resolve_bundle_dir
 
     _check_writable(json_out, "--json")
-    chosen = [p.strip() for p in providers.split(",") if p.strip()]
-    unknown = [p for p in chosen if p not in ("cpu", "cuda")]
-    if unknown or not chosen:
-        raise click.BadParameter(f"unknown provider(s) {unknown}; use cpu and/or cuda", param_hint="--providers")
-    results, report = run_bench(resolve_bundle_dir(model_dir), frame_counts=frame_counts, providers=chosen,
-                                threads=threads, runs=runs, cold_runs=cold_runs, echo=echo_err)
-    click.echo(report)
+    report, text = run_bench(resolve_bundle_dir(model_dir), frame_counts=frame_counts, providers=list(providers),
+                             threads=threads, runs=runs, cold_runs=cold_runs, echo=echo_err)
+    click.echo(text)
     if json_out is not None:
-        write_json_atomic(json_out, results)
+        write_json_atomic(json_out, report.to_json())
         echo_err(f"wrote {json_out}")
 
 

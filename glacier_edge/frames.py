@@ -317,8 +317,3 @@ def iter_original_frames(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> It
     files = list_folder_images(path) if path.is_dir() else [path]
     for file in files:
         yield from _iter_decoded(file, max_pixels)
-
-
-def sample_sequence_path() -> Path:
-    """The embedded Copernicus sample GIF shipped inside the package (see data/ATTRIBUTION.md)."""
-    return Path(__file__).resolve().parent / "data" / "rutor_s2_2017-2025.gif"

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from glacier_edge.contracts import MaskRecord
 from glacier_edge.errors import BadInputError
 from glacier_edge.frames import FRAME_SIZE
 
@@ -119,7 +120,7 @@ def rectangles_to_mask(rectangles: Sequence[Rectangle], size: int = FRAME_SIZE,
     return mask
 
 
-def mask_record(specs: Sequence[str], auto_mask: np.ndarray | None = None) -> dict[str, Any] | None:
+def mask_record(specs: Sequence[str], auto_mask: np.ndarray | None = None) -> MaskRecord | None:
     """What runs and manifests store: the specs, the rectangles and the exact bitmap.
 
     ``auto_mask`` is the detected overlay grid for an ``auto`` spec (see ``detect_overlays``).
@@ -128,18 +129,17 @@ def mask_record(specs: Sequence[str], auto_mask: np.ndarray | None = None) -> di
         return None
     rectangles = parse_mask_specs(specs)
     mask = rectangles_to_mask(rectangles, extra=auto_mask if AUTO in specs else None)
-    return {"specs": list(specs), "rectangles": [list(r) for r in rectangles], "size": FRAME_SIZE,
-            "auto_pixels": int(auto_mask.sum()) if auto_mask is not None and AUTO in specs else None,
-            "excluded_pixels": int(mask.sum()),
-            "bitmap": base64.b64encode(np.packbits(mask).tobytes()).decode("ascii")}
+    return MaskRecord(tuple(specs), tuple(tuple(r) for r in rectangles), FRAME_SIZE,
+                      int(auto_mask.sum()) if auto_mask is not None and AUTO in specs else None, int(mask.sum()),
+                      base64.b64encode(np.packbits(mask).tobytes()).decode("ascii"))
 
 
-def mask_from_record(record: dict[str, Any] | None) -> np.ndarray | None:
+def mask_from_record(record: MaskRecord | None) -> np.ndarray | None:
     """The stored bitmap back as bool (size, size); None when no mask was used."""
-    if not record:
+    if record is None:
         return None
-    size = int(record["size"])
-    bits = np.frombuffer(base64.b64decode(record["bitmap"]), dtype=np.uint8)
+    size = record.size
+    bits = np.frombuffer(base64.b64decode(record.bitmap), dtype=np.uint8)
     return np.unpackbits(bits)[: size * size].reshape(size, size).astype(bool)
 
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-MELT_NORMALIZATIONS = ("absolute", "minmax")
-"""``absolute``: mean |Δ| / 255, comparable across sequences. ``minmax``: the seed's per-sequence
-[0, 1] rescaling of frames 1..T-1, which is not comparable across sequences."""
+from glacier_edge.contracts import NORMALIZATIONS as MELT_NORMALIZATIONS
+
+# ``absolute``: mean |Δ| / 255, comparable across sequences. ``minmax``: the seed's per-sequence
+# [0, 1] rescaling of frames 1..T-1, which is not comparable across sequences.
 
 
 def measured_melt(frames: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

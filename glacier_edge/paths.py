@@ -34,14 +34,17 @@ def default_bundle_dir() -> Path:
     return glacier_edge_home() / "model"
 
 
+MODEL_ENVVAR = "GLACIER_EDGE_MODEL"
+"""The bundle `run` and `bench` use without --model (click reads it: ``envvar=``)."""
+
+
 def resolve_bundle_dir(model: Path | None) -> Path:
-    """--model, else $GLACIER_EDGE_MODEL, else the default bundle; one clear line if none exists."""
+    """--model (or $GLACIER_EDGE_MODEL, which click puts there), else the default bundle; one
+    clear line if none exists."""
     from glacier_edge.errors import ModelBundleError
 
     if model is not None:
         return model
-    if os.environ.get("GLACIER_EDGE_MODEL"):
-        return Path(os.environ["GLACIER_EDGE_MODEL"])
     candidate = default_bundle_dir()
     if not candidate.is_dir():
         raise ModelBundleError(

@@ -1,4 +1,4 @@
-"""`glacier-edge run` as a function: verified bundle + sequence → result dict (numpy + ORT only)."""
+"""`glacier-edge run` as a function: verified bundle + sequence → RunResult (numpy + ORT only)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from glacier_edge.bundle import load_bundle
+from glacier_edge.contracts import ROLE_GNN, RunResult
 from glacier_edge.errors import GlacierEdgeError
 from glacier_edge.frames import FrameSequence, read_sequence
 from glacier_edge.report import RunContext, build_result
@@ -17,7 +17,7 @@ from glacier_edge.runtime import EdgeModel, Prediction, encoder_role_for
 
 def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "auto", threads: int | None = None,
              allow_fallback: bool = False, precision: str = "fp32", max_pixels: int,
-             alert_threshold: float | None = None) -> tuple[dict[str, Any], Prediction]:
+             alert_threshold: float | None = None) -> tuple[RunResult, Prediction]:
     """Decode the sequence, run both models, compare with the measured melt.
 
     Decoding runs in a thread while the bundle is hashed and the sessions are created (both
@@ -28,7 +28,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         decoding = pool.submit(_timed_read, list(sequence), max_pixels)
         started = time.perf_counter()
         try:
-            bundle = load_bundle(bundle_dir, roles=(encoder_role_for(precision), "graphsage"))
+            bundle = load_bundle(bundle_dir, roles=(encoder_role_for(precision), ROLE_GNN))
             model = EdgeModel(bundle, provider=provider, threads=threads, allow_fallback=allow_fallback,
                               precision=precision)
         except GlacierEdgeError:
@@ -37,10 +37,10 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         load_seconds = time.perf_counter() - started
         frames, decode_seconds = decoding.result()
     prediction = model.predict(frames, decode_seconds=decode_seconds)
-    parity = bundle.manifest.get("parity") or {}
+    parity = bundle.manifest.parity
     context = RunContext(
         bundle=str(bundle.directory), encoder_weights=bundle.weights_label, pretrained=bundle.pretrained,
-        precision=precision, parity_verified=parity.get("passed") if parity else None,
+        precision=precision, parity_verified=parity.passed if parity else None,
         provider=model.provider, threads=threads, load_seconds=load_seconds, alert_threshold=alert_threshold,
         mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
     )

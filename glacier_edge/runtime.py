@@ -15,6 +15,7 @@ import numpy as np
 import onnxruntime as ort
 
 from glacier_edge.bundle import Bundle
+from glacier_edge.contracts import ENCODER_BATCH, PRECISIONS, ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN
 from glacier_edge.errors import ModelBundleError, OutputError, ProviderError
 from glacier_edge.features import node_inputs
 from glacier_edge.fileio import write_file_atomic
@@ -26,7 +27,6 @@ from glacier_edge.paths import default_cache_dir
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 PROVIDER_CHOICES = ("auto", "cpu", "cuda")
-ENCODER_BATCH = 32
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
@@ -137,7 +137,9 @@ class Prediction:
 
 
 def encoder_role_for(precision: str) -> str:
-    return "encoder_int8" if precision == "int8" else "encoder"
+    if precision not in PRECISIONS:
+        raise ModelBundleError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
+    return ROLE_ENCODER_INT8 if precision == "int8" else ROLE_ENCODER
 
 
 class EdgeModel:
@@ -152,19 +154,17 @@ class EdgeModel:
         self.precision = precision
         self.encoder, self.provider = create_session(bundle.model_path(encoder_role), provider, threads,
                                                      allow_fallback, bundle.model_sha256(encoder_role))
-        self.graphsage, graph_provider = create_session(bundle.model_path("graphsage"), self.provider, threads,
-                                                        sha256=bundle.model_sha256("graphsage"))
+        self.gnn, graph_provider = create_session(bundle.model_path(ROLE_GNN), self.provider, threads,
+                                                  sha256=bundle.model_sha256(ROLE_GNN))
         assert graph_provider == self.provider
-        self.normalization = str(bundle.manifest.get("melt_normalization", "absolute"))
-        self.task = str(bundle.manifest.get("task", "nowcast"))
-        self.graph_kind = str(bundle.manifest.get("graph_kind", "bidirectional"))
-        self.mask = mask_from_record(bundle.manifest.get("melt_mask"))
-        features = bundle.manifest.get("node_features") or {}
-        self.metadata_names: list[str] = list(features.get("metadata", []))
-        self.metadata_neutral: list[float] = list(features.get("neutral", []))
+        manifest = bundle.manifest
+        self.normalization, self.task, self.graph_kind = manifest.normalization, manifest.task, manifest.graph_kind
+        self.mask = mask_from_record(manifest.melt_mask)
+        self.metadata_names = list(manifest.node_features.metadata)
+        self.metadata_neutral = list(manifest.node_features.neutral)
 
     def embed(self, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
-        """uint8 (T, 128, 128, 3) → float32 (T, 2048), in batches to bound memory."""
+        """uint8 (T, 128, 128, 3) → float32 (T, D), in batches to bound memory."""
         parts = [self.encoder.run(None, {"frames": np.ascontiguousarray(frames[i : i + batch_size])})[0]
                  for i in range(0, len(frames), batch_size)]
         return np.concatenate(parts)
@@ -174,7 +174,7 @@ class EdgeModel:
         benchmark frames) the training means stand in."""
         x = node_inputs(embeddings.astype(np.float32), sequence, self.metadata_names, self.metadata_neutral)
         adjacency = dense_adjacency(len(embeddings), self.graph_kind)
-        return self.graphsage.run(None, {"x": x, "adjacency": adjacency})[0]
+        return self.gnn.run(None, {"x": x, "adjacency": adjacency})[0]
 
     def predict(self, sequence: FrameSequence, decode_seconds: float = 0.0) -> Prediction:
         times = StageTimes(decode=decode_seconds)

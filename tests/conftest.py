@@ -1,4 +1,5 @@
-"""Shared fixtures: real imagery shipped in the repo, synthetic sequences, bad files."""
+"""Shared fixtures: the project's generated sample, synthetic sequences, bad files, and real
+imagery read where it lies (``../shared/data``, never copied into the repository)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,22 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from glacier_edge.frames import sample_sequence_path
+from glacier_edge.samples import sample_sequence_path
 from glacier_edge.synthetic import synthetic_frames
 
-DATA = Path(__file__).parent / "data"
-ALETSCH = DATA / "aletsch_1987_2019"
-SCENES = DATA / "sentinel2_scenes_2019"
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+"""Real imagery from other public projects (see its README.md): beside the clone, not in it."""
 SYNTHETIC_CHANGES = [1000, 5000, 200, 30000, 12000, 700, 2500]
+
+
+SLOW_FIXTURES = frozenset({"trained_run", "exported_bundle", "bundle_copy"})
+"""A test that needs a torch-built ResNet50 bundle is slow (training + export take minutes)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(autouse=True)
@@ -27,9 +37,47 @@ def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
     return home
 
 
+def shared_data(relative: str) -> Path:
+    """A path under ../shared/data, or a skip naming what is missing."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"real imagery {path} is absent (tests read ../shared/data beside the clone; see README)")
+    return path
+
+
 @pytest.fixture(scope="session")
-def sample_gif() -> Path:
-    return sample_sequence_path()
+def aletsch() -> Path:
+    """Landsat-5/8 pair of the Aletsch area (2 frames, dated file names)."""
+    return shared_data("aletsch_1987_2019")
+
+
+@pytest.fixture(scope="session")
+def scenes() -> Path:
+    """Five unrelated Sentinel-2 glacier scenes (800×520 JPEG)."""
+    return shared_data("sentinel2_scenes_2019")
+
+
+@pytest.fixture(scope="session")
+def rutor_gif() -> Path:
+    """The Copernicus Browser GIF of Rutor Glacier (8 frames, burned-in overlays)."""
+    return shared_data("rutor_s2_2017-2025.gif")
+
+
+@pytest.fixture(scope="session")
+def sample_gif(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's generated sample (drawn into a session cache, as the CLI does)."""
+    import os
+
+    cache = tmp_path_factory.mktemp("sample-cache")
+    previous = os.environ.get("GLACIER_EDGE_CACHE")
+    os.environ["GLACIER_EDGE_CACHE"] = str(cache)
+    try:
+        return sample_sequence_path()
+    finally:
+        if previous is None:
+            os.environ.pop("GLACIER_EDGE_CACHE")
+        else:
+            os.environ["GLACIER_EDGE_CACHE"] = previous
 
 
 @pytest.fixture(scope="session")
@@ -79,13 +127,12 @@ def bad_inputs(tmp_path: Path, sample_gif: Path) -> dict[str, Path]:
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A short training run on the sample with the random encoder (60 epochs)."""
     pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
-    from glacier_edge.frames import DEFAULT_MAX_PIXELS
-    from glacier_edge.training.loop import TrainConfig
+    from glacier_edge.contracts import TrainConfig
     from glacier_edge.training.pipeline import run_training
 
     run_dir = tmp_path_factory.mktemp("runs") / "run"
-    run_training([], run_dir, config=TrainConfig(epochs=60), weights="random", max_pixels=DEFAULT_MAX_PIXELS,
-                 cache_dir=None, echo=lambda message: None)
+    run_training([], run_dir, config=TrainConfig(epochs=60, weights="random"), cache_dir=None,
+                 echo=lambda message: None)
     return run_dir
 
 

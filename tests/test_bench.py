@@ -9,15 +9,27 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from glacier_edge.benchmark import run_watched
+from glacier_edge.bench.measure import run_watched
+from glacier_edge.bench.stats import measure
 from glacier_edge.cli import main
-from glacier_edge.latency import measure
 
 
-def test_latency_stats_are_ordered() -> None:
-    stats = measure(lambda: sum(range(1000)), runs=30, warmup=2)
+def test_latency_stats_on_a_fake_clock_exclude_warm_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Calls of known duration (warm-ups 100 s each, then 1..30 ms): the figures are exact."""
+    from glacier_edge.bench import stats as stats_module
+
+    clock = [0.0]
+    durations = iter([100.0, 100.0] + [ms / 1000 for ms in range(1, 31)])
+    monkeypatch.setattr(stats_module.time, "perf_counter", lambda: clock[0])
+
+    def call() -> None:
+        clock[0] += next(durations)
+
+    stats = measure(call, runs=30, warmup=2)
     assert stats.runs == 30
-    assert stats.min <= stats.p50 <= stats.p90 <= stats.p95 <= stats.p99 <= stats.max
+    assert (stats.min, stats.max) == pytest.approx((0.001, 0.030))
+    assert stats.mean == pytest.approx(0.0155) and stats.p50 == pytest.approx(0.0155)
+    assert stats.p90 == pytest.approx(0.0271) and stats.p99 == pytest.approx(0.02971)
 
 
 def test_watched_process_reports_its_own_peak_rss_not_the_parents() -> None:
@@ -37,22 +49,35 @@ def test_bench_prints_table_and_writes_json(exported_bundle: Path, tmp_path: Pat
     assert "Variant              | Provider | Size (MB) |" in result.output
     data = json.loads(out.read_text())
     assert data["system"]["cores"] >= 1 and data["system"]["onnxruntime"]
-    variants = {v["variant"]: v for v in data["by_frames"][0]["variants"]}
-    assert set(variants) == {"PyTorch eager fp32", "ORT fp32", "ORT int8"}
+    variants = {f"{v['spec']['kind']} {v['spec']['precision']}": v for v in data["by_frames"][0]["variants"]}
+    assert set(variants) == {"torch fp32", "ort fp32", "ort int8"}
+    assert [v["spec"]["is_reference"] for v in variants.values()].count(True) == 1
+    assert variants["torch fp32"]["spec"]["is_reference"]
     for v in variants.values():
         assert v["frames"] == 4 and v["threads"] == 2
         for key in ("mean", "p50", "p90", "p95", "p99"):
-            assert v["total_ms"][key] > 0
+            assert v["total"][key] > 0
         assert v["peak_rss_mb"] > 0
-    assert variants["ORT fp32"]["parity"]["melt_max_abs"] < 1e-4
-    assert variants["ORT int8"]["parity"]["melt_mae"] < 0.005
+    assert variants["ort fp32"]["parity"]["melt_max_abs"] < 1e-4
+    assert variants["ort int8"]["parity"]["melt_mae"] < 0.005
     assert set(data["cold_start"]) == {"glacier-edge run (ORT fp32)", "glacier-edge run (ORT int8)",
                                        "PyTorch eager path (import torch)"}
     assert data["by_frames"][0]["encoder_speedup_p50"]["ort_int8_vs_ort_fp32"] > 0
-    assert set(data["by_frames"][0]["encoder_gflops_p50"]) == set(variants)
+    assert len(data["by_frames"][0]["encoder_gflops_p50"]) == 3
     assert "encoder throughput at P50 (2.67 GFLOP/frame" in result.output
+
+
+def test_a_failing_worker_ends_as_one_line(exported_bundle: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from glacier_edge.bench import variants
+
+    monkeypatch.setitem(variants.VARIANT_KINDS, "ort", "glacier_edge.no_such_module:Nothing")
+    result = CliRunner().invoke(main, ["bench", "--model", str(exported_bundle), "--frames", "2", "--runs", "3",
+                                       "--cold-runs", "0"])
+    assert result.exit_code == 2
+    assert "benchmark of ORT fp32 on cpu failed (exit 1): ModuleNotFoundError: No module named" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_bench_rejects_unknown_provider(exported_bundle: Path) -> None:
     result = CliRunner().invoke(main, ["bench", "--model", str(exported_bundle), "--providers", "tpu"])
-    assert result.exit_code == 2 and "unknown provider" in result.output
+    assert result.exit_code == 2 and "'tpu' is not one of 'cpu', 'cuda'" in result.output

@@ -25,7 +25,7 @@ def run_cli(*args: str) -> tuple[int, str]:
 def test_run_prints_table_with_provider_and_latency(exported_bundle: Path, sample_gif: Path) -> None:
     code, output = run_cli("run", str(sample_gif), "--model", str(exported_bundle))
     assert code == 0, output
-    assert "    7  2025-07-09" in output
+    assert "   11  2005-07-01" in output
     assert "provider: cpu" in output and "latency ms: load" in output
     assert "NOT PRETRAINED" in output
 
@@ -38,8 +38,8 @@ def test_run_json_follows_schema(exported_bundle: Path, sample_gif: Path, tmp_pa
     result = json.loads(out.read_text())
     assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 1
     assert result["provider"] == "cpu" and result["threads"] == 1
-    assert len(result["frames"]) == 8 and result["frames"][0]["predicted_melt"] is None
-    assert result["frames"][1]["measured_melt"] == pytest.approx(0.07686, abs=1e-4)
+    assert len(result["frames"]) == 12 and result["frames"][0]["predicted_melt"] is None
+    assert result["frames"][1]["measured_melt"] == pytest.approx(0.13129, abs=1e-4)  # the generated sample's step 1
     assert set(result["latency_ms"]) == {"load", "decode", "encode", "graph", "total"}
     assert result["model"]["pretrained"] is False
 
@@ -50,15 +50,15 @@ def test_int8_run_and_csv(exported_bundle: Path, sample_gif: Path) -> None:
     assert code == 0, output
     lines = [line for line in output.splitlines() if line and not line.startswith("note:")]
     assert lines[0] == "index,date,label,measured_melt,predicted_melt,abs_error,alert"
-    assert lines[1].startswith("0,2017-07-04,rutor_s2_2017-2025.gif#0,,,,False")
-    assert len(lines) == 9
+    assert lines[1].startswith("0,1989-08-29,glacier-edge-sample-v1.gif#0,,,,False")
+    assert len(lines) == 13
 
 
 def test_alerts_and_fail_on_alert_exit_3(exported_bundle: Path, sample_gif: Path) -> None:
     code, output = run_cli("run", str(sample_gif), "--model", str(exported_bundle), "--alert-threshold", "0.0",
                            "--fail-on-alert")
     assert code == 3
-    assert output.count("ALERT") == 7
+    assert output.count("ALERT") == 11
     code, output = run_cli("run", str(sample_gif), "--model", str(exported_bundle), "--alert-threshold", "10")
     assert code == 0 and "alerts: 0 frame(s) above 10" in output
 
@@ -92,31 +92,31 @@ def test_missing_bundle_names_the_command_that_creates_one(sample_gif: Path, tmp
 
 
 def test_tampered_corrupt_missing_and_foreign_bundles_are_refused(bundle_copy: Path, sample_gif: Path) -> None:
-    graph = bundle_copy / "graphsage.onnx"
+    graph = bundle_copy / "gnn.onnx"
     data = bytearray(graph.read_bytes())
     data[len(data) // 2] ^= 0xFF
     graph.write_bytes(bytes(data))
     code, output = run_cli("run", str(sample_gif), "--model", str(bundle_copy))
-    assert code == 2 and "graphsage.onnx sha256 does not match the manifest" in output
+    assert code == 2 and "gnn.onnx sha256 does not match the manifest" in output
 
     graph.write_bytes(bytes(data[:1000]))
     code, output = run_cli("run", str(sample_gif), "--model", str(bundle_copy))
-    assert code == 2 and "graphsage.onnx has 1000 bytes, manifest says" in output
+    assert code == 2 and "gnn.onnx has 1000 bytes, manifest says" in output
 
     graph.unlink()
     code, output = run_cli("run", str(sample_gif), "--model", str(bundle_copy))
-    assert code == 2 and "graphsage.onnx is missing" in output
+    assert code == 2 and "gnn.onnx is missing" in output
 
     manifest_path = bundle_copy / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["schema_version"] = 99
     manifest_path.write_text(json.dumps(manifest))
     code, output = run_cli("run", str(sample_gif), "--model", str(bundle_copy))
-    assert code == 2 and "bundle schema version 99 is not supported" in output
+    assert code == 2 and "bundle manifest schema version 99 is not supported" in output
 
     manifest_path.write_text("{not json")
     code, output = run_cli("verify", str(bundle_copy))
-    assert code == 2 and "corrupt manifest" in output
+    assert code == 2 and "corrupt bundle manifest" in output
 
 
 def test_unwritable_outputs_fail_before_work(exported_bundle: Path, sample_gif: Path, tmp_path: Path) -> None:

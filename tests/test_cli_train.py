@@ -5,17 +5,18 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import ALETSCH, BAD_INPUT_MESSAGES
+from conftest import BAD_INPUT_MESSAGES
 
 from glacier_edge.cli import main
 
 pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
 
 
-def test_train_writes_model_plot_and_metrics(tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_train_writes_model_plot_and_metrics(tmp_path: Path, aletsch: Path) -> None:
     out = tmp_path / "run"
     result = CliRunner().invoke(main, ["train", "--out", str(out), "--epochs", "60", "--weights", "random",
-                                       "--val", str(ALETSCH)])
+                                       "--val", str(aletsch)])
     assert result.exit_code == 0, result.output
     assert "encoder: ResNet50 random init (seed 0) — NOT PRETRAINED" in result.output
     assert "epoch   50  train MSE" in result.output
@@ -23,9 +24,11 @@ def test_train_writes_model_plot_and_metrics(tmp_path: Path) -> None:
     assert {p.name for p in out.iterdir()} == {"model.pt", "run.json", "melt.png"}
     info = json.loads((out / "run.json").read_text())
     assert info["encoder"]["pretrained"] is False
-    assert info["train_sequences"][0]["frames"] == 8
-    assert info["train_config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "final_activation": "identity",
-                                    "task": "nowcast", "arch": "sage"}
+    assert info["train_sequences"][0]["frames"] == 12
+    assert info["config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "weights": "random", "augmentations": 4,
+                              "normalization": "absolute", "arch": "sage", "task": "nowcast",
+                              "final_activation": "identity", "metadata": False, "mask_specs": [],
+                              "max_pixels": 50_000_000}
     assert (out / "melt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
@@ -43,7 +46,7 @@ def test_frames_command_writes_seed_style_jpegs(tmp_path: Path, sample_gif: Path
     out = tmp_path / "frames"
     result = CliRunner().invoke(main, ["frames", str(sample_gif), str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:03d}.jpg" for i in range(8)]
+    assert sorted(p.name for p in out.iterdir()) == [f"frame_{i:03d}.jpg" for i in range(12)]
 
 
 def test_pixel_limit_is_configurable_from_the_cli(tmp_path: Path, sample_gif: Path) -> None:
@@ -55,12 +58,14 @@ def test_pixel_limit_is_configurable_from_the_cli(tmp_path: Path, sample_gif: Pa
 
 def test_imagenet_weights_unavailable_names_the_way_out(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
-    import glacier_edge.training.encoder as encoder_module
+    import dataclasses
+
+    from glacier_edge.training.backbones import BACKBONES
 
     def offline(*args, **kwargs):
         raise OSError("network unreachable")
 
-    monkeypatch.setattr(encoder_module, "resnet50", offline)
+    monkeypatch.setitem(BACKBONES, "resnet50", dataclasses.replace(BACKBONES["resnet50"], build=offline))
     result = CliRunner().invoke(main, ["train", "--weights", "imagenet", "--out", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "use --weights random (not pretrained)" in result.output

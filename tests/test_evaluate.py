@@ -7,6 +7,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # trains models (minutes on 2 cores)
+
 torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
 
 from click.testing import CliRunner  # noqa: E402

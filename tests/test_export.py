@@ -11,7 +11,7 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 
 from click.testing import CliRunner  # noqa: E402
 from glacier_edge.export.onnx_export import onnx_op_types  # noqa: E402
-from glacier_edge.export.parity import MELT_TOLERANCE, verify_bundle  # noqa: E402
+from glacier_edge.export.parity import MELT_TOLERANCE, verify_bundle, worst_ratio  # noqa: E402
 
 from glacier_edge.bundle import load_bundle  # noqa: E402
 from glacier_edge.cli import main  # noqa: E402
@@ -22,14 +22,14 @@ from glacier_edge.training.loop import predict  # noqa: E402
 
 def test_bundle_holds_single_file_models_and_a_complete_manifest(exported_bundle: Path) -> None:
     names = {p.name for p in exported_bundle.iterdir()}
-    assert names == {"encoder.onnx", "graphsage.onnx", "encoder.int8.onnx", "manifest.json"}
+    assert names == {"encoder.onnx", "gnn.onnx", "encoder.int8.onnx", "manifest.json"}
     manifest = json.loads((exported_bundle / "manifest.json").read_text())
-    assert manifest["schema"] == "glacier-edge/bundle" and manifest["schema_version"] == 1
+    assert manifest["schema"] == "glacier-edge/bundle" and manifest["schema_version"] == 2
     assert manifest["opset"] == 18 and manifest["frame_size"] == 128
-    assert manifest["encoder_weights"]["pretrained"] is False
+    assert manifest["encoder"]["pretrained"] is False and manifest["encoder"]["backbone"]["name"] == "resnet50"
     assert manifest["models"]["encoder"]["inputs"][0] == {"name": "frames", "dtype": "uint8",
                                                           "shape": ["N", 128, 128, 3]}
-    assert manifest["models"]["graphsage"]["outputs"][0]["shape"] == ["T"]
+    assert manifest["models"]["gnn"]["outputs"][0]["shape"] == ["T"]
     for key in ("torch", "torchvision", "torch_geometric", "onnx", "onnxruntime"):
         assert manifest["versions"][key]
     assert set(manifest["files"]) == names - {"manifest.json"}
@@ -39,7 +39,7 @@ def test_bundle_holds_single_file_models_and_a_complete_manifest(exported_bundle
 
 
 def test_graphsage_onnx_has_no_scatter_ops(exported_bundle: Path) -> None:
-    ops = onnx_op_types(exported_bundle / "graphsage.onnx")
+    ops = onnx_op_types(exported_bundle / "gnn.onnx")
     assert "MatMul" in ops
     assert not [op for op in ops if op.startswith("Scatter")]
 
@@ -52,7 +52,7 @@ def test_graphsage_runs_at_any_sequence_length(exported_bundle: Path, trained_ru
     x = np.random.default_rng(frames).normal(13, 12, (frames, 2048)).astype(np.float32)
     reference = predict(model, x)
     assert edge.melt(x).shape == (frames,)
-    assert MELT_TOLERANCE.worst_ratio(edge.melt(x), reference) <= 1
+    assert worst_ratio(MELT_TOLERANCE, edge.melt(x), reference) <= 1
 
 
 def test_encoder_runs_at_batch_one_and_many(exported_bundle: Path) -> None:
@@ -68,27 +68,26 @@ def test_verify_passes_and_records_parity(bundle_copy: Path, tmp_path: Path) -> 
     result = CliRunner().invoke(main, ["verify", str(bundle_copy)])
     assert result.exit_code == 0, result.output
     assert "PASS: ONNX Runtime ≡ PyTorch within tolerance on 5 inputs" in result.output
-    parity = json.loads((bundle_copy / "manifest.json").read_text())["parity"]
-    assert parity["passed"] is True
-    assert [row["frames"] for row in parity["rows"]] == [8, 2, 8, 37, 128]
-    for row in parity["rows"]:
-        assert row["encoder_worst_ratio"] <= 1 and row["melt_worst_ratio"] <= 1
-    assert parity["int8"]["within_bound"] is True
-    assert parity["int8"]["melt_mae_max"] <= 0.005
+    parity = load_bundle(bundle_copy).manifest.parity
+    assert parity is not None and parity.passed is True
+    assert [row.frames for row in parity.rows] == [12, 2, 8, 37, 128]
+    for row in parity.rows:
+        assert row.encoder_worst_ratio <= 1 and row.melt_worst_ratio <= 1
+    assert parity.int8 is not None and parity.int8.within_bound is True
+    assert parity.int8.melt_mae_max <= 0.005
     # the bundle's hashes still hold after the manifest rewrite
     load_bundle(bundle_copy)
 
 
 def test_verify_fails_with_exit_1_against_another_model(bundle_copy: Path, tmp_path: Path) -> None:
-    from glacier_edge.frames import DEFAULT_MAX_PIXELS
-    from glacier_edge.training.loop import TrainConfig
+    from glacier_edge.contracts import TrainConfig
     from glacier_edge.training.pipeline import run_training
 
     other = tmp_path / "other-run"
-    run_training([], other, config=TrainConfig(epochs=20, seed=7), weights="random", augmentations=0,
-                 max_pixels=DEFAULT_MAX_PIXELS, cache_dir=None, echo=lambda m: None)
+    run_training([], other, config=TrainConfig(epochs=20, seed=7, weights="random", augmentations=0), cache_dir=None,
+                 echo=lambda m: None)
     parity = verify_bundle(bundle_copy, run_dir=other, echo=lambda m: None)
-    assert parity["passed"] is False
+    assert parity.passed is False
     result = CliRunner().invoke(main, ["verify", str(bundle_copy), "--run", str(other)])
     assert result.exit_code == 1
     assert "disagree beyond the tolerance" in result.output
@@ -105,5 +104,5 @@ def test_export_cli_writes_bundle_without_int8(trained_run: Path, tmp_path: Path
     out = tmp_path / "fp32-bundle"
     result = CliRunner().invoke(main, ["export", str(trained_run), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "graphsage.onnx", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "gnn.onnx", "manifest.json"]
     shutil.rmtree(out)

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from conftest import train_and_export
 
+from glacier_edge.bundle import load_bundle
 from glacier_edge.errors import BadInputError
 from glacier_edge.frames import read_sequence
 from glacier_edge.mask import mask_from_record, mask_record, parse_mask_specs, rectangles_to_mask
@@ -33,7 +34,7 @@ def test_record_round_trips_the_exact_bitmap() -> None:
     record = mask_record(["copernicus", "0.4,0.4,0.5,0.6"])
     mask = mask_from_record(record)
     assert np.array_equal(mask, rectangles_to_mask(parse_mask_specs(["copernicus", "0.4,0.4,0.5,0.6"])))
-    assert record["excluded_pixels"] == int(mask.sum())
+    assert record is not None and record.excluded_pixels == int(mask.sum())
     assert mask_from_record(None) is None
 
 
@@ -49,6 +50,7 @@ def test_masked_melt_ignores_changes_inside_the_mask() -> None:
     assert measured_melt(frames)[1] > 0
 
 
+@pytest.mark.slow
 def test_mask_travels_from_train_to_bundle_to_run(tmp_path: Path, sample_gif: Path) -> None:
     pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
     from click.testing import CliRunner
@@ -57,10 +59,11 @@ def test_mask_travels_from_train_to_bundle_to_run(tmp_path: Path, sample_gif: Pa
 
     bundle, manifest = train_and_export(tmp_path, "--mask", "copernicus", "--epochs", "20")
     assert manifest["melt_mask"]["specs"] == ["copernicus"]
+    stored = load_bundle(bundle).manifest.melt_mask
     result = CliRunner().invoke(main, ["run", str(sample_gif), "--model", str(bundle), "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output[: result.output.rindex("}") + 1])
-    expected = measured_melt(read_sequence(sample_gif).frames, mask_from_record(manifest["melt_mask"]))
+    expected = measured_melt(read_sequence(sample_gif).frames, mask_from_record(stored))
     assert [row["measured_melt"] for row in data["frames"][1:]] == pytest.approx(expected[1:].tolist(), abs=1e-7)
     assert data["model"]["mask_excluded_pixels"] == manifest["melt_mask"]["excluded_pixels"]
 
@@ -84,11 +87,21 @@ def test_auto_mask_finds_an_opaque_label_whose_text_changes(tmp_path: Path) -> N
     assert mask[label].mean() >= 0.9
     assert mask[~label].mean() <= 0.01
     record = mask_record(["auto"], mask)
-    assert record["auto_pixels"] == int(mask.sum()) and record["excluded_pixels"] == int(mask.sum())
+    assert record is not None and record.auto_pixels == int(mask.sum()) == record.excluded_pixels
 
 
-def test_auto_mask_finds_nothing_in_translucent_copernicus_overlays(sample_gif: Path) -> None:
+def test_auto_mask_finds_nothing_in_translucent_copernicus_overlays(rutor_gif: Path) -> None:
     """Measured fact behind the 'copernicus' preset: those overlays are translucent and dithered."""
     from glacier_edge.mask import detect_overlays
 
-    assert detect_overlays([sample_gif], 10**8, echo=lambda message: None).sum() == 0
+    assert detect_overlays([rutor_gif], 10**8, echo=lambda message: None).sum() == 0
+
+
+def test_auto_mask_finds_the_generated_samples_date_label(sample_gif: Path) -> None:
+    """The sample's label box is opaque: auto finds it in the lower-left corner and nothing else."""
+    from glacier_edge.mask import detect_overlays
+
+    mask = detect_overlays([sample_gif], 10**8, echo=lambda message: None)
+    rows, cols = np.nonzero(mask)
+    assert mask.sum() > 20
+    assert rows.min() >= 100 and cols.max() <= 50

@@ -8,7 +8,7 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 from torch_geometric.nn import DenseSAGEConv, SAGEConv  # noqa: E402
 
 from glacier_edge.graph import dense_adjacency, temporal_edge_index  # noqa: E402
-from glacier_edge.training.sage import DenseGlacierSAGE, GlacierSAGE  # noqa: E402
+from glacier_edge.training.models import DenseGlacierSAGE, GlacierSAGE  # noqa: E402
 
 
 @pytest.mark.parametrize("frames", [2, 8, 37])
@@ -24,17 +24,18 @@ def test_pyg_sageconv_equals_dense_ax_with_shared_weights(frames: int) -> None:
     edge_index = torch.from_numpy(temporal_edge_index(frames))
     adjacency = torch.from_numpy(dense_adjacency(frames))
     expected = sparse(x, edge_index)
-    manual = sparse.lin_l(adjacency @ x / adjacency.sum(-1, keepdim=True)) + sparse.lin_r(x)
-    assert torch.allclose(manual, expected, rtol=0, atol=1e-6)
+    dense_form = DenseGlacierSAGE(GlacierSAGE(in_dim=64))
+    ours = dense_form.layer(sparse, x, adjacency, dense_form.prepare(adjacency))
+    assert torch.allclose(ours, expected, rtol=0, atol=1e-6)
     assert torch.allclose(dense(x[None], adjacency[None])[0], expected, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("activation", ["identity", "relu"])
 def test_dense_model_equals_pyg_model(activation: str) -> None:
     torch.manual_seed(0)
-    model = GlacierSAGE(final_activation=activation)
+    model = GlacierSAGE(in_dim=2048, final_activation=activation)
     x = torch.randn(37, 2048) * 12 + 13
-    model.fit_scaling(x, torch.rand(36) * 0.1)
+    model.fit_scaling(x, torch.rand(36) * 0.1, embedding_dim=2048)
     with torch.no_grad():
         for parameter in model.parameters():  # move off init so the final ReLU is not all zero
             parameter.add_(torch.randn_like(parameter) * 0.05)
@@ -45,10 +46,10 @@ def test_dense_model_equals_pyg_model(activation: str) -> None:
 
 
 def test_scaling_uses_one_global_scale_not_per_feature_std() -> None:
-    model = GlacierSAGE()
+    model = GlacierSAGE(in_dim=2048)
     x = torch.zeros(10, 2048)
     x[:, 0] = torch.arange(10.0)
-    model.fit_scaling(x, torch.tensor([0.1, 0.3]))
+    model.fit_scaling(x, torch.tensor([0.1, 0.3]), embedding_dim=2048)
     expected = float((x - x.mean(0)).std())
     assert model.feature_scale.shape == (2048,)
     assert torch.allclose(model.feature_scale, torch.full((2048,), expected))
@@ -58,12 +59,12 @@ def test_scaling_uses_one_global_scale_not_per_feature_std() -> None:
 
 @pytest.mark.parametrize("kind", ["bidirectional", "causal"])
 def test_dense_gat_equals_pyg_gatconv_model(kind: str) -> None:
-    from glacier_edge.training.sage import DenseGlacierGAT, GlacierGAT
+    from glacier_edge.training.models import DenseGlacierGAT, GlacierGAT
 
     torch.manual_seed(1)
-    model = GlacierGAT()
+    model = GlacierGAT(in_dim=2048)
     x = torch.randn(37, 2048) * 12 + 13
-    model.fit_scaling(x, torch.rand(36) * 0.1)
+    model.fit_scaling(x, torch.rand(36) * 0.1, embedding_dim=2048)
     with torch.no_grad():
         for parameter in model.parameters():  # non-trivial attention and biases
             parameter.add_(torch.randn_like(parameter) * 0.05)
@@ -75,7 +76,7 @@ def test_dense_gat_equals_pyg_gatconv_model(kind: str) -> None:
 def test_metadata_columns_get_their_own_scale() -> None:
     x = torch.cat([torch.randn(10, 2048) * 12, torch.arange(10.0)[:, None] * 3, torch.ones(10, 1)], dim=1)
     model = GlacierSAGE(in_dim=2050)
-    model.fit_scaling(x, torch.rand(9))
+    model.fit_scaling(x, torch.rand(9), embedding_dim=2048)
     assert float(model.feature_scale[2048]) == pytest.approx(float(x[:, 2048].std()))
     assert float(model.feature_scale[2049]) == 1.0  # constant in training: left unscaled, never divided by ~0
     assert model(x, torch.from_numpy(temporal_edge_index(10))).shape == (10,)

@@ -5,13 +5,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytestmark = pytest.mark.slow  # trains models (minutes on 2 cores)
+
 torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
 
 from torch_helpers import sample_example  # noqa: E402
 
+from glacier_edge.contracts import RunRecord, TrainConfig  # noqa: E402
 from glacier_edge.melt import melt_valid_mask  # noqa: E402
 from glacier_edge.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from glacier_edge.training.loop import TrainConfig, predict, train_model  # noqa: E402
+from glacier_edge.training.loop import predict, train_model  # noqa: E402
 
 
 def _training_mse(model, example) -> tuple[float, float]:
@@ -47,10 +50,11 @@ def test_training_is_bit_for_bit_reproducible() -> None:
     assert not all(torch.equal(first[key], other[key]) for key in first)
 
 
-def test_checkpoint_round_trips(tmp_path: Path) -> None:
+def test_checkpoint_round_trips(tmp_path: Path, trained_run: Path) -> None:
     example = sample_example()
     model = train_model([example], TrainConfig(seed=1, epochs=30)).model
-    save_checkpoint(tmp_path, model, {"model": {"final_activation": "identity"}})
-    loaded, info = load_checkpoint(tmp_path)
-    assert info["schema"] == "glacier-edge/run"
+    record = RunRecord.read(trained_run / "run.json")
+    save_checkpoint(tmp_path, model, record)
+    loaded, loaded_record = load_checkpoint(tmp_path)
+    assert loaded_record == record and loaded_record.schema == "glacier-edge/run"
     assert np.array_equal(predict(loaded, example.views[0]), predict(model, example.views[0]))

@@ -19,9 +19,11 @@ def random_encoder():
 @functools.lru_cache(maxsize=1)
 def sample_example():
     """The embedded sample embedded with the random encoder, 4 augmented views."""
-    from glacier_edge.frames import read_sequence, sample_sequence_path
+    from glacier_edge.contracts import TrainConfig
+    from glacier_edge.frames import read_sequence
+    from glacier_edge.samples import sample_sequence_path
     from glacier_edge.training.dataset import build_example
 
     encoder, weights = random_encoder()
-    return build_example(read_sequence(sample_sequence_path()), encoder, weights, augmentations=4, seed=0,
-                         normalization="absolute", cache_dir=None)
+    return build_example(read_sequence(sample_sequence_path()), encoder, weights, TrainConfig(), augmentations=4,
+                         cache_dir=None)

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import numpy as np
 
+from glacier_edge.contracts import EncoderRecord, TrainConfig
 from glacier_edge.features import metadata_matrix
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.frames import FrameSequence
 from glacier_edge.melt import measured_melt, normalize_melt, task_targets
 from glacier_edge.training.augment import augment_sequence
-from glacier_edge.training.encoder import EncoderWeights, FrameEncoder, encode_frames
+from glacier_edge.training.encoder import FrameEncoder, encode_frames
 
 CACHE_FORMAT = 1
 
@@ -29,7 +30,7 @@ class SequenceExample:
 
     sequence: FrameSequence
     views: np.ndarray
-    """float32 (V, T, 2048)."""
+    """float32 (V, T, D): D the backbone's embedding width."""
     melt: np.ndarray
     """float32 (T,) measured melt, normalised as configured (frame 0: placeholder)."""
     frames_sha256: str
@@ -58,7 +59,7 @@ def frames_digest(frames: np.ndarray) -> str:
 def embed_views(
     sequence: FrameSequence,
     encoder: FrameEncoder,
-    weights: EncoderWeights,
+    weights: EncoderRecord,
     augmentations: int,
     seed: int,
     cache_dir: Path | None,
@@ -94,17 +95,17 @@ def _save_npy(path: Path, array: np.ndarray) -> None:
 def build_example(
     sequence: FrameSequence,
     encoder: FrameEncoder,
-    weights: EncoderWeights,
+    weights: EncoderRecord,
+    config: TrainConfig,
     *,
     augmentations: int,
-    seed: int,
-    normalization: str,
     cache_dir: Path | None,
-    task: str = "nowcast",
     mask: np.ndarray | None = None,
     metadata_names: Sequence[str] = (),
 ) -> SequenceExample:
-    views, digest = embed_views(sequence, encoder, weights, augmentations, seed, cache_dir)
-    melt = normalize_melt(measured_melt(sequence.frames, mask), normalization)
+    """One sequence as a training graph; ``augmentations`` is the config's for training
+    sequences and 0 for held-out ones."""
+    views, digest = embed_views(sequence, encoder, weights, augmentations, config.seed, cache_dir)
+    melt = normalize_melt(measured_melt(sequence.frames, mask), config.normalization)
     metadata = metadata_matrix(sequence, metadata_names) if metadata_names else None
-    return SequenceExample(sequence, views, melt, digest, task, metadata)
+    return SequenceExample(sequence, views, melt, digest, config.task, metadata)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from glacier_edge.contracts import TrainConfig
 from glacier_edge.errors import BadInputError
 from glacier_edge.fileio import atomic_directory, write_json_atomic
 from glacier_edge.frames import IMAGE_SUFFIXES
@@ -20,11 +21,12 @@ from glacier_edge.mask import mask_from_record, mask_record
 from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
 from glacier_edge.plot import MeltPanel, plot_melt
+from glacier_edge.schema import to_json
 from glacier_edge.training.dataset import SequenceExample, build_example
 from glacier_edge.training.encoder import build_encoder
-from glacier_edge.training.loop import TrainConfig, predict, train_model
+from glacier_edge.training.loop import predict, train_model
+from glacier_edge.training.models import FrameMLP
 from glacier_edge.training.pipeline import read_sequences
-from glacier_edge.training.sage import FrameMLP
 
 METHODS = ("graph_model", "mlp_no_graph", "persistence", "train_mean")
 Echo = Callable[[str], None]
@@ -64,20 +66,18 @@ def _fold(held: SequenceExample, train: list[SequenceExample], config: TrainConf
     }
 
 
-def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, weights: str, augmentations: int,
-                   normalization: str, max_pixels: int, cache_dir: Path | None, out_dir: Path | None,
-                   echo: Echo, mask_specs: Sequence[str] = ()) -> dict[str, Any]:
+def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Path | None, out_dir: Path | None,
+                   echo: Echo) -> dict[str, Any]:
     """Leave-one-sequence-out over ``paths``; returns per-fold and pooled metrics per method."""
     paths = expand_sequences(list(paths))
     if len(paths) < 2:
         raise BadInputError("evaluate needs at least 2 sequences (one is held out while the others train)")
-    sequences = read_sequences(paths, max_pixels)
-    mask_info = mask_record(mask_specs)
-    encoder, weights_info = build_encoder(weights)
+    sequences = read_sequences(paths, config.max_pixels)
+    mask_info = mask_record(config.mask_specs)
+    encoder, weights_info = build_encoder(config.weights)
     echo(f"encoder: {weights_info.label()}")
-    examples = [build_example(seq, encoder, weights_info, augmentations=augmentations, seed=config.seed,
-                              normalization=normalization, cache_dir=cache_dir, task=config.task,
-                              mask=mask_from_record(mask_info))
+    examples = [build_example(seq, encoder, weights_info, config, augmentations=config.augmentations,
+                              cache_dir=cache_dir, mask=mask_from_record(mask_info))
                 for seq in sequences]
     folds, pooled_pred, pooled_true, panels = [], {m: [] for m in METHODS}, [], []
     for index, held in enumerate(examples):
@@ -96,9 +96,8 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, weights: str, 
     result = {
         "task": config.task, "arch": config.arch, "encoder": weights_info.label(),
         "pretrained": weights_info.pretrained,
-        "split": "leave-one-sequence-out", "train_config": config.to_dict(), "augmentations": augmentations,
-        "melt_normalization": normalization, "melt_mask": mask_info and {k: v for k, v in mask_info.items()
-                                                                        if k != "bitmap"},
+        "split": "leave-one-sequence-out", "train_config": to_json(config),
+        "melt_mask": mask_info and {k: v for k, v in to_json(mask_info).items() if k != "bitmap"},
         "folds": folds,
         "pooled": {m: melt_metrics(np.concatenate(v), truth) for m, v in pooled_pred.items()},
     }

@@ -4,31 +4,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
+from glacier_edge.contracts import TrainConfig
 from glacier_edge.graph import TASK_GRAPHS, temporal_edge_index
 from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
 from glacier_edge.training.dataset import SequenceExample
-from glacier_edge.training.sage import MODEL_CLASSES, ScaledRegressor
+from glacier_edge.training.models import MODEL_CLASSES, ScaledRegressor
 
 LOG_EVERY = 50
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 600
-    lr: float = 0.003
-    seed: int = 0
-    final_activation: str = "identity"
-    task: str = "nowcast"
-    arch: str = "sage"
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
 
 @dataclass
@@ -70,7 +58,7 @@ def train_model(
     model = (model_class or MODEL_CLASSES[config.arch])(in_dim=all_inputs.shape[1],
                                                         final_activation=config.final_activation)
     all_targets = torch.from_numpy(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)]))
-    model.fit_scaling(all_inputs, all_targets)
+    model.fit_scaling(all_inputs, all_targets, embedding_dim=examples[0].views.shape[-1])
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
     graphs = [_tensors(example) for example in examples]
     rng = np.random.default_rng(config.seed)

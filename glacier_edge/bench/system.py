@@ -1,0 +1,64 @@
+"""What machine a figure was measured on: CPU model and the flags int8 speed depends on."""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import onnxruntime as ort
+
+RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm")
+"""x86: AVX2/AVX-512 and the VNNI int8 dot products; ARM: NEON (asimd), dot product, i8mm."""
+
+
+@dataclass(frozen=True)
+class SystemInfo:
+    cpu: str
+    flags: tuple[str, ...]
+    cores: int
+    threads: int
+    onnxruntime: str
+    torch: str | None
+    python: str
+    ort_providers: tuple[str, ...]
+
+    def line(self) -> str:
+        return (f"CPU: {self.cpu} [{' '.join(self.flags) or 'no AVX2/VNNI/NEON flags seen'}] | cores {self.cores} | "
+                f"threads {self.threads} | onnxruntime {self.onnxruntime} | torch {self.torch or 'not installed'}")
+
+
+def _cpuinfo() -> dict[str, str]:
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        pass
+    return fields
+
+
+def cpu_model() -> str:
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> tuple[str, ...]:
+    info = _cpuinfo()
+    present = set((info.get("flags") or info.get("Features") or "").split())
+    return tuple(flag for flag in RELEVANT_FLAGS if flag in present)
+
+
+def package_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def system_info(threads: int | None) -> SystemInfo:
+    cores = os.cpu_count() or 1
+    return SystemInfo(cpu_model(), cpu_flags(), cores, threads or cores, ort.__version__, package_version("torch"),
+                      platform.python_version(), tuple(ort.get_available_providers()))

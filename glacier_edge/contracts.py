@@ -1,0 +1,451 @@
+"""What crosses a file boundary, as frozen dataclasses: training configuration, run record
+(``run.json``), bundle manifest (``manifest.json``) and run result (``run --format json``).
+
+Torch-free, so the edge runner reads the same types the torch wing writes. Every choice list,
+default and file name lives here once; the CLI builds its options from them. Values that follow
+from others (the graph kind from the task, the embedding width from the backbone) are derived,
+never stored twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar, get_args
+
+from glacier_edge.errors import ModelBundleError
+from glacier_edge.frames import DEFAULT_MAX_PIXELS
+from glacier_edge.graph import TASK_GRAPHS
+from glacier_edge.schema import ContractError, from_json, to_json
+
+# Choices, each defined once (the CLI's click.Choice lists come from here).
+Task = Literal["nowcast", "forecast"]
+Arch = Literal["sage", "gat"]
+FinalActivation = Literal["identity", "relu"]
+Normalization = Literal["absolute", "minmax"]
+Precision = Literal["fp32", "int8"]
+TASKS: tuple[str, ...] = get_args(Task)
+ARCHS: tuple[str, ...] = get_args(Arch)
+FINAL_ACTIVATIONS: tuple[str, ...] = get_args(FinalActivation)
+NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "csv")
+ENCODER_BATCH = 32
+"""Frames per encoder call, in training (PyTorch) and on the edge (ONNX Runtime): bounds memory."""
+
+# File names, each defined once.
+RUN_FILE = "run.json"
+MODEL_FILE = "model.pt"
+PLOT_FILE = "melt.png"
+MANIFEST_FILE = "manifest.json"
+ENCODER_FILE = "encoder.onnx"
+ENCODER_INT8_FILE = "encoder.int8.onnx"
+GNN_FILE = "gnn.onnx"
+"""The graph model (GraphSAGE or GAT, as ``training.model.arch`` says), in its dense form."""
+
+# Bundle roles: which model a file holds.
+ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN = "encoder", "encoder_int8", "gnn"
+
+R = TypeVar("R", bound="Record")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Every setting of a training run; `train` and `evaluate` build their options from it."""
+
+    epochs: int = 600
+    lr: float = 0.003
+    seed: int = 0
+    weights: str = "auto"
+    augmentations: int = 4
+    normalization: Normalization = "absolute"
+    arch: Arch = "sage"
+    task: Task = "nowcast"
+    final_activation: FinalActivation = "identity"
+    metadata: bool = False
+    mask_specs: tuple[str, ...] = ()
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.lr <= 0 or self.augmentations < 0 or self.max_pixels < 1:
+            raise ValueError("epochs, lr and max_pixels must be positive, augmentations ≥ 0")
+
+    @property
+    def graph_kind(self) -> str:
+        return TASK_GRAPHS[self.task]
+
+    def with_(self, **changes: Any) -> TrainConfig:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Record:
+    """Base of the top-level contracts: a schema name and version, checked before the fields."""
+
+    SCHEMA: ClassVar[str] = ""
+    VERSION: ClassVar[int] = 1
+    WHAT: ClassVar[str] = "record"
+
+    @classmethod
+    def from_json(cls: type[R], data: Any, label: str) -> R:
+        if not isinstance(data, dict) or data.get("schema") != cls.SCHEMA:
+            raise ContractError(f"{label}: not a glacier-edge {cls.WHAT} ({cls.SCHEMA})")
+        if data.get("schema_version") != cls.VERSION:
+            raise ContractError(f"{label}: {cls.WHAT} schema version {data.get('schema_version')!r} is not "
+                                f"supported (this glacier-edge reads version {cls.VERSION}); write it again with "
+                                "this version")
+        return from_json(cls, data, label)
+
+    @classmethod
+    def read(cls: type[R], path: Path) -> R:
+        """Parse and validate a JSON file; every failure is one :class:`ModelBundleError` line."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise ModelBundleError(f"{path}: corrupt {cls.WHAT} ({exc})") from exc
+        return cls.from_json(data, str(path))
+
+    def to_json(self) -> dict[str, Any]:
+        return to_json(self)
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2) + "\n"
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """Agreement of predicted with measured melt (glacier_edge.metrics.melt_metrics)."""
+
+    mae: float
+    rmse: float
+    pearson_r: float
+    """NaN where undefined (fewer than 2 values or a constant side)."""
+    n: int
+
+
+@dataclass(frozen=True)
+class SequenceSummary:
+    source: str
+    frames: int
+    metrics: Metrics
+    frames_sha256: str = ""
+    dates: tuple[str | None, ...] = ()
+
+
+@dataclass(frozen=True)
+class BackboneRecord:
+    """Which CNN turns a frame into an embedding (torchgeo-style spec, recorded with the model)."""
+
+    name: str
+    embedding_dim: int
+    gflop_per_frame: float
+    """Multiply-adds ×2 at the frame size, for throughput figures."""
+
+
+@dataclass(frozen=True)
+class EncoderRecord:
+    backbone: BackboneRecord
+    weights: str
+    """What to pass to the backbone's builder to rebuild exactly this encoder."""
+    weights_id: str
+    pretrained: bool
+    description: str
+
+    def label(self) -> str:
+        return self.description if self.pretrained else f"{self.description} — NOT PRETRAINED"
+
+
+@dataclass(frozen=True)
+class NodeFeatures:
+    metadata: tuple[str, ...] = ()
+    neutral: tuple[float, ...] = ()
+    """Training means of the metadata columns, used where a sequence has none (random frames)."""
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    arch: Arch
+    in_dim: int
+    hidden: tuple[int, ...]
+    final_activation: FinalActivation
+
+
+@dataclass(frozen=True)
+class MaskRecord:
+    specs: tuple[str, ...]
+    rectangles: tuple[tuple[float, ...], ...]
+    size: int
+    auto_pixels: int | None
+    excluded_pixels: int
+    bitmap: str
+    """base64 of numpy.packbits of the bool (size, size) mask."""
+
+    def __post_init__(self) -> None:
+        try:
+            packed = base64.b64decode(self.bitmap, validate=True)
+        except ValueError as exc:
+            raise ValueError(f"mask bitmap is not base64 ({exc})") from exc
+        if self.size < 1 or len(packed) != -(-self.size * self.size // 8):
+            raise ValueError(f"mask bitmap holds {len(packed)} bytes, not a {self.size}×{self.size} mask")
+
+
+@dataclass(frozen=True)
+class LossPoint:
+    epoch: int
+    mse: float
+
+
+@dataclass(frozen=True)
+class Durations:
+    embed: float
+    fit: float
+
+
+@dataclass(frozen=True)
+class RunRecord(Record):
+    """``run.json`` of a training run."""
+
+    SCHEMA: ClassVar[str] = "glacier-edge/run"
+    VERSION: ClassVar[int] = 2
+    WHAT: ClassVar[str] = "training run"
+
+    created: str
+    config: TrainConfig
+    encoder: EncoderRecord
+    model: ModelRecord
+    node_features: NodeFeatures
+    frame_size: int
+    melt_mask: MaskRecord | None
+    loss_log: tuple[LossPoint, ...]
+    train_sequences: tuple[SequenceSummary, ...]
+    val_sequences: tuple[SequenceSummary, ...]
+    seconds: Durations
+    versions: dict[str, str | None]
+    schema: str = SCHEMA
+    schema_version: int = VERSION
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    sha256: str
+    bytes: int
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: str
+    shape: tuple[int | str, ...]
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    file: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    int8_format: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainingSummary:
+    run_dir: str
+    created: str
+    config: TrainConfig
+    model: ModelRecord
+    final_train_mse: float | None
+    train_sequences: tuple[SequenceSummary, ...]
+    val_sequences: tuple[SequenceSummary, ...]
+
+
+@dataclass(frozen=True)
+class Int8Trial:
+    """One int8 format calibrated, timed and checked at export."""
+
+    format: str
+    ms_per_frame: float
+    speedup_vs_fp32: float
+    melt_mae_vs_fp32: float
+    centred_cosine: float
+    bytes: int
+    quantize_seconds: float
+    acceptable: bool
+
+
+@dataclass(frozen=True)
+class Int8Summary:
+    chosen: Int8Trial | None
+    tried: tuple[Int8Trial, ...]
+    fp32_ms_per_frame: float
+    calibration_frames: int
+    melt_mae_bound: float
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """np.allclose-style: every element must satisfy |Δ| ≤ atol + rtol·|ref|."""
+
+    atol: float
+    rtol: float
+
+
+@dataclass(frozen=True)
+class ParityRow:
+    input: str
+    frames: int
+    metadata: str
+    encoder_max_abs: float
+    encoder_max_rel: float
+    encoder_worst_ratio: float
+    melt_max_abs: float
+    melt_worst_ratio: float
+    graph_only_melt_max_abs: float
+    passed: bool
+    int8_melt_mae: float | None = None
+    int8_centred_cosine: float | None = None
+    int8_in_calibration_range: bool | None = None
+
+
+@dataclass(frozen=True)
+class Int8Parity:
+    format: str | None
+    melt_mae_max: float
+    melt_mae_mean: float
+    centred_cosine_min: float
+    within_bound: bool
+    noise_frames_melt_mae_max: float | None
+
+
+@dataclass(frozen=True)
+class Parity:
+    verified: str
+    reference: str
+    encoder: str
+    encoder_tolerance: Tolerance
+    melt_tolerance: Tolerance
+    int8_melt_mae_bound: float
+    rows: tuple[ParityRow, ...]
+    passed: bool
+    int8: Int8Parity | None = None
+
+
+@dataclass(frozen=True)
+class BundleManifest(Record):
+    """``manifest.json``: every file's hash, what each model takes and returns, how it was made."""
+
+    SCHEMA: ClassVar[str] = "glacier-edge/bundle"
+    VERSION: ClassVar[int] = 2
+    WHAT: ClassVar[str] = "bundle manifest"
+
+    created: str
+    files: dict[str, FileRecord]
+    models: dict[str, ModelFile]
+    opset: int
+    frame_size: int
+    encoder: EncoderRecord
+    node_features: NodeFeatures
+    melt_mask: MaskRecord | None
+    training: TrainingSummary
+    int8: Int8Summary | None
+    versions: dict[str, str | None]
+    export_seconds: float
+    parity: Parity | None = None
+    schema: str = SCHEMA
+    schema_version: int = VERSION
+
+    def __post_init__(self) -> None:
+        for role in (ROLE_ENCODER, ROLE_GNN):
+            if role not in self.models:
+                raise ValueError(f"models has no '{role}'")
+        for role, model in self.models.items():
+            if model.file not in self.files:
+                raise ValueError(f"model {role} names {model.file!r}, which files does not hash")
+
+    @property
+    def task(self) -> str:
+        return self.training.config.task
+
+    @property
+    def graph_kind(self) -> str:
+        return self.training.config.graph_kind
+
+    @property
+    def normalization(self) -> str:
+        return self.training.config.normalization
+
+
+@dataclass(frozen=True)
+class SequenceInfo:
+    source: str
+    frames: int
+    original_size: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    bundle: str
+    encoder_weights: str
+    pretrained: bool
+    precision: Precision
+    parity_verified: bool | None
+    mask_excluded_pixels: int
+
+
+@dataclass(frozen=True)
+class FrameRow:
+    index: int
+    label: str
+    date: str | None
+    measured_melt: float | None
+    """None for frame 0: it has no previous frame."""
+    predicted_melt: float | None
+    abs_error: float | None
+    alert: bool
+
+
+@dataclass(frozen=True)
+class ResultSummary:
+    mean_predicted: float
+    max_predicted: float
+    max_predicted_frame: int
+    mae: float
+    rmse: float
+    pearson_r: float | None
+    alerts: int
+    forecast_next: float | None
+    """forecast task: melt predicted for the step after the last frame."""
+    forecast_alert: bool
+
+
+@dataclass(frozen=True)
+class Latency:
+    """Milliseconds per stage of one run."""
+
+    load: float
+    decode: float
+    encode: float
+    graph: float
+    total: float
+
+
+@dataclass(frozen=True)
+class RunResult(Record):
+    """``glacier-edge run --format json``: the single source of the table, JSON and CSV outputs."""
+
+    SCHEMA: ClassVar[str] = "glacier-edge/run-result"
+    VERSION: ClassVar[int] = 1
+    WHAT: ClassVar[str] = "run result"
+
+    sequence: SequenceInfo
+    model: ModelInfo
+    task: Task
+    provider: str
+    threads: int | None
+    alert_threshold: float | None
+    frames: tuple[FrameRow, ...]
+    summary: ResultSummary
+    latency_ms: Latency
+    schema: str = SCHEMA
+    schema_version: int = VERSION
+

@@ -1,0 +1,64 @@
+"""`glacier-edge demo`: train → export → verify → run → bench on the generated sample, each step
+through the same functions the individual commands call."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from glacier_edge.bench.measure import run_variants
+from glacier_edge.bench.tables import variants_table
+from glacier_edge.bench.variants import variant_table
+from glacier_edge.bundle import load_bundle
+from glacier_edge.contracts import TrainConfig
+from glacier_edge.errors import ParityError
+from glacier_edge.export.bundle_export import export_bundle
+from glacier_edge.export.parity import parity_table, verify_bundle
+from glacier_edge.paths import default_bundle_dir, default_cache_dir, default_run_dir
+from glacier_edge.report import format_result
+from glacier_edge.runner import run_edge
+from glacier_edge.samples import sample_sequence_path
+from glacier_edge.training.pipeline import run_training
+
+STEPS = 5
+
+
+def run_demo(config: TrainConfig, *, progress: Callable[[int, str], Any], invoked_as: str) -> None:
+    """Print each step's outcome; raise ParityError (exit 1) if the bundle fails verification."""
+    started = time.perf_counter()
+    run_dir, bundle_dir, sample = default_run_dir(), default_bundle_dir(), sample_sequence_path()
+
+    def step(number: int, text: str) -> None:
+        click.echo(f"[{number}/{STEPS}] {text}")
+
+    def err(message: str) -> None:
+        click.echo(message, err=True)
+
+    step(1, f"train on {sample.name} ({config.epochs} epochs) → {run_dir}")
+    with progress(config.epochs, "training") as (advance, log):
+        record = run_training([], run_dir, config=config, cache_dir=default_cache_dir(), echo=log,
+                              progress=lambda epoch: advance(1))
+    m = record.train_sequences[0].metrics
+    r = "n/a" if m.pearson_r != m.pearson_r else f"{m.pearson_r:.3f}"
+    click.echo(f"      encoder: {record.encoder.label()}; training MAE {m.mae:.4f}, Pearson r {r} "
+               "(on the training sequence itself)")
+    step(2, f"export fp32 + int8 ONNX → {bundle_dir}")
+    manifest = export_bundle(run_dir, bundle_dir, int8=True, echo=err)
+    click.echo(f"      exported in {manifest.export_seconds:.0f} s")
+    step(3, "verify ONNX Runtime ≡ PyTorch")
+    parity = verify_bundle(bundle_dir, echo=err)
+    click.echo(parity_table(parity))
+    if not parity.passed:
+        raise ParityError("parity failed; the bundle must not be used")
+    step(4, "glacier-edge run on the sample (ONNX Runtime only)")
+    result, _ = run_edge([sample], bundle_dir, provider="auto", max_pixels=config.max_pixels)
+    click.echo(format_result(result, "table"))
+    frames = result.sequence.frames
+    step(5, f"latency on this machine ({frames} frames, 20 runs after warm-up; full table: glacier-edge bench)")
+    specs = variant_table(load_bundle(bundle_dir), ["cpu"], None)
+    click.echo(variants_table(run_variants(specs, bundle_dir, frames, runs=20, warmup=3, threads=None, echo=err)))
+    click.echo(f"demo finished in {time.perf_counter() - started:.0f} s. Next, on your own sequence:")
+    click.echo(f"  {invoked_as} run YOUR_SEQUENCE.gif --model {bundle_dir} --plot melt.png")
