@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from glacier_edge.export.onnx_export import DEFAULT_OPSET, export_encoder, export_gnn, onnx_op_types
+from glacier_edge.export.ood_export import export_ood
 from glacier_edge.export.quantize import INT8_MELT_MAE_BOUND, quantize_encoder
 
 from glacier_edge.bundle import file_record
@@ -18,9 +19,11 @@ from glacier_edge.contracts import (
     ENCODER_INT8_FILE,
     GNN_FILE,
     MANIFEST_FILE,
+    OOD_FILE,
     ROLE_ENCODER,
     ROLE_ENCODER_INT8,
     ROLE_GNN,
+    ROLE_OOD,
     BundleManifest,
     Int8Summary,
     RunRecord,
@@ -34,7 +37,7 @@ from glacier_edge.graph import dense_adjacency
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.runtime import create_session
 from glacier_edge.training.augment import augment_sequence
-from glacier_edge.training.checkpoint import load_checkpoint
+from glacier_edge.training.checkpoint import load_checkpoint, load_summary
 from glacier_edge.training.encoder import FrameEncoder, build_encoder
 
 
@@ -69,6 +72,8 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
         models = {ROLE_ENCODER: export_encoder(encoder, staging / ENCODER_FILE, opset)}
         echo(f"exporting {GNN_FILE} ({record.model.arch}, dense adjacency)")
         models[ROLE_GNN] = export_gnn(model, staging / GNN_FILE, opset)
+        echo(f"exporting {OOD_FILE} (out-of-distribution score of the training embeddings)")
+        models[ROLE_OOD] = export_ood(load_summary(run_dir), staging / OOD_FILE, opset)
         scatter_ops = sorted(op for op in onnx_op_types(staging / GNN_FILE) if op.startswith("Scatter"))
         if scatter_ops:
             raise ModelBundleError(f"{GNN_FILE} contains {scatter_ops}; the dense export must have none")
@@ -82,7 +87,7 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
             created=utc_now(),
             files={m.file: file_record(staging / m.file) for m in models.values()},
             models=models, opset=opset, frame_size=FRAME_SIZE, encoder=record.encoder,
-            node_features=record.node_features, melt_mask=record.melt_mask,
+            node_features=record.node_features, calibration=record.calibration, melt_mask=record.melt_mask,
             training=TrainingSummary(
                 run_dir=str(Path(run_dir).resolve()), created=record.created, config=record.config,
                 model=record.model, final_train_mse=record.loss_log[-1].mse if record.loss_log else None,
@@ -105,7 +110,7 @@ def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord,
 
     def melt_of(embeddings: np.ndarray) -> np.ndarray:
         adjacency = dense_adjacency(len(embeddings), record.config.graph_kind)
-        x = node_inputs(embeddings, None, features.metadata, features.neutral)
+        x = node_inputs(embeddings, None, features, None, record.config.task)
         return graph_session.run(None, {"x": x, "adjacency": adjacency})[0]
 
     chosen, tried, fp32_ms = quantize_encoder(staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration,

@@ -19,10 +19,11 @@ from glacier_edge.contracts import ROLE_ENCODER_INT8, Int8Parity, Parity, Parity
 from glacier_edge.errors import BadInputError
 from glacier_edge.features import metadata_matrix, node_inputs
 from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, FrameSequence, read_sequence
+from glacier_edge.ood import colour_features, ood_scores
 from glacier_edge.provenance import utc_now
 from glacier_edge.runtime import EdgeModel
 from glacier_edge.samples import sample_sequence_path
-from glacier_edge.training.checkpoint import load_checkpoint
+from glacier_edge.training.checkpoint import load_checkpoint, load_summary
 from glacier_edge.training.encoder import encode_frames
 from glacier_edge.training.loop import predict
 
@@ -39,6 +40,8 @@ def worst_ratio(tolerance: Tolerance, got: np.ndarray, ref: np.ndarray) -> float
 
 ENCODER_TOLERANCE = Tolerance(atol=1e-4, rtol=1e-4)
 MELT_TOLERANCE = Tolerance(atol=1e-5, rtol=1e-4)
+OOD_TOLERANCE = Tolerance(atol=1e-4, rtol=1e-4)
+"""ood.onnx (float32) against the float64 numpy score it was built from."""
 
 
 def _inputs(sequences: Sequence[Path], max_pixels: int) -> list[tuple[str, np.ndarray, FrameSequence | None]]:
@@ -78,27 +81,36 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
     bundle = load_bundle(bundle_dir)
     run_dir = Path(run_dir or bundle.manifest.training.run_dir)
     model, record = load_checkpoint(run_dir)
+    summary = load_summary(run_dir)
     encoder = encoder_for_run(record)
     fp32 = EdgeModel(bundle, provider="cpu")
     int8 = EdgeModel(bundle, provider="cpu", precision="int8") if bundle.has_model(ROLE_ENCODER_INT8) else None
     centre = model.feature_mean.numpy()
     rows = []
     for name, frames, sequence in _inputs(sequences, max_pixels):
-        sequence, metadata_source = _metadata_source(sequence, fp32.metadata_names)
+        sequence, metadata_source = _metadata_source(sequence, list(fp32.features.metadata))
         echo(f"checking {name} ({len(frames)} frames)")
         ref_embeddings = encode_frames(encoder, frames)
         ort_embeddings = fp32.embed(frames)
-        ref_inputs = node_inputs(ref_embeddings, sequence, fp32.metadata_names, fp32.metadata_neutral)
+        measured = fp32.measured(frames)
+        ref_inputs = node_inputs(ref_embeddings, sequence, fp32.features, measured, record.config.task)
         ref_melt = predict(model, ref_inputs, record.config.task)
-        ort_melt = fp32.melt(ort_embeddings, sequence)
-        graph_only = fp32.melt(ref_embeddings, sequence)
+        ort_melt = fp32.melt(ort_embeddings, sequence, measured)
+        graph_only = fp32.melt(ref_embeddings, sequence, measured)
+        ood_fields = {}
+        if fp32.ood is not None:
+            colours = colour_features(frames)
+            ort_scores = fp32.ood.run(None, {"embeddings": ref_embeddings, "colour": colours})[0]
+            ood_fields["ood_worst_ratio"] = worst_ratio(OOD_TOLERANCE, ort_scores,
+                                                        ood_scores(summary, ref_embeddings, colours))
         encoder_ratio = worst_ratio(ENCODER_TOLERANCE, ort_embeddings, ref_embeddings)
         melt_ratio = worst_ratio(MELT_TOLERANCE, ort_melt, ref_melt)
         int8_fields = {}
         if int8 is not None:
             int8_embeddings = int8.embed(frames)
             int8_fields = {
-                "int8_melt_mae": float(np.mean(np.abs(int8.melt(int8_embeddings, sequence)[1:] - ort_melt[1:]))),
+                "int8_melt_mae": float(np.mean(np.abs(int8.melt(int8_embeddings, sequence, measured)[1:]
+                                                      - ort_melt[1:]))),
                 "int8_centred_cosine": centred_cosine(int8_embeddings, ort_embeddings, centre),
                 "int8_in_calibration_range": not name.startswith(RANDOM_PREFIX)}
         rows.append(ParityRow(
@@ -107,7 +119,8 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
             encoder_max_rel=_max_rel(ort_embeddings, ref_embeddings), encoder_worst_ratio=encoder_ratio,
             melt_max_abs=float(np.max(np.abs(ort_melt - ref_melt))), melt_worst_ratio=melt_ratio,
             graph_only_melt_max_abs=float(np.max(np.abs(graph_only - ref_melt))),
-            passed=encoder_ratio <= 1 and melt_ratio <= 1, **int8_fields))
+            passed=encoder_ratio <= 1 and melt_ratio <= 1 and ood_fields.get("ood_worst_ratio", 0.0) <= 1,
+            **int8_fields, **ood_fields))
     int8_parity = None
     if int8 is not None:
         real = [row for row in rows if row.int8_in_calibration_range]

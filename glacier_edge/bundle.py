@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from glacier_edge.contracts import MANIFEST_FILE, ROLE_ENCODER_INT8, BundleManifest, FileRecord, Parity
+from glacier_edge.contracts import MANIFEST_FILE, ROLE_ENCODER_INT8, ROLE_OOD, BundleManifest, FileRecord, Parity
 from glacier_edge.errors import ModelBundleError
 from glacier_edge.fileio import sha256_file, write_text_atomic
 
@@ -69,6 +69,8 @@ def load_bundle(directory: str | Path, roles: tuple[str, ...] | None = None) -> 
         if role not in manifest.models:
             hint = "; export it with --int8" if role == ROLE_ENCODER_INT8 else ""
             raise ModelBundleError(f"{directory}: bundle has no {role} model{hint}")
+    if roles is not None and ROLE_OOD in manifest.models:
+        roles = (*roles, ROLE_OOD)  # every session loads the OOD score when the bundle has one
     names = list(manifest.files) if roles is None else [manifest.models[role].file for role in roles]
     for name in names:
         record = manifest.files[name]

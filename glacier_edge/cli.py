@@ -33,6 +33,7 @@ from glacier_edge.runtime import PROVIDER_CHOICES, PROVIDERS
 DEFAULTS = TrainConfig()
 
 EXIT_ALERT = 3
+EXIT_OOD = 4
 
 # PyG's import calls torch.jit.script, which torch ≥2.9 reports as deprecated on every run.
 warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.* is deprecated", category=FutureWarning)
@@ -145,6 +146,22 @@ TRAINING_OPTIONS = (
                       "the frame, the preset 'copernicus' (date label, scale bar and logo of Copernicus Browser GIFs), "
                       "or 'auto' (pixels of one fixed colour in every frame: opaque labels; translucent ones need a "
                       "preset). Stored with the model; `run` applies the same mask."),
+    click.option("--history/--no-history", default=DEFAULTS.history, show_default=True,
+                 help="Node features a station knows before the target: the last measured melt, the causal "
+                      "running mean and the embedding change from the previous frame."),
+    click.option("--residual/--no-residual", default=DEFAULTS.residual, show_default=True,
+                 help="Predict a correction to persistence (the last measured melt), shrunk toward it by "
+                      "held-out folds: the model is never trusted further than held-out data allows."),
+    click.option("--calibration-folds", type=click.IntRange(min=2), default=DEFAULTS.calibration_folds,
+                 show_default=True,
+                 help="Held-out folds inside training, grouped by sequence (3+ sequences): they set the residual "
+                      "gain, the interval and the out-of-distribution threshold stored with the model."),
+    click.option("--folds", type=click.IntRange(min=2), default=DEFAULTS.folds, show_default=True,
+                 help="evaluate: outer folds grouped by sequence (leave-one-sequence-out up to this many)."),
+    click.option("--batch-graphs", type=click.IntRange(min=1), default=DEFAULTS.batch_graphs, show_default=True,
+                 help="Sequence graphs per mini-batch."),
+    click.option("--weight-decay", type=click.FloatRange(min=0), default=DEFAULTS.weight_decay, show_default=True,
+                 help="Adam weight decay."),
     max_pixels_option,
     click.option("--cache-dir", type=click.Path(path_type=Path), default=None,
                  help="Embedding cache.  [default: $GLACIER_EDGE_CACHE or ~/.cache/glacier-edge]"),
@@ -213,14 +230,16 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
               help="A held-out sequence to report metrics on (repeatable); never trained on.")
 @training_options
 def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...], **options: Any) -> None:
-    """Train the frame encoder + GraphSAGE melt model on SEQUENCES (default: the generated sample).
+    """Train the frame encoder + GraphSAGE melt model on SEQUENCES (default: generated glaciers).
 
-    Each sequence is one graph (frames = nodes, consecutive frames linked both ways); Adam and
-    MSE on one full sequence per step; the loss is printed every 50 epochs. Writes model.pt,
-    run.json and melt.png (measured blue, predicted red dashed) and prints MAE, RMSE and
-    Pearson r on the training and --val sequences.
+    Each sequence is one graph (frames = nodes, consecutive frames linked); Adam and MSE on
+    mini-batches of sequence graphs; the loss is printed every 50 epochs. With 3 or more
+    sequences, held-out calibration folds set how far the model may correct persistence and
+    the width of its interval. A single folder of sequence folders counts as its sequences.
+    Writes model.pt, run.json and melt.png and prints MAE, RMSE and Pearson r on the training
+    and --val sequences.
 
-    Example: glacier-edge train rutor.gif --val aletsch/ --out runs/rutor
+    Example: glacier-edge train corpus/ --val held_out.gif --out runs/corpus
     """
     require_torch_wing("train")
     from glacier_edge.training.pipeline import run_training
@@ -260,11 +279,16 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
               help="Also draw measured (blue) vs predicted (red dashed) melt as PNG (needs matplotlib).")
 @click.option("--alert-threshold", type=float, default=None,
               help="Flag frames whose predicted melt exceeds this value.")
-@click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERT} when any frame is flagged.")
+@click.option("--fail-on-alert", is_flag=True,
+              help=f"Exit with code {EXIT_ALERT} when any frame is above --alert-threshold or its measured melt is "
+                   "outside the interval of the prediction made for it (UNEXPECTED).")
+@click.option("--fail-on-ood", is_flag=True,
+              help=f"Exit with code {EXIT_OOD} when any frame is out of distribution (unlike the training imagery); "
+                   "checked after --fail-on-alert.")
 @max_pixels_option
 def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: str, allow_fallback: bool,
                 threads: int | None, precision: str, output_format: str, output: Path | None, plot: Path | None,
-                alert_threshold: float | None, fail_on_alert: bool, max_pixels: int) -> None:
+                alert_threshold: float | None, fail_on_alert: bool, fail_on_ood: bool, max_pixels: int) -> None:
     """Predict melt for SEQUENCE on ONNX Runtime alone (no torch): the station command.
 
     SEQUENCE is an animated GIF, a folder of images, or several image files in order. Prints
@@ -276,13 +300,14 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
       glacier-edge sample sample.gif && glacier-edge run sample.gif
       glacier-edge run scenes/ --format json --output result.json --plot melt.png
       glacier-edge run sequence.gif --alert-threshold 0.08 --fail-on-alert   # exit 3 on alert
+      glacier-edge run radar.gif --fail-on-ood                                # exit 4 if unlike training
+
+    Exit codes: 0 ok, 2 bad input/bundle/provider/output, 3 alert, 4 out of distribution.
     """
     from glacier_edge.paths import resolve_bundle_dir
     from glacier_edge.report import format_result
     from glacier_edge.runner import run_edge
 
-    if fail_on_alert and alert_threshold is None:
-        raise click.UsageError("--fail-on-alert needs --alert-threshold")
     _check_writable(output, "--output")
     _check_writable(plot, "--plot")
     result, prediction = run_edge(list(sequence), resolve_bundle_dir(model_dir), provider=provider, threads=threads,
@@ -293,7 +318,8 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
         from glacier_edge.plot import MeltPanel, plot_melt
 
         seq = prediction.sequence
-        plot_melt(plot, [MeltPanel(Path(seq.source).name, prediction.measured, prediction.predicted, seq.dates)],
+        plot_melt(plot, [MeltPanel(Path(seq.source).name, prediction.measured, prediction.predicted, seq.dates,
+                                   prediction.halfwidth)],
                   suptitle=f"glacier-edge run — encoder: {result.model.encoder_weights}")
     if output is not None:
         from glacier_edge.fileio import write_text_atomic
@@ -306,8 +332,11 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
         echo_err("note: this bundle's encoder is NOT PRETRAINED (random init); numbers show the pipeline, "
                  "not a trained glacier model")
     if fail_on_alert and result.summary.alerts:
-        echo_err(f"glacier-edge: {result.summary.alerts} frame(s) above the alert threshold")
+        echo_err(f"glacier-edge: {result.summary.alerts} alert(s): above the threshold or unexpected change")
         sys.exit(EXIT_ALERT)
+    if fail_on_ood and result.summary.ood_frames:
+        echo_err(f"glacier-edge: {result.summary.ood_frames} frame(s) out of distribution")
+        sys.exit(EXIT_OOD)
 
 
 def _check_writable(path: Path | None, option: str) -> None:
@@ -324,13 +353,15 @@ def _check_writable(path: Path | None, option: str) -> None:
               help="Directory for evaluation.json and evaluation.png (measured vs predicted per held-out sequence).")
 @training_options
 def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, **options: Any) -> None:
-    """Held-out evaluation: leave one sequence out, train on the rest, compare with baselines.
+    """Held-out evaluation: sequences split into folds, the default recipe trained on the rest.
 
     Reports MAE, RMSE and Pearson r per held-out sequence and pooled for the graph model, a
     no-graph MLP on the same embeddings (does the graph earn its place?), persistence (last
-    measured melt) and the training mean. SEQUENCES: two or more GIFs/folders, or one folder of them.
+    measured melt), the causal running mean and the training mean; skill against the best of
+    those baselines, and the coverage of the stored interval. SEQUENCES: two or more
+    GIFs/folders, or one folder of them.
 
-    Example: glacier-edge evaluate rutor.gif aletsch/ scenes/ --task forecast --out eval/
+    Example: glacier-edge evaluate corpus/ --task forecast --out eval/
     """
     require_torch_wing("evaluate")
     from glacier_edge.training.evaluation import evaluation_table, run_evaluation

@@ -38,15 +38,19 @@ ENCODER_BATCH = 32
 # File names, each defined once.
 RUN_FILE = "run.json"
 MODEL_FILE = "model.pt"
+SUMMARY_FILE = "embedding_summary.npz"
+"""Training-embedding summary of a run (mean, principal directions, variances) for the OOD score."""
 PLOT_FILE = "melt.png"
 MANIFEST_FILE = "manifest.json"
 ENCODER_FILE = "encoder.onnx"
 ENCODER_INT8_FILE = "encoder.int8.onnx"
 GNN_FILE = "gnn.onnx"
 """The graph model (GraphSAGE or GAT, as ``training.model.arch`` says), in its dense form."""
+OOD_FILE = "ood.onnx"
+"""Embeddings (N, D) → out-of-distribution score (N,), from the run's embedding summary."""
 
 # Bundle roles: which model a file holds.
-ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN = "encoder", "encoder_int8", "gnn"
+ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN, ROLE_OOD = "encoder", "encoder_int8", "gnn", "ood"
 
 R = TypeVar("R", bound="Record")
 
@@ -55,7 +59,9 @@ R = TypeVar("R", bound="Record")
 class TrainConfig:
     """Every setting of a training run; `train` and `evaluate` build their options from it."""
 
-    epochs: int = 600
+    epochs: int = 200
+    """Passes over the training sequences. 200, not the seed's 600: on the 35-sequence corpus an
+    epoch is ~5 mini-batches, and held-out skill did not improve with more (see README)."""
     lr: float = 0.003
     seed: int = 0
     weights: str = "auto"
@@ -67,10 +73,23 @@ class TrainConfig:
     metadata: bool = False
     mask_specs: tuple[str, ...] = ()
     max_pixels: int = DEFAULT_MAX_PIXELS
+    history: bool = True
+    """Node features a station knows before the target: last melt, running mean, embedding change."""
+    residual: bool = True
+    """Predict a correction to persistence (needs ``history``), shrunk by held-out folds."""
+    calibration_folds: int = 3
+    """Grouped held-out folds (by sequence) inside `train`: residual gain, interval, OOD threshold."""
+    folds: int = 5
+    """Outer folds of `evaluate` (leave-one-sequence-out up to this many sequences)."""
+    batch_graphs: int = 8
+    """Sequence graphs per mini-batch."""
+    weight_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.augmentations < 0 or self.max_pixels < 1:
             raise ValueError("epochs, lr and max_pixels must be positive, augmentations ≥ 0")
+        if self.folds < 2 or self.calibration_folds < 2 or self.batch_graphs < 1 or self.weight_decay < 0:
+            raise ValueError("folds and calibration_folds must be ≥ 2, batch_graphs ≥ 1, weight_decay ≥ 0")
 
     @property
     def graph_kind(self) -> str:
@@ -159,9 +178,23 @@ class EncoderRecord:
 
 @dataclass(frozen=True)
 class NodeFeatures:
+    """Columns after the embedding: metadata (dates, covariates), then history (what a station
+    knows before the target is measured: glacier_edge.history)."""
+
     metadata: tuple[str, ...] = ()
     neutral: tuple[float, ...] = ()
     """Training means of the metadata columns, used where a sequence has none (random frames)."""
+    history: tuple[str, ...] = ()
+    history_neutral: tuple[float, ...] = ()
+    """Training means of the history columns, used where nothing is measured yet."""
+
+    def __post_init__(self) -> None:
+        if len(self.metadata) != len(self.neutral) or len(self.history) != len(self.history_neutral):
+            raise ValueError("each node feature needs one neutral value")
+
+    @property
+    def width(self) -> int:
+        return len(self.metadata) + len(self.history)
 
 
 @dataclass(frozen=True)
@@ -170,6 +203,38 @@ class ModelRecord:
     in_dim: int
     hidden: tuple[int, ...]
     final_activation: FinalActivation
+    base_column: int | None = None
+    """Input column of persistence when the model is a residual on it."""
+    anchor_column: int | None = None
+    """Input column of the naive answer the output is shrunk toward (None: a constant, or none)."""
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """What held-out folds (grouped by sequence) said about the model, stored with it.
+
+    ``gain`` shrinks the residual toward persistence; ``halfwidth`` is the split-conformal
+    half-width of the nominal ``coverage`` interval (|measured − predicted| quantile with the
+    finite-sample correction) over ``n`` held-out predictions.
+    """
+
+    folds: int
+    n: int
+    gain: float
+    coverage: float
+    halfwidth: float
+    heldout_mae: float
+    persistence_mae: float
+    fallback: Literal["persistence", "running_mean", "train_mean"]
+    """The best naive answer on the held-out folds: what a station reports for a frame that is
+    out of distribution."""
+    fallback_mae: float
+    fallback_halfwidth: float
+    train_mean: float
+    """Training mean of the targets: the naive answer where nothing is measured yet."""
+    ood_threshold: float | None = None
+    ood_heldout_flag_rate: float | None = None
+    """Share of held-out (in-distribution) frames above the threshold."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +281,7 @@ class RunRecord(Record):
     encoder: EncoderRecord
     model: ModelRecord
     node_features: NodeFeatures
+    calibration: Calibration | None
     frame_size: int
     melt_mask: MaskRecord | None
     loss_log: tuple[LossPoint, ...]
@@ -305,6 +371,8 @@ class ParityRow:
     int8_melt_mae: float | None = None
     int8_centred_cosine: float | None = None
     int8_in_calibration_range: bool | None = None
+    ood_worst_ratio: float | None = None
+    """ood.onnx against the numpy score: max |Δ| / (atol + rtol·|ref|), ≤ 1 passes."""
 
 
 @dataclass(frozen=True)
@@ -345,6 +413,7 @@ class BundleManifest(Record):
     frame_size: int
     encoder: EncoderRecord
     node_features: NodeFeatures
+    calibration: Calibration | None
     melt_mask: MaskRecord | None
     training: TrainingSummary
     int8: Int8Summary | None
@@ -402,6 +471,18 @@ class FrameRow:
     predicted_melt: float | None
     abs_error: float | None
     alert: bool
+    """Predicted melt above --alert-threshold."""
+    interval_low: float | None = None
+    interval_high: float | None = None
+    """The calibrated interval of the prediction (null where the bundle has none)."""
+    unexpected: bool = False
+    """Measured melt outside the interval of the prediction made for it: the surprise alert."""
+    ood_score: float | None = None
+    """Out-of-distribution score of this frame's embedding (the input of the prediction placed here
+    is the previous frame for forecast bundles)."""
+    ood: bool = False
+    fallback: bool = False
+    """The prediction is the bundle's naive fallback, because its input frame was out of distribution."""
 
 
 @dataclass(frozen=True)
@@ -413,9 +494,19 @@ class ResultSummary:
     rmse: float
     pearson_r: float | None
     alerts: int
+    """Frames above the threshold plus unexpected changes (plus the forecast, if above)."""
     forecast_next: float | None
     """forecast task: melt predicted for the step after the last frame."""
     forecast_alert: bool
+    unexpected: int = 0
+    ood_frames: int = 0
+    ood_threshold: float | None = None
+    fallback: str | None = None
+    """The naive answer used for out-of-distribution inputs (persistence, running_mean, train_mean)."""
+    interval_coverage: float | None = None
+    """Nominal coverage of the intervals (0.9); null without a calibrated bundle."""
+    forecast_next_halfwidth: float | None = None
+    forecast_next_fallback: bool = False
 
 
 @dataclass(frozen=True)
@@ -434,7 +525,7 @@ class RunResult(Record):
     """``glacier-edge run --format json``: the single source of the table, JSON and CSV outputs."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/run-result"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     WHAT: ClassVar[str] = "run result"
 
     sequence: SequenceInfo

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
+from glacier_edge.contracts import NodeFeatures
 from glacier_edge.errors import BadInputError
 from glacier_edge.frames import FrameSequence, sidecar_path
+from glacier_edge.history import history_matrix
 
 DATE_FEATURES = ("doy_sin", "doy_cos", "years_since_first")
 DAYS_PER_YEAR = 365.25
@@ -55,16 +57,20 @@ def metadata_matrix(sequence: FrameSequence, names: Sequence[str]) -> np.ndarray
     return np.asarray(columns, dtype=np.float32).T.reshape(sequence.num_frames, len(names))
 
 
-def node_inputs(embeddings: np.ndarray, sequence: FrameSequence | None, names: Sequence[str],
-                neutral: Sequence[float] = ()) -> np.ndarray:
-    """Embeddings with the metadata columns appended (none when the model uses none).
+def node_inputs(embeddings: np.ndarray, sequence: FrameSequence | None, features: NodeFeatures,
+                melt: np.ndarray | None, task: str) -> np.ndarray:
+    """Embeddings with the metadata and history columns appended, in the model's column order.
 
-    Without a sequence (random benchmark frames) the ``neutral`` values (training means) stand in.
+    Without a sequence (random benchmark frames) the metadata's training means stand in; without
+    measured melt the history's do, except the embedding change, which the embeddings give.
     """
-    if not names:
-        return embeddings
-    if sequence is not None:
-        extra = metadata_matrix(sequence, names)
-    else:
-        extra = np.tile(np.asarray(neutral, dtype=np.float32), (len(embeddings), 1))
-    return np.concatenate([embeddings, extra], axis=1).astype(np.float32)
+    parts = [np.asarray(embeddings, dtype=np.float32)]
+    if features.metadata:
+        if sequence is not None:
+            parts.append(metadata_matrix(sequence, features.metadata))
+        else:
+            parts.append(np.tile(np.asarray(features.neutral, dtype=np.float32), (len(embeddings), 1)))
+    if features.history:
+        known = np.full(len(embeddings), np.nan) if melt is None else melt
+        parts.append(history_matrix(embeddings, known, task, features.history_neutral))
+    return np.concatenate(parts, axis=1).astype(np.float32) if len(parts) > 1 else parts[0]

@@ -317,3 +317,14 @@ def iter_original_frames(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> It
     files = list_folder_images(path) if path.is_dir() else [path]
     for file in files:
         yield from _iter_decoded(file, max_pixels)
+
+
+def expand_sequences(paths: Sequence[Path]) -> list[Path]:
+    """A single folder holding sequences (GIFs or sub-folders) instead of frames is expanded."""
+    if len(paths) == 1 and paths[0].is_dir():
+        entries = sorted(p for p in paths[0].iterdir() if not p.name.startswith("."))
+        has_frames = any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES - {".gif"} for p in entries)
+        children = [p for p in entries if p.is_dir() or p.suffix.lower() == ".gif"]
+        if children and not has_frames:
+            return children
+    return list(paths)

@@ -1,4 +1,5 @@
-"""The seed's evaluation plot: measured melt solid blue, predicted melt red dashed.
+"""The seed's evaluation plot: measured melt solid blue, predicted melt red dashed, its calibrated
+interval as a band, dates on the x-axis when known.
 
 matplotlib is optional on the edge; it is imported only when a plot is asked for.
 """
@@ -24,6 +25,8 @@ class MeltPanel:
     measured: np.ndarray
     predicted: np.ndarray
     dates: list[date | None]
+    halfwidth: np.ndarray | None = None
+    """Per frame: half-width of the calibrated interval around the prediction, drawn as a band."""
 
 
 def plot_melt(path: str | os.PathLike[str], panels: list[MeltPanel], suptitle: str = "") -> Path:
@@ -43,6 +46,9 @@ def plot_melt(path: str | os.PathLike[str], panels: list[MeltPanel], suptitle: s
         x = panel.dates[1:] if use_dates else np.arange(1, len(panel.measured))
         axis.plot(x, panel.measured[1:], "b-", marker="o", label="measured melt (pixel change)")
         axis.plot(x, panel.predicted[1:], "r--", marker="x", label="predicted melt")
+        if panel.halfwidth is not None:
+            low, high = panel.predicted[1:] - panel.halfwidth[1:], panel.predicted[1:] + panel.halfwidth[1:]
+            axis.fill_between(x, low, high, color="r", alpha=0.15, label="calibrated 90 % interval")
         axis.set_title(panel.title, fontsize=9)
         axis.set_xlabel("acquisition date" if use_dates else "frame")
         axis.set_ylabel("melt (mean |Δ| / 255)")

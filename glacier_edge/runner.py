@@ -44,7 +44,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         provider=model.provider, threads=threads, load_seconds=load_seconds, alert_threshold=alert_threshold,
         mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
     )
-    return build_result(prediction, context), prediction
+    return build_result(prediction, context, bundle.manifest.calibration), prediction
 
 
 def _timed_read(paths: list[Path], max_pixels: int) -> tuple[FrameSequence, float]:

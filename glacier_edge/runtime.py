@@ -15,14 +15,16 @@ import numpy as np
 import onnxruntime as ort
 
 from glacier_edge.bundle import Bundle
-from glacier_edge.contracts import ENCODER_BATCH, PRECISIONS, ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN
+from glacier_edge.contracts import ENCODER_BATCH, PRECISIONS, ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN, ROLE_OOD
 from glacier_edge.errors import ModelBundleError, OutputError, ProviderError
 from glacier_edge.features import node_inputs
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.frames import FrameSequence
 from glacier_edge.graph import dense_adjacency
+from glacier_edge.history import naive
 from glacier_edge.mask import mask_from_record
 from glacier_edge.melt import align_to_frames, measured_melt, normalize_melt
+from glacier_edge.ood import colour_features
 from glacier_edge.paths import default_cache_dir
 
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
@@ -134,6 +136,16 @@ class Prediction:
     forecast_next: float | None = None
     """forecast task: predicted melt of the step after the last frame."""
     times: StageTimes = field(default_factory=StageTimes)
+    ood_score: np.ndarray | None = None
+    """Per frame: out-of-distribution score of its embedding (None: the bundle has no OOD model)."""
+    ood: np.ndarray | None = None
+    """Per frame: score above the bundle's threshold."""
+    fallback: np.ndarray | None = None
+    """Per frame (aligned like ``predicted``): the naive answer replaced the model (its input was OOD)."""
+    halfwidth: np.ndarray | None = None
+    """Per frame (aligned): half-width of the calibrated interval (None: the bundle has none)."""
+    forecast_next_fallback: bool = False
+    forecast_next_halfwidth: float | None = None
 
 
 def encoder_role_for(precision: str) -> str:
@@ -160,8 +172,12 @@ class EdgeModel:
         manifest = bundle.manifest
         self.normalization, self.task, self.graph_kind = manifest.normalization, manifest.task, manifest.graph_kind
         self.mask = mask_from_record(manifest.melt_mask)
-        self.metadata_names = list(manifest.node_features.metadata)
-        self.metadata_neutral = list(manifest.node_features.neutral)
+        self.features = manifest.node_features
+        self.calibration = manifest.calibration
+        self.ood = None
+        if bundle.has_model(ROLE_OOD):
+            self.ood, _ = create_session(bundle.model_path(ROLE_OOD), self.provider, threads,
+                                         sha256=bundle.model_sha256(ROLE_OOD))
 
     def embed(self, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
         """uint8 (T, 128, 128, 3) → float32 (T, D), in batches to bound memory."""
@@ -169,10 +185,15 @@ class EdgeModel:
                  for i in range(0, len(frames), batch_size)]
         return np.concatenate(parts)
 
-    def melt(self, embeddings: np.ndarray, sequence: FrameSequence | None = None) -> np.ndarray:
+    def measured(self, frames: np.ndarray) -> np.ndarray:
+        """Measured melt of uint8 frames, with the bundle's mask and normalisation."""
+        return normalize_melt(measured_melt(frames, self.mask), self.normalization)
+
+    def melt(self, embeddings: np.ndarray, sequence: FrameSequence | None = None,
+             measured: np.ndarray | None = None) -> np.ndarray:
         """Per-node outputs. Metadata features come from ``sequence``; without one (random
         benchmark frames) the training means stand in."""
-        x = node_inputs(embeddings.astype(np.float32), sequence, self.metadata_names, self.metadata_neutral)
+        x = node_inputs(embeddings, sequence, self.features, measured, self.task)
         adjacency = dense_adjacency(len(embeddings), self.graph_kind)
         return self.gnn.run(None, {"x": x, "adjacency": adjacency})[0]
 
@@ -182,8 +203,33 @@ class EdgeModel:
         embeddings = self.embed(sequence.frames)
         times.encode = time.perf_counter() - start
         start = time.perf_counter()
-        outputs = self.melt(embeddings, sequence)
+        measured = self.measured(sequence.frames)
+        outputs = self.melt(embeddings, sequence, measured).astype(np.float64)
+        scores = None
+        if self.ood is not None:
+            feeds = {"embeddings": embeddings, "colour": colour_features(sequence.frames)}
+            scores = self.ood.run(None, feeds)[0].astype(np.float64)
         times.graph = time.perf_counter() - start
-        measured = normalize_melt(measured_melt(sequence.frames, self.mask), self.normalization)
-        forecast = float(outputs[-1]) if self.task == "forecast" else None
-        return Prediction(sequence, measured, align_to_frames(outputs, self.task), self.task, forecast, times)
+        return self.guard(sequence, measured, outputs, scores, times)
+
+    def guard(self, sequence: FrameSequence, measured: np.ndarray, outputs: np.ndarray, scores: np.ndarray | None,
+              times: StageTimes) -> Prediction:
+        """Apply what held-out folds said: an out-of-distribution input gets the best naive answer
+        instead of the model, and every prediction its calibrated interval. Per node t (input
+        frame t), then placed on the frame whose melt it predicts."""
+        cal = self.calibration
+        threshold = cal.ood_threshold if cal is not None else None
+        ood = (scores > threshold) if scores is not None and threshold is not None else np.zeros(len(outputs), bool)
+        values, halfwidth = outputs, None
+        if cal is not None:
+            values = np.where(ood, naive(cal.fallback, measured, self.task, cal.train_mean), outputs)
+            halfwidth = np.where(ood, cal.fallback_halfwidth, cal.halfwidth)
+        aligned_fallback = align_to_frames(ood.astype(np.float64), self.task) == 1.0
+        last = len(values) - 1
+        return Prediction(
+            sequence, measured, align_to_frames(values, self.task), self.task,
+            float(values[last]) if self.task == "forecast" else None, times, scores,
+            ood if scores is not None else None, aligned_fallback,
+            None if halfwidth is None else align_to_frames(halfwidth, self.task),
+            bool(ood[last]) if self.task == "forecast" else False,
+            float(halfwidth[last]) if halfwidth is not None and self.task == "forecast" else None)

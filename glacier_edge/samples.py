@@ -183,8 +183,9 @@ def write_timelapse(timelapse: GlacierTimelapse, path: Path) -> Path:
     return path
 
 
-def sample_sequence_path() -> Path:
-    """The default sample, drawn once into the cache (``$GLACIER_EDGE_CACHE/samples``) and reused.
+def sample_sequence_path(seed: int = 0) -> Path:
+    """The default sample (or the glacier of another seed), drawn once into the cache
+    (``$GLACIER_EDGE_CACHE/samples``) and reused.
 
     Falls back to a per-user temporary folder when the cache cannot be written (read-only home).
     """
@@ -194,15 +195,25 @@ def sample_sequence_path() -> Path:
     from glacier_edge.paths import default_cache_dir
 
     for folder in (default_cache_dir() / "samples", Path(tempfile.gettempdir()) / f"glacier-edge-{_uid()}"):
-        path = folder / SAMPLE_NAME
+        path = folder / (SAMPLE_NAME if seed == 0 else SAMPLE_NAME.replace(".gif", f"-seed{seed}.gif"))
         if path.is_file() and sidecar_path(path).is_file():
             return path
         try:
             folder.mkdir(parents=True, exist_ok=True)
-            return write_timelapse(glacier_timelapse(), path)
+            return write_timelapse(glacier_timelapse(seed=seed), path)
         except (OSError, OutputError):
             continue
     raise OutputError("cannot write the sample sequence to the cache or a temporary folder")
+
+
+DEFAULT_TRAINING_GLACIERS = 6
+"""`train` without sequences trains on this many generated glaciers (seeds 0..5), enough for the
+held-out calibration folds."""
+
+
+def default_training_paths() -> list[Path]:
+    """The generated sample (seed 0) and more generated glaciers, drawn once into the cache."""
+    return [sample_sequence_path(seed) for seed in range(DEFAULT_TRAINING_GLACIERS)]
 
 
 def _uid() -> str:

@@ -36,7 +36,7 @@ def test_run_json_follows_schema(exported_bundle: Path, sample_gif: Path, tmp_pa
                            "--output", str(out), "--threads", "1")
     assert code == 0, output
     result = json.loads(out.read_text())
-    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 1
+    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 2
     assert result["provider"] == "cpu" and result["threads"] == 1
     assert len(result["frames"]) == 12 and result["frames"][0]["predicted_melt"] is None
     assert result["frames"][1]["measured_melt"] == pytest.approx(0.13129, abs=1e-4)  # the generated sample's step 1
@@ -49,7 +49,8 @@ def test_int8_run_and_csv(exported_bundle: Path, sample_gif: Path) -> None:
                            "--format", "csv")
     assert code == 0, output
     lines = [line for line in output.splitlines() if line and not line.startswith("note:")]
-    assert lines[0] == "index,date,label,measured_melt,predicted_melt,abs_error,alert"
+    assert lines[0] == ("index,date,label,measured_melt,predicted_melt,abs_error,alert,interval_low,interval_high,"
+                        "unexpected,ood_score,ood,fallback")
     assert lines[1].startswith("0,1989-08-29,glacier-edge-sample-v1.gif#0,,,,False")
     assert len(lines) == 13
 

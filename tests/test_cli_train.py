@@ -24,11 +24,13 @@ def test_train_writes_model_plot_and_metrics(tmp_path: Path, aletsch: Path) -> N
     assert {p.name for p in out.iterdir()} == {"model.pt", "run.json", "melt.png"}
     info = json.loads((out / "run.json").read_text())
     assert info["encoder"]["pretrained"] is False
-    assert info["train_sequences"][0]["frames"] == 12
+    assert info["train_sequences"][0]["frames"] == 12 and len(info["train_sequences"]) == 6
+    assert info["calibration"]["folds"] == 3 and 0.0 <= info["calibration"]["gain"] <= 1.0
     assert info["config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "weights": "random", "augmentations": 4,
                               "normalization": "absolute", "arch": "sage", "task": "nowcast",
                               "final_activation": "identity", "metadata": False, "mask_specs": [],
-                              "max_pixels": 50_000_000}
+                              "max_pixels": 50_000_000, "history": True, "residual": True, "calibration_folds": 3,
+                              "folds": 5, "batch_graphs": 8, "weight_decay": 0.0}
     assert (out / "melt.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -32,7 +32,7 @@ def test_run_json_on_the_tiny_bundle(sample_gif: Path, tmp_path: Path) -> None:
     code, output = run_cli("run", str(sample_gif), "--model", str(TINY), "--format", "json", "--output", str(out))
     assert code == 0, output
     result = json.loads(out.read_text())
-    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 1
+    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 2
     assert len(result["frames"]) == 12 and result["frames"][0]["measured_melt"] is None
     assert result["frames"][1]["date"] == "1990-07-26"
     assert result["model"]["parity_verified"] is None and result["model"]["pretrained"] is False
@@ -43,7 +43,8 @@ def test_run_csv_and_table_agree(sample_gif: Path) -> None:
     code, csv_text = run_cli("run", str(sample_gif), "--model", str(TINY), "--format", "csv")
     assert code == 0
     rows = [line.split(",") for line in csv_text.splitlines() if line and not line.startswith("note:")]
-    assert rows[0] == ["index", "date", "label", "measured_melt", "predicted_melt", "abs_error", "alert"]
+    assert rows[0] == ["index", "date", "label", "measured_melt", "predicted_melt", "abs_error", "alert",
+                       "interval_low", "interval_high", "unexpected", "ood_score", "ood", "fallback"]
     assert rows[1][:3] == ["0", "1989-08-29", "glacier-edge-sample-v1.gif#0"] and len(rows) == 13
     code, table = run_cli("run", str(sample_gif), "--model", str(TINY))
     assert code == 0 and f"{float(rows[5][4]):.4f}" in table

@@ -14,15 +14,19 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 from click.testing import CliRunner  # noqa: E402
 
 from glacier_edge.cli import main  # noqa: E402
+from glacier_edge.frames import expand_sequences  # noqa: E402
+from glacier_edge.history import naive  # noqa: E402
 from glacier_edge.synthetic import synthetic_frames  # noqa: E402
-from glacier_edge.training.evaluation import METHODS, expand_sequences, persistence  # noqa: E402
+from glacier_edge.training.evaluation import METHODS  # noqa: E402
 
 
 def test_persistence_uses_only_earlier_measurements() -> None:
     melt = np.array([0.0, 0.1, 0.2, 0.3])
-    assert persistence(melt, "nowcast", 9.0).tolist() == [9.0, 9.0, 0.1, 0.2]
+    assert naive("persistence", melt, "nowcast", 9.0).tolist() == [9.0, 9.0, 0.1, 0.2]
     # forecast target at node t is melt_{t+1}; the newest measured value at t is melt_t
-    assert persistence(melt, "forecast", 9.0)[:3].tolist() == [9.0, 0.1, 0.2]
+    assert naive("persistence", melt, "forecast", 9.0)[:3].tolist() == [9.0, 0.1, 0.2]
+    assert naive("running_mean", melt, "nowcast", 9.0).tolist() == pytest.approx([9.0, 9.0, 0.1, 0.15])
+    assert naive("running_mean", melt, "forecast", 9.0).tolist() == pytest.approx([9.0, 0.1, 0.15, 0.2])
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +58,8 @@ def test_evaluate_leave_one_sequence_out(sequence_folder: Path, tmp_path: Path, 
     assert [Path(f["held_out"]).name for f in data["folds"]] == ["seq0.gif", "seq1.gif", "seq2.gif"]
     # held-out targets: nowcast frames 1..T-1, forecast frames 0..T-2 — T-1 values either way
     assert [f["n"] for f in data["folds"]] == [4, 5, 3]
-    assert set(data["pooled"]) == set(METHODS) == {"graph_model", "mlp_no_graph", "persistence", "train_mean"}
+    assert set(data["pooled"]) == set(METHODS) == {"graph_model", "mlp_no_graph", "persistence", "running_mean",
+                                                      "train_mean"}
     assert data["pooled"]["train_mean"]["n"] == 12
     assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
 

@@ -15,6 +15,7 @@ from glacier_edge.export.parity import MELT_TOLERANCE, verify_bundle, worst_rati
 
 from glacier_edge.bundle import load_bundle  # noqa: E402
 from glacier_edge.cli import main  # noqa: E402
+from glacier_edge.features import node_inputs  # noqa: E402
 from glacier_edge.runtime import EdgeModel  # noqa: E402
 from glacier_edge.training.checkpoint import load_checkpoint  # noqa: E402
 from glacier_edge.training.loop import predict  # noqa: E402
@@ -47,12 +48,13 @@ def test_graphsage_onnx_has_no_scatter_ops(exported_bundle: Path) -> None:
 @pytest.mark.parametrize("frames", [2, 3, 8, 37, 128])
 def test_graphsage_runs_at_any_sequence_length(exported_bundle: Path, trained_run: Path, frames: int) -> None:
     """Exported at T=5; run here at other T against the PyG (scatter) model."""
-    model, _ = load_checkpoint(trained_run)
+    model, record = load_checkpoint(trained_run)
     edge = EdgeModel(load_bundle(exported_bundle), provider="cpu")
-    x = np.random.default_rng(frames).normal(13, 12, (frames, 2048)).astype(np.float32)
-    reference = predict(model, x)
-    assert edge.melt(x).shape == (frames,)
-    assert worst_ratio(MELT_TOLERANCE, edge.melt(x), reference) <= 1
+    embeddings = np.random.default_rng(frames).normal(13, 12, (frames, 2048)).astype(np.float32)
+    melt = np.random.default_rng(frames).uniform(0, 0.1, frames)
+    reference = predict(model, node_inputs(embeddings, None, record.node_features, melt, "nowcast"))
+    assert edge.melt(embeddings, None, melt).shape == (frames,)
+    assert worst_ratio(MELT_TOLERANCE, edge.melt(embeddings, None, melt), reference) <= 1
 
 
 def test_encoder_runs_at_batch_one_and_many(exported_bundle: Path) -> None:

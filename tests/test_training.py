@@ -11,10 +11,18 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 
 from torch_helpers import sample_example  # noqa: E402
 
-from glacier_edge.contracts import RunRecord, TrainConfig  # noqa: E402
+from glacier_edge.contracts import NodeFeatures, RunRecord, TrainConfig  # noqa: E402
 from glacier_edge.melt import melt_valid_mask  # noqa: E402
 from glacier_edge.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from glacier_edge.training.loop import predict, train_model  # noqa: E402
+from glacier_edge.training.recipe import node_features  # noqa: E402
+
+PLAIN = NodeFeatures()
+"""The seed's model: embeddings only (no history columns, no residual), as these tests were written for."""
+
+
+def plain(**changes) -> TrainConfig:
+    return TrainConfig(history=False, residual=False, **changes)
 
 
 def _training_mse(model, example) -> tuple[float, float]:
@@ -27,7 +35,7 @@ def _training_mse(model, example) -> tuple[float, float]:
 def test_default_model_trains_on_sample_for_every_seed(seed: int) -> None:
     """MSE against Var(melt), not a loss ratio: a huge first loss makes any ratio look good."""
     example = sample_example()
-    result = train_model([example], TrainConfig(seed=seed))
+    result = train_model([example], plain(seed=seed, epochs=600), PLAIN)
     mse, variance = _training_mse(result.model, example)
     assert mse <= 0.2 * variance, f"seed {seed}: MSE {mse:.2e} > 0.2 × Var {variance:.2e}"
     assert [epoch for epoch, _ in result.loss_log] == list(range(50, 601, 50))
@@ -36,23 +44,24 @@ def test_default_model_trains_on_sample_for_every_seed(seed: int) -> None:
 def test_seed_literal_final_relu_does_not_train() -> None:
     """Why --final-activation relu is not the default: the output sits at 0."""
     example = sample_example()
-    result = train_model([example], TrainConfig(seed=0, epochs=200, final_activation="relu"))
+    result = train_model([example], plain(seed=0, epochs=200, final_activation="relu"), PLAIN)
     mse, variance = _training_mse(result.model, example)
     assert mse > variance
 
 
 def test_training_is_bit_for_bit_reproducible() -> None:
     example = sample_example()
-    first = train_model([example], TrainConfig(seed=3, epochs=120)).model.state_dict()
-    second = train_model([example], TrainConfig(seed=3, epochs=120)).model.state_dict()
-    other = train_model([example], TrainConfig(seed=4, epochs=120)).model.state_dict()
+    features = node_features([example], TrainConfig(), ())
+    first = train_model([example], TrainConfig(seed=3, epochs=120), features).model.state_dict()
+    second = train_model([example], TrainConfig(seed=3, epochs=120), features).model.state_dict()
+    other = train_model([example], TrainConfig(seed=4, epochs=120), features).model.state_dict()
     assert all(torch.equal(first[key], second[key]) for key in first)
     assert not all(torch.equal(first[key], other[key]) for key in first)
 
 
 def test_checkpoint_round_trips(tmp_path: Path, trained_run: Path) -> None:
     example = sample_example()
-    model = train_model([example], TrainConfig(seed=1, epochs=30)).model
+    model = train_model([example], plain(seed=1, epochs=30), PLAIN).model
     record = RunRecord.read(trained_run / "run.json")
     save_checkpoint(tmp_path, model, record)
     loaded, loaded_record = load_checkpoint(tmp_path)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
-from glacier_edge.contracts import MODEL_FILE, RUN_FILE, RunRecord
+from glacier_edge.contracts import MODEL_FILE, RUN_FILE, SUMMARY_FILE, RunRecord
 from glacier_edge.errors import ModelBundleError
+from glacier_edge.ood import EmbeddingSummary
 from glacier_edge.training.models import MODEL_CLASSES, ScaledRegressor
 
 
@@ -16,6 +18,21 @@ def save_checkpoint(directory: Path, model: ScaledRegressor, record: RunRecord) 
     """Write model and run record into ``directory`` (the caller makes it atomic)."""
     torch.save(model.state_dict(), directory / MODEL_FILE)
     (directory / RUN_FILE).write_text(record.dumps(), encoding="utf-8")
+
+
+def save_summary(path: Path, summary: EmbeddingSummary) -> None:
+    np.savez(path, mean=summary.mean, basis=summary.basis, variance=summary.variance,
+             residual_energy=np.float64(summary.residual_energy), colour_mean=summary.colour_mean,
+             colour_precision=summary.colour_precision)
+
+
+def load_summary(run_dir: Path) -> EmbeddingSummary:
+    try:
+        with np.load(Path(run_dir) / SUMMARY_FILE) as data:
+            return EmbeddingSummary(data["mean"], data["basis"], data["variance"], float(data["residual_energy"]),
+                                    data["colour_mean"], data["colour_precision"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise ModelBundleError(f"{run_dir}/{SUMMARY_FILE}: cannot load ({exc}); train the run again") from exc
 
 
 def read_run_record(run_dir: Path) -> RunRecord:
@@ -32,7 +49,9 @@ def load_checkpoint(run_dir: Path) -> tuple[ScaledRegressor, RunRecord]:
     """Rebuild the trained model (GraphSAGE or GAT, as recorded) from a run directory."""
     record = read_run_record(run_dir)
     model = MODEL_CLASSES[record.model.arch](in_dim=record.model.in_dim,
-                                             final_activation=record.model.final_activation)
+                                             final_activation=record.model.final_activation,
+                                             base_column=record.model.base_column,
+                                             anchor_column=record.model.anchor_column)
     try:
         state = torch.load(Path(run_dir) / MODEL_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

@@ -7,14 +7,13 @@ disk; a second ``train`` on the same data skips ResNet50 entirely.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from glacier_edge.contracts import EncoderRecord, TrainConfig
-from glacier_edge.features import metadata_matrix
+from glacier_edge.contracts import EncoderRecord, NodeFeatures, TrainConfig
+from glacier_edge.features import node_inputs
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.frames import FrameSequence
 from glacier_edge.melt import measured_melt, normalize_melt, task_targets
@@ -35,14 +34,10 @@ class SequenceExample:
     """float32 (T,) measured melt, normalised as configured (frame 0: placeholder)."""
     frames_sha256: str
     task: str = "nowcast"
-    metadata: np.ndarray | None = None
-    """float32 (T, k) date/covariate features appended to every view, or None."""
 
-    def inputs(self, view: int) -> np.ndarray:
-        """Node inputs of one view: its embeddings, with the metadata columns when used."""
-        if self.metadata is None:
-            return self.views[view]
-        return np.concatenate([self.views[view], self.metadata], axis=1)
+    def inputs(self, view: int, features: NodeFeatures) -> np.ndarray:
+        """Node inputs of one view, built by the same function the edge runner uses."""
+        return node_inputs(self.views[view], self.sequence, features, self.melt, self.task)
 
     @property
     def targets_and_valid(self) -> tuple[np.ndarray, np.ndarray]:
@@ -101,11 +96,9 @@ def build_example(
     augmentations: int,
     cache_dir: Path | None,
     mask: np.ndarray | None = None,
-    metadata_names: Sequence[str] = (),
 ) -> SequenceExample:
     """One sequence as a training graph; ``augmentations`` is the config's for training
     sequences and 0 for held-out ones."""
     views, digest = embed_views(sequence, encoder, weights, augmentations, config.seed, cache_dir)
     melt = normalize_melt(measured_melt(sequence.frames, mask), config.normalization)
-    metadata = metadata_matrix(sequence, metadata_names) if metadata_names else None
-    return SequenceExample(sequence, views, melt, digest, config.task, metadata)
+    return SequenceExample(sequence, views, melt, digest, config.task)

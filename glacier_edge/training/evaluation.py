@@ -1,8 +1,12 @@
-"""`glacier-edge evaluate`: leave-one-sequence-out evaluation against baselines.
+"""`glacier-edge evaluate`: grouped held-out evaluation that cannot flatter.
 
-Frames of one sequence are never on both sides of a split. Each fold trains the GraphSAGE model
-and a no-graph MLP on the same embeddings and compares them, on the held-out sequence, with two
-baselines that need no learning: persistence (the last measured melt) and the training mean.
+Sequences are split into folds (leave-one-out up to ``config.folds`` sequences, grouped k-fold
+beyond); frames of one sequence are never on both sides. Each outer fold runs the whole default
+recipe (:func:`glacier_edge.training.recipe.fit`, its own inner calibration folds included) for the
+graph model and for a no-graph MLP, and compares them on the held-out sequences with baselines
+that need no learning, each using only what is known before its target is measured:
+persistence (the last measured melt), the causal running mean, and the training mean.
+skill = 1 − MAE_model / MAE_best_baseline (> 0: better than the best naive answer).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ import numpy as np
 
 from glacier_edge.contracts import TrainConfig
 from glacier_edge.errors import BadInputError
+from glacier_edge.features import available_metadata
 from glacier_edge.fileio import atomic_directory, write_json_atomic
-from glacier_edge.frames import IMAGE_SUFFIXES
+from glacier_edge.frames import expand_sequences
+from glacier_edge.history import NAIVE, naive
 from glacier_edge.mask import mask_from_record, mask_record
 from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
@@ -24,82 +30,97 @@ from glacier_edge.plot import MeltPanel, plot_melt
 from glacier_edge.schema import to_json
 from glacier_edge.training.dataset import SequenceExample, build_example
 from glacier_edge.training.encoder import build_encoder
-from glacier_edge.training.loop import predict, train_model
+from glacier_edge.training.loop import predict
 from glacier_edge.training.models import FrameMLP
 from glacier_edge.training.pipeline import read_sequences
+from glacier_edge.training.recipe import fit, grouped_folds
 
-METHODS = ("graph_model", "mlp_no_graph", "persistence", "train_mean")
+MODELS = ("graph_model", "mlp_no_graph")
+BASELINES = NAIVE
+METHODS = MODELS + BASELINES
 Echo = Callable[[str], None]
 
 
-def expand_sequences(paths: Sequence[Path]) -> list[Path]:
-    """A single folder holding sequences (GIFs or sub-folders) instead of frames is expanded."""
-    if len(paths) == 1 and paths[0].is_dir():
-        entries = sorted(p for p in paths[0].iterdir() if not p.name.startswith("."))
-        has_frames = any(p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES - {".gif"} for p in entries)
-        children = [p for p in entries if p.is_dir() or p.suffix.lower() == ".gif"]
-        if children and not has_frames:
-            return children
-    return list(paths)
+def _quiet(message: str) -> None:
+    """Inner calibration progress is not printed for every outer fold."""
 
 
-def persistence(melt: np.ndarray, task: str, fallback: float) -> np.ndarray:
-    """Predict each target with the last melt measured before it (``fallback`` when none is)."""
-    predictions = np.full(len(melt), fallback, dtype=np.float64)
-    if task == "nowcast":
-        predictions[2:] = melt[1:-1]   # melt_t ≈ melt_{t-1}; melt_1 has no measured predecessor
-    else:
-        predictions[1:-1] = melt[1:-1]  # melt_{t+1} ≈ melt_t; at t = 0 nothing is measured yet
-    return predictions
+def _held_out(held: list[SequenceExample], train: list[SequenceExample], config: TrainConfig,
+              metadata: list[str], echo: Echo) -> list[dict[str, Any]]:
+    train_mean = float(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in train)]).mean())
+    graph = fit(train, config, metadata, echo=_quiet)
+    mlp = fit(train, config, metadata, echo=_quiet, model_class=FrameMLP)
+    halfwidth = graph.calibration.halfwidth if graph.calibration is not None else float("inf")
+    out = []
+    for example in held:
+        predictions = {
+            "graph_model": predict(graph.model, example.inputs(0, graph.features), example.task),
+            "mlp_no_graph": predict(mlp.model, example.inputs(0, mlp.features), example.task),
+            **{kind: naive(kind, example.melt, example.task, train_mean) for kind in BASELINES},
+        }
+        out.append({"example": example, "predictions": predictions, "halfwidth": halfwidth,
+                    "gain": graph.calibration.gain if graph.calibration is not None else None})
+    echo(f"  held out {', '.join(Path(e.sequence.source).name for e in held)}: residual gain "
+         f"{out[0]['gain'] if out else None}, interval ± {halfwidth:.4f}")
+    return out
 
 
-def _fold(held: SequenceExample, train: list[SequenceExample], config: TrainConfig) -> dict[str, np.ndarray]:
-    targets_train = np.concatenate([t[v] for t, v in (e.targets_and_valid for e in train)])
-    train_mean = float(targets_train.mean())
-    graph_model = train_model(train, config).model
-    mlp = train_model(train, config, model_class=FrameMLP).model
-    return {
-        "graph_model": predict(graph_model, held.inputs(0), held.task),
-        "mlp_no_graph": predict(mlp, held.inputs(0), held.task),
-        "persistence": persistence(held.melt, held.task, train_mean),
-        "train_mean": np.full(len(held.melt), train_mean),
-    }
+def _skill(metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
+    best = min(BASELINES, key=lambda kind: metrics[kind]["mae"])
+    reference = metrics[best]["mae"]
+    return {"best_baseline": best, **{m: (1 - metrics[m]["mae"] / reference) if reference > 0 else float("nan")
+                                      for m in MODELS}}
 
 
 def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Path | None, out_dir: Path | None,
                    echo: Echo) -> dict[str, Any]:
-    """Leave-one-sequence-out over ``paths``; returns per-fold and pooled metrics per method."""
+    """Grouped held-out evaluation over ``paths`` (a folder of sequences counts as its sequences)."""
     paths = expand_sequences(list(paths))
     if len(paths) < 2:
         raise BadInputError("evaluate needs at least 2 sequences (one is held out while the others train)")
     sequences = read_sequences(paths, config.max_pixels)
+    metadata = available_metadata(sequences) if config.metadata else []
     mask_info = mask_record(config.mask_specs)
     encoder, weights_info = build_encoder(config.weights)
     echo(f"encoder: {weights_info.label()}")
-    examples = [build_example(seq, encoder, weights_info, config, augmentations=config.augmentations,
-                              cache_dir=cache_dir, mask=mask_from_record(mask_info))
-                for seq in sequences]
-    folds, pooled_pred, pooled_true, panels = [], {m: [] for m in METHODS}, [], []
-    for index, held in enumerate(examples):
-        name = Path(held.sequence.source).name
-        echo(f"fold {index + 1}/{len(examples)}: holding out {name}")
-        predictions = _fold(held, examples[:index] + examples[index + 1:], config)
-        targets, valid = held.targets_and_valid
-        folds.append({"held_out": held.sequence.source, "frames": held.sequence.num_frames, "n": int(valid.sum()),
-                      "metrics": {m: melt_metrics(p[valid], targets[valid]) for m, p in predictions.items()}})
+    examples = []
+    for number, seq in enumerate(sequences, start=1):
+        echo(f"embedding {number}/{len(sequences)} {seq.source}: {seq.num_frames} frames × "
+             f"{config.augmentations + 1} views")
+        examples.append(build_example(seq, encoder, weights_info, config, augmentations=config.augmentations,
+                                      cache_dir=cache_dir, mask=mask_from_record(mask_info)))
+    groups = grouped_folds(len(examples), config.folds, config.seed)
+    split = "leave-one-sequence-out" if all(len(g) == 1 for g in groups) else f"grouped {len(groups)}-fold"
+    held_results: list[dict[str, Any]] = []
+    for number, group in enumerate(groups, start=1):
+        echo(f"outer fold {number}/{len(groups)}")
+        train = [e for i, e in enumerate(examples) if i not in set(group.tolist())]
+        held_results += _held_out([examples[i] for i in group], train, config, metadata, echo)
+    held_results.sort(key=lambda r: examples.index(r["example"]))
+    folds, pooled_pred, pooled_true, inside, panels = [], {m: [] for m in METHODS}, [], [], []
+    for result in held_results:
+        example, predictions = result["example"], result["predictions"]
+        targets, valid = example.targets_and_valid
+        metrics = {m: melt_metrics(p[valid], targets[valid]) for m, p in predictions.items()}
+        covered = np.abs(targets[valid] - predictions["graph_model"][valid]) <= result["halfwidth"]
+        folds.append({"held_out": example.sequence.source, "frames": example.sequence.num_frames,
+                      "n": int(valid.sum()), "metrics": metrics, "skill": _skill(metrics),
+                      "coverage": float(covered.mean()), "interval_halfwidth": result["halfwidth"],
+                      "residual_gain": result["gain"]})
         for method, values in predictions.items():
             pooled_pred[method].append(values[valid])
         pooled_true.append(targets[valid])
-        panels.append(MeltPanel(f"held out: {name} ({config.task})", held.melt,
-                                align_to_frames(predictions["graph_model"], held.task), held.sequence.dates))
+        inside.append(covered)
+        panels.append(MeltPanel(f"held out: {Path(example.sequence.source).name} ({config.task})", example.melt,
+                                align_to_frames(predictions["graph_model"], example.task), example.sequence.dates))
     truth = np.concatenate(pooled_true)
+    pooled = {m: melt_metrics(np.concatenate(v), truth) for m, v in pooled_pred.items()}
     result = {
         "task": config.task, "arch": config.arch, "encoder": weights_info.label(),
-        "pretrained": weights_info.pretrained,
-        "split": "leave-one-sequence-out", "train_config": to_json(config),
+        "pretrained": weights_info.pretrained, "split": split, "train_config": to_json(config),
         "melt_mask": mask_info and {k: v for k, v in to_json(mask_info).items() if k != "bitmap"},
-        "folds": folds,
-        "pooled": {m: melt_metrics(np.concatenate(v), truth) for m, v in pooled_pred.items()},
+        "folds": folds, "pooled": pooled, "pooled_skill": _skill(pooled),
+        "pooled_coverage": float(np.concatenate(inside).mean()), "nominal_coverage": 0.9,
     }
     if out_dir is not None:
         with atomic_directory(out_dir) as staging:
@@ -115,17 +136,21 @@ def _r(value: float) -> str:
 
 
 def evaluation_table(result: dict[str, Any]) -> str:
-    header = f"{'held-out sequence':30s} {'n':>3s}  " + "  ".join(f"{m:>22s}" for m in METHODS)
-    sub = f"{'':30s} {'':>3s}  " + "  ".join(f"{'MAE':>7s} {'RMSE':>7s} {'r':>5s}" for _ in METHODS)
+    header = f"{'held-out sequence':26s} {'n':>3s}  " + "  ".join(f"{m:>20s}" for m in METHODS) + \
+        f"  {'skill':>6s} {'cover':>5s}"
+    sub = f"{'':26s} {'':>3s}  " + "  ".join(f"{'MAE':>7s} {'RMSE':>6s} {'r':>5s}" for _ in METHODS)
     lines = [f"task: {result['task']}; graph model: {result['arch']}; split: {result['split']}; "
-             f"encoder: {result['encoder']}", header, sub,
-             "-" * len(header)]
-    rows = [(Path(f["held_out"]).name, f["n"], f["metrics"]) for f in result["folds"]]
-    rows.append(("POOLED", sum(f["n"] for f in result["folds"]), result["pooled"]))
-    for name, n, metrics in rows:
-        cells = "  ".join(f"{metrics[m]['mae']:7.4f} {metrics[m]['rmse']:7.4f} {_r(metrics[m]['pearson_r'])}"
+             f"encoder: {result['encoder']}", header, sub, "-" * len(header)]
+    rows = [(Path(f["held_out"]).name, f["n"], f["metrics"], f["skill"], f["coverage"]) for f in result["folds"]]
+    rows.append(("POOLED", sum(f["n"] for f in result["folds"]), result["pooled"], result["pooled_skill"],
+                 result["pooled_coverage"]))
+    for name, n, metrics, skill, coverage in rows:
+        cells = "  ".join(f"{metrics[m]['mae']:7.4f} {metrics[m]['rmse']:6.4f} {_r(metrics[m]['pearson_r'])}"
                           for m in METHODS)
-        lines.append(f"{name[-30:]:30s} {n:3d}  {cells}")
-    best = min(METHODS, key=lambda m: result["pooled"][m]["mae"])
-    lines.append(f"lowest pooled MAE: {best}")
+        lines.append(f"{name[-26:]:26s} {n:3d}  {cells}  {skill['graph_model']:6.3f} {coverage:5.2f}")
+    skill = result["pooled_skill"]
+    lines.append(f"pooled skill vs the best baseline ({skill['best_baseline']}): graph model "
+                 f"{skill['graph_model']:.3f}, no-graph MLP {skill['mlp_no_graph']:.3f} (≥ 0: never worse than "
+                 f"the naive answer); interval coverage {result['pooled_coverage']:.1%} of nominal "
+                 f"{result['nominal_coverage']:.0%}")
     return "\n".join(lines)

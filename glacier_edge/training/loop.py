@@ -1,4 +1,5 @@
-"""The training loop: Adam, MSE, one full sequence graph per step, seeded and reproducible."""
+"""The training loop: Adam, MSE, mini-batches of sequence graphs (PyG ``Batch``), seeded and
+reproducible."""
 
 from __future__ import annotations
 
@@ -8,15 +9,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch_geometric.data import Batch, Data
 
-from glacier_edge.contracts import TrainConfig
+from glacier_edge.contracts import NodeFeatures, TrainConfig
 from glacier_edge.graph import TASK_GRAPHS, temporal_edge_index
+from glacier_edge.history import PERSISTENCE_FEATURE
 from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
 from glacier_edge.training.dataset import SequenceExample
 from glacier_edge.training.models import MODEL_CLASSES, ScaledRegressor
 
 LOG_EVERY = 50
+OUTPUT_MARGIN = 0.1
+"""Predictions are clipped to the training targets' range widened by this share of the range."""
 
 
 @dataclass
@@ -32,46 +37,64 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _tensors(example: SequenceExample) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    edge_index = torch.from_numpy(temporal_edge_index(example.sequence.num_frames, TASK_GRAPHS[example.task]))
+def base_column(features: NodeFeatures, embedding_dim: int, config: TrainConfig) -> int | None:
+    """Input column of persistence when the model is a residual on it, else None."""
+    if not config.residual or PERSISTENCE_FEATURE not in features.history or config.final_activation != "identity":
+        return None
+    return embedding_dim + len(features.metadata) + features.history.index(PERSISTENCE_FEATURE)
+
+
+def _graph(example: SequenceExample, inputs: np.ndarray) -> Data:
     targets, valid = example.targets_and_valid
-    return edge_index, torch.from_numpy(targets), torch.from_numpy(valid)
+    edge_index = torch.from_numpy(temporal_edge_index(example.sequence.num_frames, TASK_GRAPHS[example.task]))
+    return Data(x=torch.from_numpy(inputs), edge_index=edge_index, y=torch.from_numpy(targets),
+                valid=torch.from_numpy(valid))
 
 
 def train_model(
     examples: list[SequenceExample],
     config: TrainConfig,
+    features: NodeFeatures,
     on_log: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[int], None] | None = None,
     model_class: type[ScaledRegressor] | None = None,
 ) -> TrainResult:
-    """Train a fresh ``model_class`` (GraphSAGE, or the no-graph baseline) on the examples.
+    """Train a fresh ``model_class`` (GraphSAGE/GAT as configured, or the no-graph baseline).
 
-    Each epoch visits every sequence once in a seeded random order, each time on one of its
-    embedding views (original or augmented), also drawn from the seed. Loss is the MSE over the
-    nodes whose target is defined (nowcast: frames 1..T-1; forecast: frames 0..T-2).
+    Each epoch shuffles the sequences (seeded) into mini-batches of ``config.batch_graphs``
+    graphs, each sequence on one of its embedding views (original or augmented, also seeded);
+    a batch is one disjoint-union graph, so message passing never crosses sequences. The loss
+    is the MSE over the nodes whose target is defined.
     """
     if any(example.task != config.task for example in examples):
         raise ValueError("every example must be built for the configured task")
     seed_everything(config.seed)
-    all_inputs = torch.from_numpy(np.concatenate([e.inputs(v) for e in examples for v in range(len(e.views))]))
+    inputs = [[e.inputs(v, features) for v in range(len(e.views))] for e in examples]
+    all_inputs = torch.from_numpy(np.concatenate([x for views in inputs for x in views]))
+    embedding_dim = examples[0].views.shape[-1]
+    base = base_column(features, embedding_dim, config)
     model = (model_class or MODEL_CLASSES[config.arch])(in_dim=all_inputs.shape[1],
-                                                        final_activation=config.final_activation)
-    all_targets = torch.from_numpy(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)]))
-    model.fit_scaling(all_inputs, all_targets, embedding_dim=examples[0].views.shape[-1])
-    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
-    graphs = [_tensors(example) for example in examples]
+                                                        final_activation=config.final_activation, base_column=base)
+    targets = np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)])
+    modelled = targets
+    if base is not None:
+        modelled = targets - np.concatenate([x[0][e.targets_and_valid[1], base] for x, e in zip(inputs, examples)])
+    model.fit_scaling(all_inputs, torch.from_numpy(modelled.astype(np.float32)), embedding_dim=embedding_dim)
+    span = float(targets.max() - targets.min())
+    model.set_output_range(float(targets.min()) - OUTPUT_MARGIN * span, float(targets.max()) + OUTPUT_MARGIN * span)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     result = TrainResult(model)
     model.train()
     for epoch in range(1, config.epochs + 1):
         losses = []
-        for index in rng.permutation(len(examples)):
-            example = examples[index]
-            view = torch.from_numpy(example.inputs(int(rng.integers(len(example.views)))))
-            edge_index, target, valid = graphs[index]
+        order = rng.permutation(len(examples))
+        for start in range(0, len(order), config.batch_graphs):
+            chosen = order[start : start + config.batch_graphs]
+            batch = Batch.from_data_list([_graph(examples[i], inputs[i][int(rng.integers(len(inputs[i])))])
+                                          for i in chosen])
             optimiser.zero_grad()
-            loss = torch.mean((model(view, edge_index) - target)[valid] ** 2)
+            loss = torch.mean((model(batch.x, batch.edge_index) - batch.y)[batch.valid] ** 2)
             loss.backward()
             optimiser.step()
             losses.append(loss.item())
@@ -93,12 +116,12 @@ def predict(model: ScaledRegressor, inputs: np.ndarray, task: str = "nowcast") -
         return model(torch.from_numpy(inputs), edge_index).numpy()
 
 
-def evaluate(model: ScaledRegressor, example: SequenceExample) -> dict[str, float]:
+def evaluate(model: ScaledRegressor, example: SequenceExample, features: NodeFeatures) -> dict[str, float]:
     """Metrics on the original (unaugmented) frames, over the nodes with a defined target."""
     targets, valid = example.targets_and_valid
-    return melt_metrics(predict(model, example.inputs(0), example.task)[valid], targets[valid])
+    return melt_metrics(predict(model, example.inputs(0, features), example.task)[valid], targets[valid])
 
 
-def predicted_per_frame(model: ScaledRegressor, example: SequenceExample) -> np.ndarray:
+def predicted_per_frame(model: ScaledRegressor, example: SequenceExample, features: NodeFeatures) -> np.ndarray:
     """Predictions placed on the frame whose melt they predict (for plots and reports)."""
-    return align_to_frames(predict(model, example.inputs(0), example.task), example.task)
+    return align_to_frames(predict(model, example.inputs(0, features), example.task), example.task)

@@ -9,27 +9,28 @@ from typing import Any
 
 from glacier_edge.contracts import (
     PLOT_FILE,
+    SUMMARY_FILE,
     Durations,
     LossPoint,
     Metrics,
     ModelRecord,
-    NodeFeatures,
     RunRecord,
     SequenceSummary,
     TrainConfig,
 )
 from glacier_edge.features import available_metadata
 from glacier_edge.fileio import atomic_directory
-from glacier_edge.frames import FRAME_SIZE, FrameSequence, read_sequence
+from glacier_edge.frames import FRAME_SIZE, FrameSequence, expand_sequences, read_sequence
 from glacier_edge.mask import AUTO, detect_overlays, mask_from_record, mask_record
 from glacier_edge.plot import MeltPanel, plot_melt
 from glacier_edge.provenance import package_versions, utc_now
-from glacier_edge.samples import sample_sequence_path
-from glacier_edge.training.checkpoint import save_checkpoint
+from glacier_edge.samples import default_training_paths
+from glacier_edge.training.checkpoint import save_checkpoint, save_summary
 from glacier_edge.training.dataset import SequenceExample, build_example
 from glacier_edge.training.encoder import build_encoder
-from glacier_edge.training.loop import evaluate, predicted_per_frame, train_model
+from glacier_edge.training.loop import evaluate, predicted_per_frame
 from glacier_edge.training.models import HIDDEN_DIMS
+from glacier_edge.training.recipe import fit
 
 Echo = Callable[[str], None]
 
@@ -55,9 +56,11 @@ def run_training(
     echo: Echo = print,
     progress: Callable[[int], Any] | None = None,
 ) -> RunRecord:
-    """Train on ``sequences`` (the embedded sample when empty) and write the run to ``out_dir``."""
+    """Train on ``sequences`` (the generated sample glaciers when empty) and write the run to ``out_dir``.
+
+    A single folder of sequence folders (or GIFs) counts as its sequences."""
     started = time.perf_counter()
-    train_paths = list(sequences) or [sample_sequence_path()]
+    train_paths = expand_sequences(list(sequences)) or default_training_paths()
     specs = config.mask_specs
     mask_info = mask_record(specs, detect_overlays(train_paths, config.max_pixels, echo) if AUTO in specs else None)
     mask = mask_from_record(mask_info)
@@ -70,38 +73,38 @@ def run_training(
     def example(seq: FrameSequence, augment: int) -> SequenceExample:
         echo(f"embedding {seq.source}: {seq.num_frames} frames × {augment + 1} views")
         return build_example(seq, encoder, weights_info, config, augmentations=augment, cache_dir=cache_dir,
-                             mask=mask, metadata_names=metadata_names)
+                             mask=mask)
 
     train_examples = [example(seq, config.augmentations) for seq in train_seqs]
     val_examples = [example(seq, 0) for seq in val_seqs]
     embed_seconds = time.perf_counter() - started
 
     fit_started = time.perf_counter()
-    result = train_model(train_examples, config,
-                         on_log=lambda epoch, loss: echo(f"epoch {epoch:4d}  train MSE {loss:.3e}"),
-                         on_epoch=progress)
+    fitted = fit(train_examples, config, metadata_names, echo=echo, progress=progress)
+    model, features = fitted.model, fitted.features
     fit_seconds = time.perf_counter() - fit_started
 
-    train_report = [_describe(e, evaluate(result.model, e)) for e in train_examples]
-    val_report = [_describe(e, evaluate(result.model, e)) for e in val_examples]
+    train_report = [_describe(e, evaluate(model, e, features)) for e in train_examples]
+    val_report = [_describe(e, evaluate(model, e, features)) for e in val_examples]
     embedding_dim = weights_info.backbone.embedding_dim
     record = RunRecord(
         created=utc_now(), config=config, encoder=weights_info,
-        model=ModelRecord(config.arch, embedding_dim + len(metadata_names), HIDDEN_DIMS, config.final_activation),
-        node_features=NodeFeatures(tuple(metadata_names),
-                                   tuple(result.model.feature_mean[embedding_dim:].tolist())),
+        model=ModelRecord(config.arch, embedding_dim + features.width, HIDDEN_DIMS, config.final_activation,
+                          model.base_column, model.anchor_column),
+        node_features=features, calibration=fitted.calibration,
         frame_size=FRAME_SIZE, melt_mask=mask_info,
-        loss_log=tuple(LossPoint(epoch, loss) for epoch, loss in result.loss_log),
+        loss_log=tuple(LossPoint(epoch, loss) for epoch, loss in fitted.training.loss_log),
         train_sequences=tuple(train_report), val_sequences=tuple(val_report),
         seconds=Durations(round(embed_seconds, 2), round(fit_seconds, 2)), versions=package_versions(),
     )
     panels = [
         MeltPanel(f"{Path(e.sequence.source).name} ({role}, {config.task})", e.melt,
-                  predicted_per_frame(result.model, e), e.sequence.dates)
+                  predicted_per_frame(model, e, features), e.sequence.dates)
         for role, examples in (("train", train_examples), ("validation", val_examples))
         for e in examples
     ]
     with atomic_directory(out_dir) as staging:
-        save_checkpoint(staging, result.model, record)
+        save_checkpoint(staging, model, record)
+        save_summary(staging / SUMMARY_FILE, fitted.summary)
         plot_melt(staging / PLOT_FILE, panels, suptitle=f"glacier-edge — encoder: {weights_info.label()}")
     return record

@@ -28,8 +28,7 @@ class TorchReference:
             torch.set_num_threads(threads)
         self.model, record = load_checkpoint(run_dir)
         self.task = record.config.task
-        self.metadata_names = list(record.node_features.metadata)
-        self.metadata_neutral = list(record.node_features.neutral)
+        self.features = record.node_features
         self.encoder, _ = build_encoder(record.encoder.weights, record.encoder.backbone.name)
         self.size_mb = (sum(p.numel() * p.element_size() for p in self.encoder.parameters())
                         + (Path(run_dir) / MODEL_FILE).stat().st_size) / 1e6
@@ -44,7 +43,7 @@ class TorchReference:
         return encode_frames(self.encoder, frames)
 
     def melt(self, embeddings: np.ndarray) -> np.ndarray:
-        inputs = node_inputs(embeddings, None, self.metadata_names, self.metadata_neutral)
+        inputs = node_inputs(embeddings, None, self.features, None, self.task)
         return predict(self.model, inputs, self.task)
 
 

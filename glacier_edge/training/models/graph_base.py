@@ -19,8 +19,9 @@ class GraphRegressor(ScaledRegressor):
         output: (T,) float32 melt.
     """
 
-    def __init__(self, in_dim: int, final_activation: str = "identity") -> None:
-        super().__init__(in_dim, final_activation)
+    def __init__(self, in_dim: int, final_activation: str = "identity", base_column: int | None = None,
+                 anchor_column: int | None = None) -> None:
+        super().__init__(in_dim, final_activation, base_column, anchor_column)
         dims = (in_dim, *HIDDEN_DIMS, 1)
         self.convs = nn.ModuleList(self.make_layer(a, b) for a, b in zip(dims[:-1], dims[1:]))
 
@@ -32,7 +33,7 @@ class GraphRegressor(ScaledRegressor):
         h = self.scale_inputs(x)
         for layer, conv in enumerate(self.convs):
             h = self.activate(conv(h, edge_index), layer, len(self.convs))
-        return self.unscale_output(h)
+        return self.unscale_output(h, x)
 
 
 class DenseGraphModel(nn.Module):
@@ -61,4 +62,4 @@ class DenseGraphModel(nn.Module):
         h = self.model.scale_inputs(x)
         for index, conv in enumerate(self.model.convs):
             h = self.model.activate(self.layer(conv, h, adjacency, prepared), index, len(self.model.convs))
-        return self.model.unscale_output(h)
+        return self.model.unscale_output(h, x)

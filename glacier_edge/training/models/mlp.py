@@ -15,8 +15,9 @@ from glacier_edge.training.models.scaling import ScaledRegressor
 class FrameMLP(ScaledRegressor):
     """Shapes: x (T, in_dim) float32 → (T,) float32 melt; ``edge_index`` is ignored."""
 
-    def __init__(self, in_dim: int, final_activation: str = "identity") -> None:
-        super().__init__(in_dim, final_activation)
+    def __init__(self, in_dim: int, final_activation: str = "identity", base_column: int | None = None,
+                 anchor_column: int | None = None) -> None:
+        super().__init__(in_dim, final_activation, base_column, anchor_column)
         dims = (in_dim, *HIDDEN_DIMS, 1)
         self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
 
@@ -24,4 +25,4 @@ class FrameMLP(ScaledRegressor):
         h = self.scale_inputs(x)
         for layer, linear in enumerate(self.layers):
             h = self.activate(linear(h), layer, len(self.layers))
-        return self.unscale_output(h)
+        return self.unscale_output(h, x)

@@ -1,5 +1,5 @@
 """Input/output scaling shared by every melt model, stored as buffers so export and the edge
-apply exactly what training applied."""
+apply exactly what training applied; and the residual form that builds on persistence."""
 
 from __future__ import annotations
 
@@ -16,27 +16,46 @@ class ScaledRegressor(nn.Module):
       std: dividing by near-zero feature stds amplifies encoder noise (and fp32/ONNX differences)
       into the melt output, and trained less well (MSE/Var 0.0005–0.17 over 5 seeds, against
       < 0.01 with one scale).
-    - output (``identity`` only): the network predicts standardised melt, mapped back by the
+    - output (``identity`` only): the network predicts a standardised value, mapped back by the
       training mean and std. Raw melt is ~0.05, and Adam's scale-free steps at lr 3e-3 then
       overshoot (MSE/Var 0.007–408 over 5 seeds, measured); standardised, 5 of 5 reach < 0.01.
+    - residual (``base_column`` set): the network predicts a correction to persistence (the last
+      known melt, input column ``base_column``).
+    - shrinkage: the served output is ``anchor + gain · (model − anchor)``, the anchor being the
+      naive answer that did best on held-out folds (persistence, the running mean — input
+      columns — or the training mean, a constant) and ``gain`` in [0, 1] fitted on those folds:
+      0 means the model adds nothing a station can trust, and the naive answer stands.
+    - range: in eval mode (what is exported and served) the output is clipped to the training
+      targets' range widened by a margin, so no input can drive a prediction far outside what the
+      model was trained on. Training sees the unclipped output (a clipped one has no gradient).
     """
 
-    def __init__(self, in_dim: int, final_activation: str) -> None:
+    def __init__(self, in_dim: int, final_activation: str, base_column: int | None = None,
+                 anchor_column: int | None = None) -> None:
         super().__init__()
         if final_activation not in FINAL_ACTIVATIONS:
             raise ValueError(f"final_activation must be one of {FINAL_ACTIVATIONS}")
+        if base_column is not None and final_activation != "identity":
+            raise ValueError("the residual form needs the identity output")
         self.final_activation = final_activation
+        self.base_column = base_column
+        self.anchor_column = anchor_column
         self.register_buffer("feature_mean", torch.zeros(in_dim))
         self.register_buffer("feature_scale", torch.ones(in_dim))
         self.register_buffer("target_mean", torch.zeros(()))
         self.register_buffer("target_scale", torch.ones(()))
+        self.register_buffer("residual_gain", torch.ones(()))
+        self.register_buffer("anchor_value", torch.zeros(()))
+        self.register_buffer("output_low", torch.tensor(-1e6))
+        self.register_buffer("output_high", torch.tensor(1e6))
 
     def fit_scaling(self, inputs: torch.Tensor, targets: torch.Tensor, embedding_dim: int) -> None:
-        """Set input scaling from training inputs (N, in_dim) and output scaling from the
-        measured melt values (M,). The seed's ``relu`` mode keeps raw melt units.
+        """Set input scaling from training inputs (N, in_dim) and output scaling from what the
+        network models (M,): the melt, or its residual over persistence. The seed's ``relu``
+        mode keeps raw melt units.
 
-        The first ``embedding_dim`` columns (the frame embedding) share one scale; metadata
-        columns beyond them (dates, covariates) get their own std, or 1 where constant.
+        The first ``embedding_dim`` columns (the frame embedding) share one scale; feature
+        columns beyond them (dates, covariates, history) get their own std, or 1 where constant.
         """
         mean = inputs.mean(dim=0)
         centred = inputs - mean
@@ -51,6 +70,16 @@ class ScaledRegressor(nn.Module):
             self.target_mean.copy_(targets.mean())
             self.target_scale.copy_(targets.std(unbiased=False).clamp(min=1e-6))
 
+    def shrink_toward(self, column: int | None, constant: float, gain: float) -> None:
+        """Serve ``anchor + gain · (model − anchor)``: anchor = input ``column``, or ``constant``."""
+        self.anchor_column = column
+        self.anchor_value.fill_(constant)
+        self.residual_gain.fill_(gain)
+
+    def set_output_range(self, low: float, high: float) -> None:
+        self.output_low.fill_(low)
+        self.output_high.fill_(high)
+
     def scale_inputs(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.feature_mean) / self.feature_scale
 
@@ -58,5 +87,12 @@ class ScaledRegressor(nn.Module):
         last = layer == layers - 1
         return torch.relu(h) if not last or self.final_activation == "relu" else h
 
-    def unscale_output(self, h: torch.Tensor) -> torch.Tensor:
-        return h.squeeze(-1) * self.target_scale + self.target_mean
+    def unscale_output(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        value = h.squeeze(-1) * self.target_scale + self.target_mean
+        if self.base_column is not None:
+            value = x[:, self.base_column] + value
+        anchor = x[:, self.anchor_column] if self.anchor_column is not None else self.anchor_value
+        value = anchor + self.residual_gain * (value - anchor)
+        if self.training:  # a clipped output has no gradient: clip only what is served
+            return value
+        return torch.minimum(torch.maximum(value, self.output_low), self.output_high)

@@ -1,0 +1,133 @@
+"""The default training recipe: features a station knows, a residual on persistence, and held-out
+folds that decide how far the model may move away from persistence and how wide its interval is.
+
+``fit`` is what `train` does and what every outer fold of `evaluate` does, so the held-out figures
+judge exactly the recipe that goes into a station bundle.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from glacier_edge.contracts import Calibration, NodeFeatures, TrainConfig
+from glacier_edge.features import metadata_matrix
+from glacier_edge.history import HISTORY_COLUMNS, HISTORY_FEATURES, NAIVE, history_columns, history_neutral, naive
+from glacier_edge.ood import EmbeddingSummary, colour_features, fit_summary, ood_scores, threshold_from
+from glacier_edge.training.dataset import SequenceExample
+from glacier_edge.training.loop import TrainResult, predict, train_model
+from glacier_edge.training.models import ScaledRegressor
+
+COVERAGE = 0.9
+"""Nominal coverage of the stored interval."""
+
+
+def node_features(examples: Sequence[SequenceExample], config: TrainConfig, metadata: Sequence[str]) -> NodeFeatures:
+    """Feature columns and their neutral values (training means), from the training examples only."""
+    neutral: tuple[float, ...] = ()
+    if metadata:
+        matrix = np.concatenate([metadata_matrix(e.sequence, metadata) for e in examples])
+        neutral = tuple(float(v) for v in matrix.mean(axis=0))
+    if not config.history:
+        return NodeFeatures(tuple(metadata), neutral)
+    columns = [history_columns(e.views[0], e.melt, e.task) for e in examples]
+    return NodeFeatures(tuple(metadata), neutral, HISTORY_FEATURES, history_neutral(columns))
+
+
+@dataclass
+class Fitted:
+    model: ScaledRegressor
+    features: NodeFeatures
+    training: TrainResult
+    calibration: Calibration | None
+    summary: EmbeddingSummary
+    """Of the training embeddings, for the out-of-distribution score."""
+
+
+def summarise(examples: Sequence[SequenceExample]) -> EmbeddingSummary:
+    """The OOD summary of the training frames (original views: what a station will see)."""
+    return fit_summary(np.concatenate([e.views[0] for e in examples]),
+                       np.concatenate([colour_features(e.sequence.frames) for e in examples]))
+
+
+def grouped_folds(count: int, folds: int, seed: int) -> list[np.ndarray]:
+    """Sequence indices of each held-out fold: a seeded shuffle cut into ``folds`` groups."""
+    order = np.random.default_rng(seed).permutation(count)
+    return [part for part in np.array_split(order, min(folds, count)) if len(part)]
+
+
+def conformal_halfwidth(residuals: np.ndarray, coverage: float = COVERAGE) -> float:
+    """Split-conformal: the ⌈(n+1)·coverage⌉-th smallest |residual| (inf when n is too small)."""
+    n = len(residuals)
+    rank = math.ceil((n + 1) * coverage)
+    return float(np.sort(np.abs(residuals))[rank - 1]) if 0 < rank <= n else math.inf
+
+
+def fit(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence[str] = (), *,
+        echo: Callable[[str], None] = print, progress: Callable[[int], object] | None = None,
+        model_class: type[ScaledRegressor] | None = None) -> Fitted:
+    """Calibrate on grouped folds (when there are ≥ 3 sequences), then train on everything."""
+    calibration = None
+    if len(examples) >= 3:
+        calibration = calibrate(examples, config, metadata, echo, model_class)
+    features = node_features(examples, config, metadata)
+    result = train_model(examples, config, features, on_epoch=progress, model_class=model_class,
+                         on_log=lambda epoch, loss: echo(f"epoch {epoch:4d}  train MSE {loss:.3e}"))
+    if calibration is not None:
+        column = None
+        if calibration.fallback != "train_mean":
+            column = examples[0].views.shape[-1] + len(features.metadata) + features.history.index(
+                HISTORY_COLUMNS[calibration.fallback])
+        with torch.no_grad():
+            result.model.shrink_toward(column, calibration.train_mean, calibration.gain)
+    summary = summarise(examples)
+    return Fitted(result.model, features, result, calibration, summary)
+
+
+def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence[str],
+              echo: Callable[[str], None], model_class: type[ScaledRegressor] | None = None) -> Calibration:
+    """Out-of-fold predictions → the best naive answer on held-out sequences (the anchor and the
+    station's fallback), the gain toward the model that minimises held-out squared error
+    (clipped to [0, 1]), the conformal half-width of the shrunk predictions, and the
+    out-of-distribution threshold at the chosen false-alarm rate."""
+    groups = grouped_folds(len(examples), config.calibration_folds, config.seed)
+    truth, raw, scores = [], [], []
+    naive_predictions: dict[str, list[np.ndarray]] = {kind: [] for kind in NAIVE}
+    for number, held in enumerate(groups, start=1):
+        echo(f"calibration fold {number}/{len(groups)}: {len(held)} sequence(s) held out")
+        train = [e for i, e in enumerate(examples) if i not in set(held.tolist())]
+        features = node_features(train, config, metadata)
+        model = train_model(train, config, features, model_class=model_class).model
+        summary = summarise(train)
+        train_mean = float(np.mean(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in train)])))
+        for index in held:
+            example = examples[index]
+            targets, valid = example.targets_and_valid
+            truth.append(targets[valid])
+            raw.append(predict(model, example.inputs(0, features), example.task)[valid])
+            for kind in NAIVE:
+                naive_predictions[kind].append(naive(kind, example.melt, example.task, train_mean)[valid])
+            scores.append(ood_scores(summary, example.views[0], colour_features(example.sequence.frames)))
+    y, p = (np.concatenate(part).astype(np.float64) for part in (truth, raw))
+    naive_values = {kind: np.concatenate(values) for kind, values in naive_predictions.items()}
+    usable = NAIVE if config.history else ("train_mean",)
+    best = min(usable, key=lambda kind: float(np.mean(np.abs(y - naive_values[kind]))))
+    b = naive_values[best]
+    correction = p - b
+    denominator = float(np.dot(correction, correction))
+    gain = float(np.clip(np.dot(correction, y - b) / denominator, 0.0, 1.0)) if denominator > 0 else 0.0
+    predicted = b + gain * correction
+    heldout_scores = np.concatenate(scores)
+    threshold = threshold_from(heldout_scores)
+    all_targets = np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)])
+    return Calibration(
+        folds=len(groups), n=len(y), gain=round(gain, 6), coverage=COVERAGE,
+        halfwidth=conformal_halfwidth(y - predicted), heldout_mae=float(np.mean(np.abs(y - predicted))),
+        persistence_mae=float(np.mean(np.abs(y - naive_values["persistence"]))), fallback=best,
+        fallback_mae=float(np.mean(np.abs(y - naive_values[best]))),
+        fallback_halfwidth=conformal_halfwidth(y - naive_values[best]), train_mean=float(all_targets.mean()),
+        ood_threshold=threshold, ood_heldout_flag_rate=float(np.mean(heldout_scores > threshold)))

@@ -1,0 +1,81 @@
+"""Out-of-distribution score: ~1 on the training imagery, large for another sensor; the ONNX graph
+computes the numpy definition; a run falls back to the naive answer where a frame is OOD."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from glacier_edge.cli import main
+from glacier_edge.ood import fit_summary, ood_scores, threshold_from
+from glacier_edge.samples import glacier_timelapse, write_timelapse
+
+TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
+
+
+def test_training_frames_score_about_one_and_outliers_high() -> None:
+    rng = np.random.default_rng(0)
+    basis = rng.normal(size=(5, 40))
+    train = rng.normal(size=(400, 5)) @ basis + 0.05 * rng.normal(size=(400, 40))
+    colours = rng.normal(0.5, 0.05, (400, 6))
+    summary = fit_summary(train, colours, components=5)
+    assert np.mean(ood_scores(summary, train, colours)) == pytest.approx(1.0, abs=0.05)
+    held = rng.normal(size=(200, 5)) @ basis + 0.05 * rng.normal(size=(200, 40))
+    held_colours = rng.normal(0.5, 0.05, (200, 6))
+    threshold = threshold_from(ood_scores(summary, held, held_colours))
+    assert np.mean(ood_scores(summary, held, held_colours) > threshold) <= 0.011
+    other_sensor = rng.normal(size=(50, 40))  # off the training subspace
+    assert np.all(ood_scores(summary, other_sensor, held_colours[:50]) > threshold)
+    swapped = held_colours[:50, [2, 1, 0, 5, 4, 3]] + np.array([0.3, 0, -0.3, 0, 0, 0])  # another band order
+    assert np.all(ood_scores(summary, held[:50], swapped) > threshold)
+
+
+def test_onnx_score_equals_numpy(tmp_path: Path) -> None:
+    onnx = pytest.importorskip("onnx", reason="building ood.onnx needs the onnx package (train extra)")
+    import onnxruntime as ort
+    from glacier_edge.export.ood_export import export_ood
+
+    rng = np.random.default_rng(3)
+    summary = fit_summary(rng.normal(size=(100, 32)) * np.linspace(0.1, 3, 32), rng.uniform(0, 1, (100, 6)),
+                          components=6)
+    export_ood(summary, tmp_path / "ood.onnx", 18)
+    onnx.checker.check_model(str(tmp_path / "ood.onnx"), full_check=True)
+    probe = rng.normal(size=(17, 32)).astype(np.float32) * 2
+    colours = rng.uniform(0, 1, (17, 6)).astype(np.float32)
+    session = ort.InferenceSession(str(tmp_path / "ood.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(None, {"embeddings": probe, "colour": colours})[0]
+    assert np.allclose(got, ood_scores(summary, probe, colours), rtol=1e-4, atol=1e-4)
+
+
+def test_ood_frames_fall_back_to_persistence_and_fail_on_ood(tmp_path: Path) -> None:
+    """Noise frames inside a generated sequence: flagged, the model is not used there (exit 4)."""
+    sample = glacier_timelapse(8, seed=21)
+    frames = sample.frames.copy()
+    frames[5:] = np.random.default_rng(0).integers(0, 256, frames[5:].shape, np.uint8)
+    path = write_timelapse(dataclasses.replace(sample, frames=frames), tmp_path / "mixed.gif")
+    result = CliRunner().invoke(main, ["run", str(path), "--model", str(TINY), "--format", "json",
+                                       "--fail-on-ood"])
+    assert result.exit_code == 4, result.output
+    data = json.loads(result.output[: result.output.rindex("}") + 1])
+    rows = data["frames"]
+    assert [row["ood"] for row in rows] == [False] * 5 + [True] * 3
+    assert data["summary"]["ood_frames"] == 3 and data["summary"]["fallback"] == "persistence"
+    for row in rows[5:]:  # nowcast node t: persistence = melt_{t-1}; fallback interval ± 0.03
+        assert row["fallback"] and row["predicted_melt"] == pytest.approx(rows[row["index"] - 1]["measured_melt"])
+        assert row["interval_high"] - row["predicted_melt"] == pytest.approx(0.03)
+    assert not any(row["fallback"] for row in rows[:5])
+    assert "frame(s) out of distribution" in result.output
+
+
+def test_unexpected_change_is_an_alert(tmp_path: Path) -> None:
+    """The tiny model predicts ~0.04 ± 0.02 on the sample, whose measured melt is 0.08–0.19."""
+    path = write_timelapse(glacier_timelapse(6, seed=0), tmp_path / "s.gif")
+    result = CliRunner().invoke(main, ["run", str(path), "--model", str(TINY), "--fail-on-alert"])
+    assert result.exit_code == 3
+    assert result.output.count("UNEXPECTED") >= 5
+    assert "alert(s): above the threshold or unexpected change" in result.output
