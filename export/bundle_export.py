@@ -50,6 +50,11 @@ def encoder_for_run(record: RunRecord) -> FrameEncoder:
     return encoder
 
 
+def embedding_centre(model: torch.nn.Module, record: RunRecord) -> np.ndarray:
+    """Training mean of the embedding columns (the model's input mean, metadata and history left out)."""
+    return model.feature_mean.numpy()[: record.encoder.backbone.embedding_dim]
+
+
 def training_frames(record: RunRecord) -> list[np.ndarray]:
     """Frames of the run's training sequences, re-read from where training found them."""
     sequences = []
@@ -114,7 +119,7 @@ def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord,
         return graph_session.run(None, {"x": x, "adjacency": adjacency})[0]
 
     chosen, tried, fp32_ms = quantize_encoder(staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration,
-                                              evaluation, melt_of, model.feature_mean.numpy(), echo)
+                                              evaluation, melt_of, embedding_centre(model, record), echo)
     echo("  no int8 format met the melt bound; the bundle keeps fp32 only" if chosen is None
          else f"  kept {chosen.format}")
     return Int8Summary(chosen, tuple(tried), fp32_ms, int(len(calibration)), INT8_MELT_MAE_BOUND)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
-from glacier_edge.export.bundle_export import encoder_for_run
+from glacier_edge.export.bundle_export import embedding_centre, encoder_for_run
 from glacier_edge.export.quantize import INT8_MELT_MAE_BOUND, centred_cosine
 
 from glacier_edge.bundle import load_bundle, record_parity
@@ -85,7 +85,7 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
     encoder = encoder_for_run(record)
     fp32 = EdgeModel(bundle, provider="cpu")
     int8 = EdgeModel(bundle, provider="cpu", precision="int8") if bundle.has_model(ROLE_ENCODER_INT8) else None
-    centre = model.feature_mean.numpy()
+    centre = embedding_centre(model, record)
     rows = []
     for name, frames, sequence in _inputs(sequences, max_pixels):
         sequence, metadata_source = _metadata_source(sequence, list(fp32.features.metadata))

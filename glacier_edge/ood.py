@@ -19,6 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 
 COMPONENTS = 16
+VARIANCE_FLOOR = 1e-4
+"""No direction (nor the residual) counts as tighter than this share of the total variance: a
+near-zero variance would turn float32 rounding into a huge score."""
 FALSE_ALARM_QUANTILE = 0.99
 """Held-out in-distribution frames scoring above this quantile are the accepted false alarms (1 %)."""
 
@@ -50,11 +53,13 @@ def fit_summary(embeddings: np.ndarray, colours: np.ndarray, components: int = C
     mean = data.mean(axis=0)
     centred = data - mean
     _, singular, vt = np.linalg.svd(centred, full_matrices=False)
-    k = max(1, min(components, len(data) - 1, vt.shape[0]))
+    # at most half the frames' dimensions, so the off-subspace energy is measured, not ~0
+    k = max(1, min(components, (len(data) - 1) // 2, vt.shape[0]))
     basis = vt[:k].T
-    variance = np.maximum(singular[:k] ** 2 / max(len(data) - 1, 1), 1e-12)
+    total = float(np.sum(singular**2) / max(len(data) - 1, 1)) or 1.0
+    variance = np.maximum(singular[:k] ** 2 / max(len(data) - 1, 1), VARIANCE_FLOOR * total)
     residual = centred - (centred @ basis) @ basis.T
-    energy = max(float(np.mean(np.sum(residual**2, axis=1))), 1e-12)
+    energy = max(float(np.mean(np.sum(residual**2, axis=1))), VARIANCE_FLOOR * total)
     colour = np.asarray(colours, dtype=np.float64)
     covariance = np.cov(colour, rowvar=False) if len(colour) > 1 else np.zeros((colour.shape[1],) * 2)
     covariance += np.eye(len(covariance)) * (1e-4 + 1e-3 * np.trace(covariance) / len(covariance))

@@ -21,7 +21,7 @@ def test_train_writes_model_plot_and_metrics(tmp_path: Path, aletsch: Path) -> N
     assert "encoder: ResNet50 random init (seed 0) — NOT PRETRAINED" in result.output
     assert "epoch   50  train MSE" in result.output
     assert "val   aletsch_1987_2019: MAE" in result.output
-    assert {p.name for p in out.iterdir()} == {"model.pt", "run.json", "melt.png"}
+    assert {p.name for p in out.iterdir()} == {"model.pt", "run.json", "melt.png", "embedding_summary.npz"}
     info = json.loads((out / "run.json").read_text())
     assert info["encoder"]["pretrained"] is False
     assert info["train_sequences"][0]["frames"] == 12 and len(info["train_sequences"]) == 6

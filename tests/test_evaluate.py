@@ -52,7 +52,7 @@ def test_evaluate_leave_one_sequence_out(sequence_folder: Path, tmp_path: Path, 
     result = CliRunner().invoke(main, ["evaluate", str(sequence_folder), "--task", task, "--epochs", "30",
                                        "--augmentations", "0", "--weights", "random", "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "POOLED" in result.output and "lowest pooled MAE:" in result.output
+    assert "POOLED" in result.output and "pooled skill vs the best baseline" in result.output
     data = json.loads((out / "evaluation.json").read_text())
     assert data["split"] == "leave-one-sequence-out" and data["task"] == task
     assert [Path(f["held_out"]).name for f in data["folds"]] == ["seq0.gif", "seq1.gif", "seq2.gif"]
@@ -61,6 +61,12 @@ def test_evaluate_leave_one_sequence_out(sequence_folder: Path, tmp_path: Path, 
     assert set(data["pooled"]) == set(METHODS) == {"graph_model", "mlp_no_graph", "persistence", "running_mean",
                                                       "train_mean"}
     assert data["pooled"]["train_mean"]["n"] == 12
+    skill = data["pooled_skill"]
+    best = skill["best_baseline"]
+    assert best in ("persistence", "running_mean", "train_mean")
+    assert skill["graph_model"] == pytest.approx(1 - data["pooled"]["graph_model"]["mae"] / data["pooled"][best]["mae"])
+    assert data["pooled"][best]["mae"] == min(data["pooled"][m]["mae"] for m in ("persistence", "running_mean",
+                                                                                 "train_mean"))
     assert (out / "evaluation.png").read_bytes()[:4] == b"\x89PNG"
 
 

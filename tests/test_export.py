@@ -23,7 +23,7 @@ from glacier_edge.training.loop import predict  # noqa: E402
 
 def test_bundle_holds_single_file_models_and_a_complete_manifest(exported_bundle: Path) -> None:
     names = {p.name for p in exported_bundle.iterdir()}
-    assert names == {"encoder.onnx", "gnn.onnx", "encoder.int8.onnx", "manifest.json"}
+    assert names == {"encoder.onnx", "gnn.onnx", "ood.onnx", "encoder.int8.onnx", "manifest.json"}
     manifest = json.loads((exported_bundle / "manifest.json").read_text())
     assert manifest["schema"] == "glacier-edge/bundle" and manifest["schema_version"] == 2
     assert manifest["opset"] == 18 and manifest["frame_size"] == 128
@@ -106,5 +106,5 @@ def test_export_cli_writes_bundle_without_int8(trained_run: Path, tmp_path: Path
     out = tmp_path / "fp32-bundle"
     result = CliRunner().invoke(main, ["export", str(trained_run), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "gnn.onnx", "manifest.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "gnn.onnx", "manifest.json", "ood.onnx"]
     shutil.rmtree(out)

@@ -60,7 +60,7 @@ def test_metadata_model_end_to_end(dated_gif: Path, tmp_path: Path, sample_gif: 
     runner = CliRunner()
     bundle, manifest = train_and_export(tmp_path, str(dated_gif), "--metadata", "--epochs", "40")
     assert manifest["node_features"]["metadata"] == [*DATE_FEATURES, "temperature_c"]
-    assert manifest["models"]["gnn"]["inputs"][0]["shape"] == ["T", 2052]
+    assert manifest["models"]["gnn"]["inputs"][0]["shape"] == ["T", 2048 + 4 + 3]  # + metadata + history
     result = runner.invoke(main, ["verify", str(tmp_path / "bundle"), str(dated_gif)])
     assert result.exit_code == 0, result.output
     result = runner.invoke(main, ["run", str(dated_gif), "--model", str(tmp_path / "bundle")])

@@ -95,8 +95,9 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
     for number, group in enumerate(groups, start=1):
         echo(f"outer fold {number}/{len(groups)}")
         train = [e for i, e in enumerate(examples) if i not in set(group.tolist())]
-        held_results += _held_out([examples[i] for i in group], train, config, metadata, echo)
-    held_results.sort(key=lambda r: examples.index(r["example"]))
+        results = _held_out([examples[i] for i in group], train, config, metadata, echo)
+        held_results += [{**result, "position": int(index)} for index, result in zip(group, results)]
+    held_results.sort(key=lambda r: r["position"])  # report in input order
     folds, pooled_pred, pooled_true, inside, panels = [], {m: [] for m in METHODS}, [], [], []
     for result in held_results:
         example, predictions = result["example"], result["predictions"]
