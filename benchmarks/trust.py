@@ -92,7 +92,7 @@ def main() -> None:
              f"threshold {cal.ood_threshold:.2f} (held-out calibration folds: {cal.ood_heldout_flag_rate:.1%} "
              f"flagged); interval ± {cal.halfwidth:.4f} (nominal {cal.coverage:.0%}); fallback {cal.fallback}; "
              f"gain {cal.gain:.3f}", "",
-             "| frames | sequences | frames | flagged OOD | interval coverage (unflagged) |",
+             "| imagery | sequences | frames | flagged OOD | interval coverage (unflagged) |",
              "|---|---:|---:|---:|---:|"]
     lines += [f"| {r['group']} | {r['sequences']} | {r['frames']} | {r['flagged_share']:.1%} | "
               f"{r['interval_coverage_unflagged']:.1%} |" for r in rows]
