@@ -441,7 +441,7 @@ def verify(bundle_dir: Path | None, sequences: tuple[Path, ...], run_dir: Path |
 @click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True)
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
 def demo(epochs: int, seed: int) -> None:
-    """The whole pipeline on generated glaciers, end to end, in about a minute.
+    """The whole pipeline on generated glaciers, end to end, in a few minutes.
 
     Trains on six generated glaciers (ImageNet weights if cached, else random init, labelled
     NOT PRETRAINED), exports fp32 + int8 ONNX to the default bundle, verifies parity against

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from glacier_edge.contracts import NORMALIZATIONS as MELT_NORMALIZATIONS
+from glacier_edge.contracts import TASKS
 
 # ``absolute``: mean |Δ| / 255, comparable across sequences. ``minmax``: the seed's per-sequence
 # [0, 1] rescaling of frames 1..T-1, which is not comparable across sequences.
@@ -53,7 +54,6 @@ def melt_valid_mask(num_frames: int) -> np.ndarray:
     return mask
 
 
-TASKS = ("nowcast", "forecast")
 
 
 def task_targets(melt: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
