@@ -192,8 +192,9 @@ def main() -> None:
 
     \b
     Typical use:
-      glacier-edge demo                      # the whole pipeline on the generated sample
-      glacier-edge train seq1.gif seq2.gif   # train on your own sequences
+      glacier-edge demo                      # the whole pipeline on generated glaciers
+      glacier-edge train corpus/             # train on your sequences (a folder of them)
+      glacier-edge evaluate corpus/          # held-out skill against the naive answers
       glacier-edge export                    # → ONNX bundle (default location)
       glacier-edge run sequence.gif          # edge runner: ONNX Runtime only, no torch
 
