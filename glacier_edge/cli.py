@@ -325,7 +325,8 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
         seq = prediction.sequence
         plot_melt(plot, [MeltPanel(Path(seq.source).name, prediction.measured, prediction.predicted, seq.dates,
                                    prediction.halfwidth)],
-                  suptitle=f"glacier-edge run — encoder: {result.model.encoder_weights}")
+                  suptitle=f"glacier-edge run — encoder: {result.model.encoder_weights}"
+                           f"{'' if result.model.pretrained else ' — NOT PRETRAINED'}")
     if output is not None:
         from glacier_edge.fileio import write_text_atomic
 
