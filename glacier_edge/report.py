@@ -1,5 +1,5 @@
 """What `glacier-edge run` prints: a per-frame table, JSON or CSV, all from one
-:class:`~glacier_edge.contracts.RunResult` (schema ``glacier-edge/run-result`` v1; its fields are
+:class:`~glacier_edge.contracts.RunResult` (schema ``glacier-edge/run-result`` v2; its fields are
 documented there). Frame 0 has no previous frame: its melt fields are null.
 """
 

@@ -7,6 +7,7 @@ disk; a second ``train`` on the same data skips ResNet50 entirely.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +44,11 @@ class SequenceExample:
     def targets_and_valid(self) -> tuple[np.ndarray, np.ndarray]:
         """Per-node targets for this example's task, and where they are defined."""
         return task_targets(self.melt, self.task)
+
+
+def defined_targets(examples: Sequence[SequenceExample]) -> np.ndarray:
+    """Every target the examples define (their task's valid nodes), concatenated in order."""
+    return np.concatenate([targets[valid] for targets, valid in (e.targets_and_valid for e in examples)])
 
 
 def frames_digest(frames: np.ndarray) -> str:

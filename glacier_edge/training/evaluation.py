@@ -28,7 +28,7 @@ from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
 from glacier_edge.plot import MeltPanel, plot_melt
 from glacier_edge.schema import to_json
-from glacier_edge.training.dataset import SequenceExample, build_example
+from glacier_edge.training.dataset import SequenceExample, build_example, defined_targets
 from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.loop import predict
 from glacier_edge.training.models import FrameMLP
@@ -47,7 +47,7 @@ def _quiet(message: str) -> None:
 
 def _held_out(held: list[SequenceExample], train: list[SequenceExample], config: TrainConfig,
               metadata: list[str], echo: Echo) -> list[dict[str, Any]]:
-    train_mean = float(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in train)]).mean())
+    train_mean = float(defined_targets(train).mean())
     graph = fit(train, config, metadata, echo=_quiet)
     mlp = fit(train, config, metadata, echo=_quiet, model_class=FrameMLP)
     halfwidth = graph.calibration.halfwidth if graph.calibration is not None else float("inf")

@@ -16,7 +16,7 @@ from glacier_edge.graph import TASK_GRAPHS, temporal_edge_index
 from glacier_edge.history import PERSISTENCE_FEATURE
 from glacier_edge.melt import align_to_frames
 from glacier_edge.metrics import melt_metrics
-from glacier_edge.training.dataset import SequenceExample
+from glacier_edge.training.dataset import SequenceExample, defined_targets
 from glacier_edge.training.models import MODEL_CLASSES, ScaledRegressor
 
 LOG_EVERY = 50
@@ -75,7 +75,7 @@ def train_model(
     base = base_column(features, embedding_dim, config)
     model = (model_class or MODEL_CLASSES[config.arch])(in_dim=all_inputs.shape[1],
                                                         final_activation=config.final_activation, base_column=base)
-    targets = np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)])
+    targets = defined_targets(examples)
     modelled = targets
     if base is not None:
         modelled = targets - np.concatenate([x[0][e.targets_and_valid[1], base] for x, e in zip(inputs, examples)])

@@ -18,7 +18,7 @@ from glacier_edge.contracts import Calibration, NodeFeatures, TrainConfig
 from glacier_edge.features import metadata_matrix
 from glacier_edge.history import HISTORY_COLUMNS, HISTORY_FEATURES, NAIVE, history_columns, history_neutral, naive
 from glacier_edge.ood import EmbeddingSummary, colour_features, fit_summary, ood_scores, threshold_from
-from glacier_edge.training.dataset import SequenceExample
+from glacier_edge.training.dataset import SequenceExample, defined_targets
 from glacier_edge.training.loop import TrainResult, predict, train_model
 from glacier_edge.training.models import ScaledRegressor
 
@@ -103,7 +103,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
         features = node_features(train, config, metadata)
         model = train_model(train, config, features, model_class=model_class).model
         summary = summarise(train)
-        train_mean = float(np.mean(np.concatenate([t[v] for t, v in (e.targets_and_valid for e in train)])))
+        train_mean = float(defined_targets(train).mean())
         for index in held:
             example = examples[index]
             targets, valid = example.targets_and_valid
@@ -123,7 +123,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     predicted = b + gain * correction
     heldout_scores = np.concatenate(scores)
     threshold = threshold_from(heldout_scores)
-    all_targets = np.concatenate([t[v] for t, v in (e.targets_and_valid for e in examples)])
+    all_targets = defined_targets(examples)
     return Calibration(
         folds=len(groups), n=len(y), gain=round(gain, 6), coverage=COVERAGE,
         halfwidth=conformal_halfwidth(y - predicted), heldout_mae=float(np.mean(np.abs(y - predicted))),
