@@ -50,7 +50,7 @@ def ensure_venv(env: Path, requirement: str) -> Path:
 
 def dev_venv() -> Path:
     """One development venv for both commands: editable install with the train and dev extras."""
-    return ensure_venv(DEV_VENV, f"--editable={ROOT}[train,dev]")
+    return ensure_venv(DEV_VENV, f"--editable={ROOT}[train,station,dev]")
 
 
 def demo() -> None:
@@ -61,7 +61,7 @@ def edge_check(bundle: Path, home: dict[str, str]) -> None:
     """Install without extras (plus the test tools) into a second venv; there, run the fast test
     tier (torch tests skip, the edge CLI tests use the tiny generated bundle) and `glacier-edge
     run` on the generated sample with the ResNet50 bundle built in the first venv."""
-    env = ensure_venv(EDGE_VENV, f"{ROOT}[dev]")
+    env = ensure_venv(EDGE_VENV, f"{ROOT}[station,dev]")
     run(bin_path(env, "python"), "-c", "import importlib.util as u, sys; "
         "heavy = [m for m in ('torch', 'torchvision', 'torch_geometric', 'onnx') if u.find_spec(m)]; "
         "print('torch-free edge venv' if not heavy else f'unexpected in edge venv: {heavy}'); "

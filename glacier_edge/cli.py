@@ -23,12 +23,13 @@ from glacier_edge.contracts import (
     NORMALIZATIONS,
     OUTPUT_FORMATS,
     PRECISIONS,
+    PROVIDER_CHOICES,
+    PROVIDERS,
     TASKS,
     TrainConfig,
 )
 from glacier_edge.errors import GlacierEdgeError, MissingDependencyError
 from glacier_edge.paths import MODEL_ENVVAR, default_bundle_dir, default_run_dir
-from glacier_edge.runtime import PROVIDER_CHOICES, PROVIDERS
 
 DEFAULTS = TrainConfig()
 
@@ -287,10 +288,13 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
 @click.option("--fail-on-ood", is_flag=True,
               help=f"Exit with code {EXIT_OOD} when any frame is out of distribution (unlike the training imagery); "
                    "checked after --fail-on-alert.")
+@click.option("--trusted-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="Ed25519 public key (PEM): run only a bundle signed by it (`glacier-edge sign`).")
 @max_pixels_option
 def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: str, allow_fallback: bool,
                 threads: int | None, precision: str, output_format: str, output: Path | None, plot: Path | None,
-                alert_threshold: float | None, fail_on_alert: bool, fail_on_ood: bool, max_pixels: int) -> None:
+                alert_threshold: float | None, fail_on_alert: bool, fail_on_ood: bool, trusted_key: Path | None,
+                max_pixels: int) -> None:
     """Predict melt for SEQUENCE on ONNX Runtime alone (no torch): the station command.
 
     SEQUENCE is an animated GIF, a folder of images, or several image files in order. Prints
@@ -317,7 +321,7 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
     _check_writable(plot, "--plot")
     result, prediction = run_edge(list(sequence), resolve_bundle_dir(model_dir), provider=provider, threads=threads,
                                   allow_fallback=allow_fallback, precision=precision, max_pixels=max_pixels,
-                                  alert_threshold=alert_threshold)
+                                  alert_threshold=alert_threshold, trusted_key=trusted_key)
     text = format_result(result, output_format)
     if plot is not None:
         from glacier_edge.plot import MeltPanel, plot_melt
@@ -463,22 +467,37 @@ def demo(epochs: int, seed: int) -> None:
 @click.option("--frames", "frame_count", type=click.IntRange(min=2, max=400), default=None,
               help="Frames to draw  [default: 12, the demo's sample].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Another seed draws another glacier.")
-def sample(out: Path, frame_count: int | None, seed: int) -> None:
+@click.option("--as-files", is_flag=True,
+              help="Write OUT as a folder of dated PNGs, one per frame (glacier_YYYY-MM-DD.png): a station inbox.")
+def sample(out: Path, frame_count: int | None, seed: int, as_files: bool) -> None:
     """Write the project's generated glacier time-lapse (GIF + dates sidecar) to OUT.
 
     A valley glacier that retreats, with snow line, clouds, light, sensor cast and a date
     label, drawn by glacier-edge itself; its true ice area per frame is printed.
 
-    Example: glacier-edge sample sample.gif && glacier-edge run sample.gif
+    \b
+    Examples:
+      glacier-edge sample sample.gif && glacier-edge run sample.gif
+      glacier-edge sample inbox/ --as-files && glacier-edge watch inbox/ --once
     """
+    from glacier_edge.errors import OutputError
     from glacier_edge.fileio import check_writable
-    from glacier_edge.samples import SAMPLE_FRAMES, glacier_timelapse, write_timelapse
+    from glacier_edge.samples import SAMPLE_FRAMES, glacier_timelapse, write_frame_files, write_timelapse
 
-    check_writable(out, f"OUT {out}")
+    if as_files:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"OUT {out}: exists and is not a folder")
+        check_writable(out / "x.png", f"OUT {out}") if out.is_dir() else check_writable(out, f"OUT {out}")
+    else:
+        check_writable(out, f"OUT {out}")
     timelapse = glacier_timelapse(frame_count or SAMPLE_FRAMES, seed=seed)
-    write_timelapse(timelapse, out)
+    if as_files:
+        write_frame_files(timelapse, out)
+    else:
+        write_timelapse(timelapse, out)
     areas = ", ".join(f"{d.isoformat()} {a:.2f}" for d, a in zip(timelapse.dates, timelapse.ice_area_km2))
-    click.echo(f"wrote {out} and its dates sidecar: {len(timelapse.dates)} frames; true ice area km²: {areas}")
+    what = "one dated PNG per frame" if as_files else "its dates sidecar"
+    click.echo(f"wrote {out} and {what}: {len(timelapse.dates)} frames; true ice area km²: {areas}")
 
 
 @main.command()
@@ -519,3 +538,6 @@ def bench(model_dir: Path | None, frame_counts: tuple[int, ...], providers: tupl
 
 if __name__ == "__main__":
     main(prog_name=os.path.basename(sys.argv[0]))
+
+
+from glacier_edge import cli_station  # noqa: E402, F401  (registers watch, history and sign on main)

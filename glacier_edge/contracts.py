@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from glacier_edge.errors import ModelBundleError
-from glacier_edge.frames import DEFAULT_MAX_PIXELS
-from glacier_edge.graph import TASK_GRAPHS
+from glacier_edge.naming import DEFAULT_MAX_PIXELS
 from glacier_edge.schema import ContractError, from_json, to_json
 
 # Choices, each defined once (the CLI's click.Choice lists come from here).
@@ -31,7 +30,13 @@ ARCHS: tuple[str, ...] = get_args(Arch)
 FINAL_ACTIVATIONS: tuple[str, ...] = get_args(FinalActivation)
 NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+GRAPH_KINDS: tuple[str, ...] = ("bidirectional", "causal")
+TASK_GRAPHS = {"nowcast": "bidirectional", "forecast": "causal"}
+"""nowcast: melt_t from frames around t (the seed). forecast: melt_{t+1} from frames up to t."""
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "csv")
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+"""ONNX Runtime execution providers by the name the CLI takes."""
+PROVIDER_CHOICES: tuple[str, ...] = ("auto", *PROVIDERS)
 ENCODER_BATCH = 32
 """Frames per encoder call, in training (PyTorch) and on the edge (ONNX Runtime): bounds memory."""
 

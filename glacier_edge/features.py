@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
@@ -18,6 +20,18 @@ from glacier_edge.contracts import NodeFeatures
 from glacier_edge.errors import BadInputError
 from glacier_edge.frames import FrameSequence, sidecar_path
 from glacier_edge.history import history_matrix
+
+
+class Dated(Protocol):
+    """What the metadata columns read: a decoded sequence, or a station's window of stored images."""
+
+    dates: list[date | None]
+    covariates: dict[str, list[float]]
+    source: str
+
+    @property
+    def num_frames(self) -> int: ...
+
 
 DATE_FEATURES = ("doy_sin", "doy_cos", "years_since_first")
 DAYS_PER_YEAR = 365.25
@@ -32,12 +46,12 @@ def available_metadata(sequences: Sequence[FrameSequence]) -> list[str]:
     return [*DATE_FEATURES, *sorted(shared)]
 
 
-def _missing_dates(sequence: FrameSequence) -> str:
+def _missing_dates(sequence: Dated) -> str:
     return (f"{sequence.source}: metadata features need an acquisition date for every frame; give "
             f"{sidecar_path(Path(sequence.source)).name} (one YYYY-MM-DD per frame) or dated file names")
 
 
-def metadata_matrix(sequence: FrameSequence, names: Sequence[str]) -> np.ndarray:
+def metadata_matrix(sequence: Dated, names: Sequence[str]) -> np.ndarray:
     """float32 (T, len(names)) in the given order."""
     columns = []
     if any(name in DATE_FEATURES for name in names) and any(d is None for d in sequence.dates):
@@ -57,7 +71,7 @@ def metadata_matrix(sequence: FrameSequence, names: Sequence[str]) -> np.ndarray
     return np.asarray(columns, dtype=np.float32).T.reshape(sequence.num_frames, len(names))
 
 
-def node_inputs(embeddings: np.ndarray, sequence: FrameSequence | None, features: NodeFeatures,
+def node_inputs(embeddings: np.ndarray, sequence: Dated | None, features: NodeFeatures,
                 melt: np.ndarray | None, task: str) -> np.ndarray:
     """Embeddings with the metadata and history columns appended, in the model's column order.
 

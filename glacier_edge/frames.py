@@ -15,17 +15,20 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-import imageio.v3 as iio
 import numpy as np
 from PIL import Image
 
 from glacier_edge.errors import BadInputError
+from glacier_edge.naming import (  # noqa: F401  (re-exported: where callers have always found them)
+    DEFAULT_MAX_PIXELS,
+    IMAGE_SUFFIXES,
+    date_from_name,
+    read_dates_sidecar,
+    sidecar_path,
+)
 
 FRAME_SIZE = 128
 """Frames are square FRAME_SIZE × FRAME_SIZE RGB, as in the seed design."""
-
-DEFAULT_MAX_PIXELS = 50_000_000
-"""Decompression-bomb guard: refuse a frame larger than this many pixels before decoding it."""
 
 MAX_FRAMES = 4096
 """Refuse longer sequences: 4096 frames are 200 MB at 128×128 and ~25 s of encoder on 2 cores."""
@@ -33,15 +36,12 @@ MAX_FRAMES = 4096
 MIN_FRAMES = 2
 """Melt is a difference between consecutive frames, so a sequence needs at least two."""
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp", ".webp"})
-
 RESAMPLING = Image.Resampling.BILINEAR
 """Pillow's bilinear filter widens its support when downscaling, i.e. it antialiases."""
 
 _CONVERT_TO_RGB_MODES = frozenset({"CMYK", "YCbCr", "LAB", "HSV"})
 """Colour spaces whose channels are not RGB(A): Pillow converts them; numpy cannot tell them apart."""
 
-_DATE_IN_NAME = re.compile(r"(?<!\d)(19[5-9]\d|20\d\d)[-_.]?(0[1-9]|1[0-2])[-_.]?([0-2]\d|3[01])(?!\d)")
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,8 @@ def _iter_decoded(path: Path, max_pixels: int) -> Iterator[np.ndarray]:
                 f"{path}: frame of {width}×{height} = {width * height:,} pixels exceeds "
                 f"the limit of {max_pixels:,} (raise it with --max-pixels)"
             )
+        import imageio.v3 as iio  # here, not at the top: ~50 ms a station's idle start does not need
+
         with _pillow_pixel_limit(max_pixels):
             with iio.imopen(path, "r", plugin="pillow") as image_file:
                 for frame in image_file.iter(mode=mode):
@@ -185,62 +187,6 @@ def list_folder_images(folder: Path) -> list[Path]:
     return sorted(images, key=_natural_key)
 
 
-def _date_from_name(name: str) -> date | None:
-    match = _DATE_IN_NAME.search(name)
-    if not match:
-        return None
-    try:
-        return date(int(match.group(1)), int(match.group(2)), int(match.group(3)))
-    except ValueError:
-        return None
-
-
-def sidecar_path(source: Path) -> Path:
-    """Where acquisition dates for ``source`` are looked for: ``x.dates.txt`` beside a file
-    ``x.gif``, or ``dates.txt`` inside a folder."""
-    if source.is_dir():
-        return source / "dates.txt"
-    return source.with_name(f"{source.stem}.dates.txt")
-
-
-def read_dates_sidecar(path: Path, num_frames: int) -> tuple[list[date], dict[str, list[float]]]:
-    """Parse a dates sidecar: one ISO date (YYYY-MM-DD) per frame, in frame order.
-
-    Blank lines and ``#`` comments are skipped. A CSV with a header ``date,name,...`` also gives
-    numeric covariates per frame (``date,temperature_c,precip_mm``), returned by column name.
-    """
-    dates: list[date] = []
-    names: list[str] = []
-    values: list[list[float]] = []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise BadInputError(f"{path}: cannot read dates sidecar ({exc})") from exc
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        fields = [part.strip() for part in line.split(",")]
-        if not dates and not names and fields[0].lower() == "date":
-            names = fields[1:]
-            continue
-        try:
-            dates.append(date.fromisoformat(fields[0]))
-        except ValueError as exc:
-            raise BadInputError(f"{path}:{number}: {fields[0]!r} is not a date (YYYY-MM-DD)") from exc
-        if names:
-            try:
-                row = [float(value) for value in fields[1:]]
-            except ValueError as exc:
-                raise BadInputError(f"{path}:{number}: covariates must be numbers ({exc})") from exc
-            if len(row) != len(names):
-                raise BadInputError(f"{path}:{number}: {len(row)} values for columns {', '.join(names)}")
-            values.append(row)
-    if len(dates) != num_frames:
-        raise BadInputError(f"{path}: {len(dates)} dates for {num_frames} frames")
-    return dates, {name: [row[i] for row in values] for i, name in enumerate(names)}
-
-
 def _sequence_dates(sources: list[Path], labels: list[str],
                     num_frames: int) -> tuple[list[date | None], dict[str, list[float]]]:
     if len(sources) == 1:
@@ -249,7 +195,7 @@ def _sequence_dates(sources: list[Path], labels: list[str],
             dates, covariates = read_dates_sidecar(sidecar, num_frames)
             return list(dates), covariates
     if len(labels) == num_frames:
-        from_names = [_date_from_name(label) for label in labels]
+        from_names = [date_from_name(label) for label in labels]
         if all(from_names):
             return from_names, {}
     return [None] * num_frames, {}
@@ -328,3 +274,16 @@ def expand_sequences(paths: Sequence[Path]) -> list[Path]:
         if children and not has_frames:
             return children
     return list(paths)
+
+
+def read_frame(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """One single-frame image file → uint8 (FRAME_SIZE, FRAME_SIZE, 3), decoded and resized as
+    :func:`read_sequence` does (a station takes images one at a time)."""
+    frames = []
+    for decoded in _iter_decoded(Path(path), max_pixels):
+        frames.append(decoded)
+        if len(frames) > 1:
+            raise BadInputError(f"{path}: holds several frames; a station takes one image per file")
+    if not frames:
+        raise BadInputError(f"{path}: no frames could be decoded")
+    return resize_frame(frames[0])

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-GRAPH_KINDS = ("bidirectional", "causal")
-TASK_GRAPHS = {"nowcast": "bidirectional", "forecast": "causal"}
-"""nowcast: melt_t from frames around t (the seed). forecast: melt_{t+1} from frames up to t."""
+from glacier_edge.contracts import GRAPH_KINDS, TASK_GRAPHS  # noqa: F401  (defined with the tasks)
 
 
 def temporal_edge_index(num_frames: int, kind: str = "bidirectional") -> np.ndarray:

@@ -17,7 +17,7 @@ from glacier_edge.runtime import EdgeModel, Prediction, encoder_role_for
 
 def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "auto", threads: int | None = None,
              allow_fallback: bool = False, precision: str = "fp32", max_pixels: int,
-             alert_threshold: float | None = None) -> tuple[RunResult, Prediction]:
+             alert_threshold: float | None = None, trusted_key: Path | None = None) -> tuple[RunResult, Prediction]:
     """Decode the sequence, run both models, compare with the measured melt.
 
     Decoding runs in a thread while the bundle is hashed and the sessions are created (both
@@ -28,6 +28,10 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         decoding = pool.submit(_timed_read, list(sequence), max_pixels)
         started = time.perf_counter()
         try:
+            if trusted_key is not None:
+                from glacier_edge.signing import verify_signature
+
+                verify_signature(bundle_dir, trusted_key)
             bundle = load_bundle(bundle_dir, roles=(encoder_role_for(precision), ROLE_GNN))
             model = EdgeModel(bundle, provider=provider, threads=threads, allow_fallback=allow_fallback,
                               precision=precision)

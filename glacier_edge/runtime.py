@@ -15,7 +15,16 @@ import numpy as np
 import onnxruntime as ort
 
 from glacier_edge.bundle import Bundle
-from glacier_edge.contracts import ENCODER_BATCH, PRECISIONS, ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN, ROLE_OOD
+from glacier_edge.contracts import (
+    ENCODER_BATCH,
+    PRECISIONS,
+    PROVIDER_CHOICES,
+    PROVIDERS,
+    ROLE_ENCODER,
+    ROLE_ENCODER_INT8,
+    ROLE_GNN,
+    ROLE_OOD,
+)
 from glacier_edge.errors import ModelBundleError, OutputError, ProviderError
 from glacier_edge.features import node_inputs
 from glacier_edge.fileio import write_file_atomic
@@ -26,9 +35,6 @@ from glacier_edge.mask import mask_from_record
 from glacier_edge.melt import align_to_frames, measured_melt, normalize_melt
 from glacier_edge.ood import colour_features
 from glacier_edge.paths import default_cache_dir
-
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
-PROVIDER_CHOICES = ("auto", "cpu", "cuda")
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
@@ -163,7 +169,7 @@ class EdgeModel:
         if not bundle.has_model(encoder_role):
             raise ModelBundleError(f"{bundle.directory}: bundle has no int8 encoder; export it with --int8")
         self.bundle = bundle
-        self.precision = precision
+        self.precision, self.encoder_role = precision, encoder_role
         self.encoder, self.provider = create_session(bundle.model_path(encoder_role), provider, threads,
                                                      allow_fallback, bundle.model_sha256(encoder_role))
         self.gnn, graph_provider = create_session(bundle.model_path(ROLE_GNN), self.provider, threads,

@@ -183,6 +183,18 @@ def write_timelapse(timelapse: GlacierTimelapse, path: Path) -> Path:
     return path
 
 
+def write_frame_files(timelapse: GlacierTimelapse, folder: Path, prefix: str = "glacier") -> list[Path]:
+    """One dated PNG per frame (``glacier_1986-07-14.png``), each atomically: a station's inbox."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for frame, when in zip(timelapse.frames, timelapse.dates):
+        path = folder / f"{prefix}_{when.isoformat()}.png"
+        write_file_atomic(path, lambda tmp, frame=frame: Image.fromarray(frame).save(tmp, format="PNG"))
+        paths.append(path)
+    return paths
+
+
 def sample_sequence_path(seed: int = 0) -> Path:
     """The default sample (or the glacier of another seed), drawn once into the cache
     (``$GLACIER_EDGE_CACHE/samples``) and reused.

@@ -1,0 +1,227 @@
+"""One new image → stored image, prediction, scored forecast and alerts, in one transaction.
+
+Per image: decode → mask → encoder once → stored (the embedding is kept, so no image is ever
+encoded twice, across restarts too); then the graph model over the last W stored images of the
+same encoder, the bundle's OOD guard and interval as `run` applies them. For the window it ends,
+the prediction equals `glacier-edge run` over the same W files (tested).
+
+Rules a keeper can rely on:
+- an image already stored (same sha256, any name) is recorded once;
+- an image dated before the last processed one is quarantined (reason stated): melts already
+  reported would otherwise change under the keeper's feet;
+- a file that cannot be decoded is quarantined with its reason and left where it is; it is not
+  read again unless it changes (new size or mtime).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+from typing import Literal
+
+import numpy as np
+
+from glacier_edge.contracts import ROLE_GNN
+from glacier_edge.errors import BadInputError, ModelBundleError
+from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_frame
+from glacier_edge.melt import measured_melt
+from glacier_edge.station.active_model import ActiveModel
+from glacier_edge.station.alerts import utc_now
+from glacier_edge.station.inbox import DatedImage
+from glacier_edge.station.records import Alert, ImageRow, PredictionRow, WindowImage
+from glacier_edge.station.store import Store
+
+MAX_WINDOW = 64
+"""Default window cap: the longest training sequence, at most this many images."""
+
+Outcome = Literal["processed", "duplicate", "quarantined"]
+
+
+@dataclass(frozen=True)
+class StationOptions:
+    window: int | None = None
+    """Images the graph model sees (None: the longest training sequence, capped at MAX_WINDOW)."""
+    alert_threshold: float | None = None
+    precision: str = "fp32"
+    provider: str = "cpu"
+    threads: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class Taken:
+    """What happened to one image, for the log line and the exit summary."""
+
+    outcome: Outcome
+    image: DatedImage
+    reason: str = ""
+    measured: float | None = None
+    prediction: PredictionRow | None = None
+    scored: PredictionRow | None = None
+    alerts: tuple[Alert, ...] = ()
+
+
+@dataclass(frozen=True)
+class WindowSequence:
+    """The stored images of a window, shaped as the metadata features read a sequence."""
+
+    dates: list[date | None]
+    covariates: dict[str, list[float]]
+    source: str
+
+    @property
+    def num_frames(self) -> int:
+        return len(self.dates)
+
+    @classmethod
+    def of(cls, window: list[WindowImage]) -> WindowSequence:
+        names = set.intersection(*(set(image.covariates) for image in window)) if window else set()
+        return cls([date.fromisoformat(image.date) if image.date else None for image in window],
+                   {name: [image.covariates[name] for image in window] for name in sorted(names)},
+                   f"station window ending at {window[-1].name}")
+
+
+class Engine:
+    """Holds the ONNX sessions (created on the first image that needs them, never when idle)."""
+
+    def __init__(self, store: Store, active: ActiveModel, options: StationOptions,
+                 log: Callable[[str], None]) -> None:
+        self.store, self.active, self.options, self.log = store, active, options, log
+        self._model = None
+        self._model_sha: str | None = None
+
+    @property
+    def model_loaded(self) -> bool:
+        return self._model is not None
+
+    # --- model -----------------------------------------------------------------------------
+    def model(self):
+        """The EdgeModel of the active bundle, rebuilt when the bundle was replaced."""
+        from glacier_edge.runtime import EdgeModel, encoder_role_for  # onnxruntime only when there is work
+
+        if self._model is None or self.active.source_changed():
+            bundle = self.active.bundle((encoder_role_for(self.options.precision), ROLE_GNN))
+            if bundle.manifest.normalization != "absolute":
+                raise ModelBundleError(f"{bundle.directory}: this model rescales melt per sequence "
+                                       f"({bundle.manifest.normalization}); a station needs one trained with "
+                                       "--normalization absolute")
+            sha = self.active.sha256()
+            if sha != self._model_sha:
+                self._model = EdgeModel(bundle, provider=self.options.provider, threads=self.options.threads,
+                                        precision=self.options.precision)
+                self._model_sha = sha
+        return self._model
+
+    def window_size(self) -> int:
+        if self.options.window is not None:
+            return self.options.window
+        lengths = [s.frames for s in self.model().bundle.manifest.training.train_sequences]
+        return max(2, min(MAX_WINDOW, max(lengths, default=MAX_WINDOW)))
+
+    # --- one image -------------------------------------------------------------------------
+    def take(self, image: DatedImage) -> Taken:
+        """Record one image and everything it leads to, all or nothing."""
+        file = image.file
+        with self.store.transaction():
+            self.store.remember_file(file.key, file.size, file.mtime_ns, image.sha256)
+            known = self.store.image_by_sha(image.sha256)
+            if known is not None:
+                return Taken("duplicate", image, f"same content as {known.name}")
+            last = self.store.last_ok_image()
+            reason = image.problem or ""
+            if not reason and last is not None and last.date is not None and image.date < date.fromisoformat(last.date):
+                reason = (f"dated {image.date} ({image.date_source}), before the last processed image "
+                          f"{last.name} ({last.date}); a station takes images in date order")
+            frame = None
+            if not reason:
+                try:
+                    frame = read_frame(file.path, max_pixels=self.options.max_pixels)
+                except BadInputError as exc:
+                    reason = str(exc)
+            if frame is None:
+                self.store.insert_image(self._row(image, "quarantined", reason))
+                return Taken("quarantined", image, reason)
+            return self._process(image, frame, last)
+
+    def _row(self, image: DatedImage, status: str, reason: str | None, **values) -> ImageRow:
+        return ImageRow(None, image.sha256, image.file.path.name, str(image.file.path), image.date.isoformat(),
+                        image.date_source, image.sensor, image.covariates, status, reason,
+                        values.get("measured_melt"), values.get("encoder_sha256"), values.get("ood_score"),
+                        utc_now(), values.get("embedding"), values.get("colour"))
+
+    def _process(self, image: DatedImage, frame: np.ndarray, last: ImageRow | None) -> Taken:
+        from glacier_edge.ood import colour_features
+        from glacier_edge.runtime import StageTimes
+
+        model = self.model()
+        encoder_sha = model.bundle.model_sha256(model.encoder_role)
+        embedding = model.embed(frame[None])[0]
+        colour = colour_features(frame[None])[0]
+        score = None
+        if model.ood is not None:
+            score = float(model.ood.run(None, {"embeddings": embedding[None], "colour": colour[None]})[0][0])
+        previous = self.store.last_frame((FRAME_SIZE, FRAME_SIZE, 3))
+        melt = None
+        if previous is not None:
+            melt = float(measured_melt(np.stack([previous[1], frame]), model.mask)[1])
+        image_id = self.store.insert_image(self._row(image, "ok", None, measured_melt=melt,
+                                                     encoder_sha256=encoder_sha, ood_score=score,
+                                                     embedding=embedding, colour=colour))
+        self.store.set_last_frame(image_id, frame)
+        window = self.store.window(encoder_sha, self.window_size())
+        now = utc_now()
+        model_sha = self.active.sha256() or ""
+        alerts: list[Alert] = []
+        scored = None
+        if model.task == "forecast" and last is not None and melt is not None:
+            scored = self._score(self.store.open_forecast(int(last.id)), image_id, melt, last.measured_melt)
+        prediction = None
+        if model.task == "forecast" or len(window) >= 2:
+            measured = np.array([0.0, *[w.measured_melt for w in window[1:]]], dtype=np.float32)
+            embeddings = np.stack([w.embedding for w in window])
+            outputs = model.melt(embeddings, WindowSequence.of(window), measured).astype(np.float64)
+            scores = None if model.ood is None else np.array([w.ood_score for w in window], dtype=np.float64)
+            guarded = model.guard(WindowSequence.of(window), measured, outputs, scores, StageTimes())
+            if model.task == "forecast":
+                value, halfwidth = guarded.forecast_next, guarded.forecast_next_halfwidth
+                fallback = guarded.forecast_next_fallback
+            else:
+                value = float(guarded.predicted[-1])
+                halfwidth = None if guarded.halfwidth is None else float(guarded.halfwidth[-1])
+                fallback = bool(guarded.fallback[-1])
+            ood = bool(guarded.ood[-1]) if guarded.ood is not None else False
+            low, high = (None, None) if halfwidth is None else (value - halfwidth, value + halfwidth)
+            prediction = PredictionRow(None, image_id, model_sha, model.task, float(value), low, high, ood, fallback,
+                                       None, None, None, None, now)
+            prediction_id = self.store.insert_prediction(prediction)
+            prediction = replace(prediction, id=prediction_id)
+            if model.task == "nowcast" and melt is not None:
+                scored = self._score(prediction, image_id, melt, last.measured_melt if last else None)
+            threshold = self.options.alert_threshold
+            if threshold is not None and value > threshold:
+                alerts.append(Alert(None, image_id, "threshold", float(value),
+                                    {"threshold": threshold, "task": model.task, "image": image.file.path.name,
+                                     "date": image.date.isoformat(), "fallback": fallback}, now))
+        if scored is not None and scored.inside is False:
+            alerts.append(Alert(None, image_id, "unexpected_change", float(melt),
+                                {"interval_low": scored.interval_low, "interval_high": scored.interval_high,
+                                 "predicted": scored.value, "image": image.file.path.name,
+                                 "date": image.date.isoformat()}, now))
+        stored = tuple(replace(alert, id=self.store.insert_alert(alert)) for alert in alerts)
+        return Taken("processed", image, "", melt, prediction, scored, stored)
+
+    def _score(self, prediction: PredictionRow | None, target_id: int, melt: float,
+               previous_melt: float | None) -> PredictionRow | None:
+        """Score the prediction made for this image: error, persistence's error, inside the interval."""
+        if prediction is None or prediction.id is None:
+            return None
+        error = abs(prediction.value - melt)
+        persistence = None if previous_melt is None else abs(previous_melt - melt)
+        inside = None
+        if prediction.interval_low is not None and prediction.interval_high is not None:
+            inside = bool(prediction.interval_low <= melt <= prediction.interval_high)
+        self.store.score(prediction.id, target_id, error, persistence, inside)
+        return replace(prediction, target_image_id=target_id, error=error, persistence_error=persistence,
+                       inside=inside)
+

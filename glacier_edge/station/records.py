@@ -1,0 +1,118 @@
+"""Typed rows of the station database (one dataclass per table, columns named once)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+
+ImageStatus = Literal["ok", "quarantined"]
+DateSource = Literal["name", "sidecar", "arrival"]
+AlertKind = Literal["threshold", "unexpected_change"]
+
+
+@dataclass(frozen=True)
+class ImageRow:
+    """One image the station took: processed (``ok``) or set aside (``quarantined``, with why)."""
+
+    COLUMNS: ClassVar[str] = ("id, sha256, name, path, date, date_source, sensor, covariates, status, reason, "
+                              "measured_melt, encoder_sha256, ood_score, received_at")
+
+    id: int | None
+    sha256: str
+    name: str
+    path: str
+    date: str | None
+    """ISO acquisition date (``date_source`` says where it came from)."""
+    date_source: DateSource
+    sensor: str | None
+    covariates: dict[str, float]
+    status: ImageStatus
+    reason: str | None
+    measured_melt: float | None
+    """Melt against the previous processed image (None for the first one)."""
+    encoder_sha256: str | None
+    ood_score: float | None
+    received_at: str
+    embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
+    colour: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_row(cls, row: tuple) -> ImageRow:
+        values = list(row)
+        values[7] = json.loads(values[7])
+        return cls(*values)
+
+
+@dataclass(frozen=True)
+class WindowImage:
+    """What the graph model needs of a stored image."""
+
+    id: int
+    name: str
+    date: str | None
+    covariates: dict[str, float]
+    measured_melt: float | None
+    embedding: np.ndarray
+    ood_score: float | None
+
+
+@dataclass(frozen=True)
+class PredictionRow:
+    """A prediction made when image ``image_id`` arrived, for image ``target_image_id``: the same
+    image (nowcast) or the next one (forecast: unknown until it arrives, then scored)."""
+
+    COLUMNS: ClassVar[str] = ("id, image_id, model_sha256, task, value, interval_low, interval_high, ood, fallback, "
+                              "target_image_id, error, persistence_error, inside, created_at")
+
+    id: int | None
+    image_id: int
+    model_sha256: str
+    task: str
+    value: float
+    interval_low: float | None
+    interval_high: float | None
+    ood: bool
+    fallback: bool
+    target_image_id: int | None
+    error: float | None
+    persistence_error: float | None
+    """|melt_{t−1} − melt_t| for the target: what "same as last step" would have missed by."""
+    inside: bool | None
+    created_at: str
+
+    @classmethod
+    def from_row(cls, row: tuple) -> PredictionRow:
+        values = list(row)
+        values[7], values[8] = bool(values[7]), bool(values[8])
+        values[12] = None if values[12] is None else bool(values[12])
+        return cls(*values)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An alert as stored and as delivered (one JSON line)."""
+
+    COLUMNS: ClassVar[str] = "id, image_id, kind, value, detail, created_at, delivered_at"
+
+    id: int | None
+    image_id: int
+    kind: AlertKind
+    value: float
+    detail: dict[str, Any]
+    created_at: str
+    delivered_at: str | None = None
+
+    @classmethod
+    def from_row(cls, row: tuple) -> Alert:
+        values = list(row)
+        values[4] = json.loads(values[4])
+        return cls(*values)
+
+    def to_json_line(self) -> str:
+        return json.dumps({"schema": "glacier-edge/alert", "id": self.id, "image_id": self.image_id,
+                           "kind": self.kind, "value": self.value, "created_at": self.created_at,
+                           **self.detail}, sort_keys=True)

@@ -1,0 +1,159 @@
+"""`glacier-edge history`: everything a station has seen and said, as a table, JSON, CSV or plot.
+
+One row per image in the order the station took them: its measured melt, the prediction made
+*for* it (the nowcast at its arrival, or the forecast made at the image before) with interval and
+error, the forecast it led to, its alerts, and why it was quarantined if it was.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from glacier_edge.contracts import Record
+from glacier_edge.station.store import Store
+
+
+@dataclass(frozen=True)
+class HistoryRow:
+    image_id: int
+    date: str | None
+    date_source: str
+    name: str
+    sensor: str | None
+    status: str
+    reason: str | None
+    measured_melt: float | None
+    predicted_melt: float | None
+    """The prediction made for this image (nowcast at its arrival, or forecast the step before)."""
+    interval_low: float | None
+    interval_high: float | None
+    abs_error: float | None
+    persistence_error: float | None
+    inside_interval: bool | None
+    ood_score: float | None
+    fallback: bool | None
+    forecast_next: float | None
+    """Forecast task: what this image led the station to forecast for the next one."""
+    alerts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StationHistory(Record):
+    SCHEMA: ClassVar[str] = "glacier-edge/station-history"
+    VERSION: ClassVar[int] = 1
+    WHAT: ClassVar[str] = "station history"
+
+    database: str
+    images: int
+    quarantined: int
+    scored: int
+    skill_vs_persistence: float | None
+    """1 − Σ|error| / Σ|persistence error| over the scored predictions persistence could also make."""
+    coverage: float | None
+    """Share of scored predictions with an interval whose measured melt fell inside it."""
+    rows: tuple[HistoryRow, ...]
+    schema: str = SCHEMA
+    schema_version: int = VERSION
+
+
+def read_history(store: Store) -> StationHistory:
+    predictions = store.predictions()
+    for_image = {p.target_image_id: p for p in predictions if p.target_image_id is not None}
+    made_at = {p.image_id: p for p in predictions}
+    alerts: dict[int, list[str]] = {}
+    for alert in store.alerts():
+        alerts.setdefault(alert.image_id, []).append(alert.kind)
+    rows = []
+    for image in store.images():
+        target = for_image.get(image.id)
+        forecast = made_at.get(image.id)
+        rows.append(HistoryRow(
+            int(image.id), image.date, image.date_source, image.name, image.sensor, image.status, image.reason,
+            image.measured_melt, target.value if target else None, target.interval_low if target else None,
+            target.interval_high if target else None, target.error if target else None,
+            target.persistence_error if target else None, target.inside if target else None, image.ood_score,
+            target.fallback if target else None,
+            forecast.value if forecast is not None and forecast.task == "forecast" else None,
+            tuple(alerts.get(int(image.id), ()))))
+    skill, _ = store.running_skill()
+    scored = sum(p.error is not None for p in predictions)
+    inside = [p.inside for p in predictions if p.inside is not None]
+    return StationHistory(str(store.path), len(rows), sum(r.status == "quarantined" for r in rows), scored, skill,
+                          float(np.mean(inside)) if inside else None, tuple(rows))
+
+
+def _cell(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+def format_table(history: StationHistory) -> str:
+    lines = [f"{'date':10s}  {'measured':>8s}  {'predicted':>17s}  {'|error|':>7s}  {'persist.':>8s}  "
+             f"{'ood':>5s}  {'next':>7s}  flags  image"]
+    for row in history.rows:
+        if row.status == "quarantined":
+            lines.append(f"{row.date or '':10s}  {'QUARANTINED':>8s}  {row.name}: {row.reason}")
+            continue
+        predicted = _cell(row.predicted_melt)
+        if row.predicted_melt is not None and row.interval_low is not None and row.interval_high is not None:
+            predicted += f" ± {(row.interval_high - row.interval_low) / 2:.4f}"
+        flags = " ".join([*(a.upper() for a in row.alerts), *(["fallback"] if row.fallback else [])])
+        ood = "—" if row.ood_score is None else f"{row.ood_score:5.2f}"
+        lines.append(f"{row.date or '':10s}  {_cell(row.measured_melt):>8s}  {predicted:>17s}  "
+                     f"{_cell(row.abs_error):>7s}  {_cell(row.persistence_error):>8s}  {ood:>5s}  "
+                     f"{_cell(row.forecast_next):>7s}  {flags or '-':5s}  {row.name}")
+    skill = "n/a" if history.skill_vs_persistence is None else f"{history.skill_vs_persistence:+.3f}"
+    coverage = "n/a" if history.coverage is None else f"{history.coverage:.0%}"
+    lines += ["", f"{history.images} images ({history.quarantined} quarantined); {history.scored} predictions scored "
+              f"against what was then measured: skill vs persistence {skill}, inside their interval {coverage}",
+              f"database: {history.database}"]
+    return "\n".join(lines)
+
+
+def format_csv(history: StationHistory) -> str:
+    buffer = io.StringIO()
+    names = [f.name for f in dataclasses.fields(HistoryRow)]
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(names)
+    for row in history.rows:
+        values = [getattr(row, name) for name in names]
+        writer.writerow(["" if v is None else ";".join(v) if isinstance(v, tuple) else v for v in values])
+    return buffer.getvalue()
+
+
+def format_history(history: StationHistory, output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(history.to_json(), indent=2)
+    if output_format == "csv":
+        return format_csv(history)
+    return format_table(history)
+
+
+def plot_history(history: StationHistory, path: Path) -> Path:
+    """Measured and predicted melt over the processed images, interval band, dates on the x-axis."""
+    from glacier_edge.plot import MeltPanel, plot_melt
+
+    rows = [row for row in history.rows if row.status == "ok"]
+    if len(rows) < 2:
+        from glacier_edge.errors import BadInputError
+
+        raise BadInputError(f"{history.database}: {len(rows)} processed image(s); a plot needs at least 2")
+
+    def column(values: list[float | None]) -> np.ndarray:
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    predicted = column([row.predicted_melt for row in rows])
+    halfwidth = column([None if row.interval_low is None or row.interval_high is None
+                        else (row.interval_high - row.interval_low) / 2 for row in rows])
+    panel = MeltPanel(f"station {history.database}: {len(rows)} images", column([r.measured_melt for r in rows]),
+                      predicted, [date.fromisoformat(r.date) if r.date else None for r in rows],
+                      halfwidth if np.isfinite(halfwidth).any() else None)
+    return plot_melt(path, [panel])

@@ -1,0 +1,320 @@
+"""The station's state in SQLite: images, predictions, alerts, and the files already looked at.
+
+WAL journal with ``synchronous=FULL``: a committed image survives power loss, an uncommitted
+one leaves no trace. Every image is one ``BEGIN IMMEDIATE`` transaction (the write lock is
+taken before the window is read, so two watchers on one database cannot interleave). The
+schema carries its version in ``schema_version``; :data:`MIGRATIONS` upgrades an older
+database in place, one step per version, each in its own transaction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from glacier_edge.errors import GlacierEdgeError
+from glacier_edge.station.records import (
+    Alert,
+    ImageRow,
+    PredictionRow,
+    WindowImage,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+SCHEMA_VERSION = 1
+
+_SCHEMA_V1 = """
+CREATE TABLE images (
+    id INTEGER PRIMARY KEY,
+    sha256 TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    date TEXT,
+    date_source TEXT NOT NULL,
+    sensor TEXT,
+    covariates TEXT NOT NULL DEFAULT '{}',
+    status TEXT NOT NULL CHECK (status IN ('ok', 'quarantined')),
+    reason TEXT,
+    measured_melt REAL,
+    encoder_sha256 TEXT,
+    embedding BLOB,
+    colour BLOB,
+    ood_score REAL,
+    received_at TEXT NOT NULL
+);
+CREATE INDEX images_status_date ON images (status, date, id);
+CREATE TABLE predictions (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    model_sha256 TEXT NOT NULL,
+    task TEXT NOT NULL,
+    value REAL NOT NULL,
+    interval_low REAL,
+    interval_high REAL,
+    ood INTEGER NOT NULL,
+    fallback INTEGER NOT NULL,
+    target_image_id INTEGER REFERENCES images (id),
+    error REAL,
+    persistence_error REAL,
+    inside INTEGER,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX predictions_open ON predictions (target_image_id);
+CREATE TABLE alerts (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    kind TEXT NOT NULL,
+    value REAL NOT NULL,
+    detail TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    delivered_at TEXT
+);
+CREATE TABLE seen_files (
+    path TEXT PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    sha256 TEXT NOT NULL
+);
+CREATE TABLE last_frame (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    pixels BLOB NOT NULL
+);
+"""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+"""Version → the SQL that brings a database from version − 1 to it (0: empty)."""
+
+
+class StationStoreError(GlacierEdgeError):
+    """The station database cannot be opened, read or written (one line, exit 2)."""
+
+
+def describe(error: sqlite3.Error, path: Path) -> StationStoreError:
+    """One line for a SQLite failure, naming the database and what a keeper can do."""
+    message = str(error)
+    hint = ""
+    if "locked" in message or "busy" in message:
+        hint = "; another process holds it (a second watcher?)"
+    elif "full" in message:
+        hint = "; free disk space, nothing of this image was recorded"
+    elif "unable to open" in message or "readonly" in message:
+        hint = "; check the path and its permissions"
+    return StationStoreError(f"station database {path}: {message}{hint}")
+
+
+class Store:
+    """An open station database. Use as a context manager; every method raises one line."""
+
+    def __init__(self, path: Path, lock_timeout: float = 10.0) -> None:
+        self.path = Path(path)
+        try:
+            self.db = sqlite3.connect(self.path, timeout=lock_timeout, isolation_level=None)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=FULL")
+            self.db.execute("PRAGMA foreign_keys=ON")
+            self._migrate()
+        except sqlite3.Error as exc:
+            raise describe(exc, self.path) from exc
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.db.close()
+
+    def _migrate(self) -> None:
+        self.db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = self.db.execute("SELECT max(version) FROM schema_version").fetchone()
+        current = row[0] or 0
+        if current > SCHEMA_VERSION:
+            raise StationStoreError(f"station database {self.path}: schema version {current} is newer than this "
+                                    f"glacier-edge reads ({SCHEMA_VERSION}); upgrade glacier-edge")
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.transaction():
+                for statement in _statements(MIGRATIONS[version]):
+                    self.db.execute(statement)
+                self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``; any exception rolls back, SQLite errors become one line."""
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise describe(exc, self.path) from exc
+        try:
+            yield self.db
+            self.db.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise describe(exc, self.path) from exc
+            raise
+
+    # --- files looked at -------------------------------------------------------------------
+    def known_file(self, path: str, size: int, mtime_ns: int) -> bool:
+        """True when this exact file (path, size, mtime) was hashed and recorded before."""
+        row = self._one("SELECT sha256 FROM seen_files WHERE path = ? AND size = ? AND mtime_ns = ?",
+                        (path, size, mtime_ns))
+        return row is not None
+
+    def seen_files(self) -> set[tuple[str, int, int]]:
+        """Every (path, size, mtime_ns) hashed before, in one query (an idle start with thousands
+        of files must not pay a query per file)."""
+        try:
+            return set(self.db.execute("SELECT path, size, mtime_ns FROM seen_files").fetchall())
+        except sqlite3.Error as exc:
+            raise describe(exc, self.path) from exc
+
+    def image_by_sha(self, sha256: str) -> ImageRow | None:
+        row = self._one(f"SELECT {ImageRow.COLUMNS} FROM images WHERE sha256 = ?", (sha256,))
+        return None if row is None else ImageRow.from_row(row)
+
+    def remember_file(self, path: str, size: int, mtime_ns: int, sha256: str) -> None:
+        self.db.execute("INSERT OR REPLACE INTO seen_files (path, size, mtime_ns, sha256) VALUES (?, ?, ?, ?)",
+                        (path, size, mtime_ns, sha256))
+
+    # --- images ----------------------------------------------------------------------------
+    def insert_image(self, image: ImageRow) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO images (sha256, name, path, date, date_source, sensor, covariates, status, reason, "
+            "measured_melt, encoder_sha256, embedding, colour, ood_score, received_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (image.sha256, image.name, image.path, image.date, image.date_source, image.sensor,
+             json.dumps(image.covariates, sort_keys=True), image.status, image.reason, image.measured_melt,
+             image.encoder_sha256, _blob(image.embedding), _blob(image.colour), image.ood_score, image.received_at))
+        return int(cursor.lastrowid)
+
+    def last_ok_image(self) -> ImageRow | None:
+        row = self._one(f"SELECT {ImageRow.COLUMNS} FROM images WHERE status = 'ok' ORDER BY id DESC LIMIT 1")
+        return None if row is None else ImageRow.from_row(row)
+
+    def window(self, encoder_sha256: str, size: int) -> list[WindowImage]:
+        """The last ``size`` processed images embedded by this encoder, oldest first.
+
+        Images are processed in date order, so insertion order is date order; images embedded by
+        another encoder end the window (their embeddings are never mixed with this one's)."""
+        rows = self.db.execute(
+            "SELECT id, name, date, covariates, measured_melt, encoder_sha256, embedding, ood_score FROM images "
+            "WHERE status = 'ok' ORDER BY id DESC LIMIT ?", (size,)).fetchall()
+        import numpy as np  # here: an idle station start does not load numpy
+
+        window: list[WindowImage] = []
+        for row in rows:
+            if row[5] != encoder_sha256:
+                break
+            window.append(WindowImage(row[0], row[1], row[2], json.loads(row[3]), row[4],
+                                      np.frombuffer(row[6], dtype=np.float32), row[7]))
+        return window[::-1]
+
+    def set_last_frame(self, image_id: int, pixels: np.ndarray) -> None:
+        import numpy as np
+
+        self.db.execute("INSERT OR REPLACE INTO last_frame (id, image_id, pixels) VALUES (1, ?, ?)",
+                        (image_id, np.ascontiguousarray(pixels, dtype=np.uint8).tobytes()))
+
+    def last_frame(self, shape: tuple[int, ...]) -> tuple[int, np.ndarray] | None:
+        import numpy as np
+
+        row = self._one("SELECT image_id, pixels FROM last_frame WHERE id = 1")
+        if row is None:
+            return None
+        return int(row[0]), np.frombuffer(row[1], dtype=np.uint8).reshape(shape)
+
+    # --- predictions -----------------------------------------------------------------------
+    def insert_prediction(self, prediction: PredictionRow) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO predictions (image_id, model_sha256, task, value, interval_low, interval_high, ood, "
+            "fallback, target_image_id, error, persistence_error, inside, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (prediction.image_id, prediction.model_sha256, prediction.task, prediction.value,
+             prediction.interval_low, prediction.interval_high, int(prediction.ood), int(prediction.fallback),
+             prediction.target_image_id, prediction.error, prediction.persistence_error,
+             None if prediction.inside is None else int(prediction.inside), prediction.created_at))
+        return int(cursor.lastrowid)
+
+    def open_forecast(self, made_at_image: int) -> PredictionRow | None:
+        """The forecast made at ``made_at_image`` whose target image has not arrived yet."""
+        row = self._one(f"SELECT {PredictionRow.COLUMNS} FROM predictions WHERE image_id = ? AND task = 'forecast' "
+                        "AND target_image_id IS NULL", (made_at_image,))
+        return None if row is None else PredictionRow.from_row(row)
+
+    def score(self, prediction_id: int, target_image_id: int, error: float, persistence_error: float | None,
+              inside: bool | None) -> None:
+        self.db.execute("UPDATE predictions SET target_image_id = ?, error = ?, persistence_error = ?, inside = ? "
+                        "WHERE id = ?", (target_image_id, error, persistence_error,
+                                         None if inside is None else int(inside), prediction_id))
+
+    def running_skill(self, model_sha256: str | None = None) -> tuple[float | None, int]:
+        """1 − Σ|error| / Σ|persistence error| over every scored prediction (of one model if given)."""
+        where = "WHERE error IS NOT NULL AND persistence_error IS NOT NULL"
+        args: tuple[object, ...] = ()
+        if model_sha256 is not None:
+            where += " AND model_sha256 = ?"
+            args = (model_sha256,)
+        total, baseline, count = self._one(
+            f"SELECT sum(error), sum(persistence_error), count(*) FROM predictions {where}", args)
+        if not count or not baseline:
+            return None, int(count or 0)
+        return 1.0 - total / baseline, int(count)
+
+    # --- alerts ----------------------------------------------------------------------------
+    def insert_alert(self, alert: Alert) -> int:
+        cursor = self.db.execute(
+            "INSERT INTO alerts (image_id, kind, value, detail, created_at) VALUES (?, ?, ?, ?, ?)",
+            (alert.image_id, alert.kind, alert.value, json.dumps(alert.detail, sort_keys=True), alert.created_at))
+        return int(cursor.lastrowid)
+
+    def undelivered_alerts(self) -> list[Alert]:
+        rows = self.db.execute(f"SELECT {Alert.COLUMNS} FROM alerts WHERE delivered_at IS NULL ORDER BY id").fetchall()
+        return [Alert.from_row(row) for row in rows]
+
+    def mark_delivered(self, alert_id: int, when: str) -> None:
+        try:
+            self.db.execute("UPDATE alerts SET delivered_at = ? WHERE id = ?", (when, alert_id))
+        except sqlite3.Error as exc:
+            raise describe(exc, self.path) from exc
+
+    # --- reading ---------------------------------------------------------------------------
+    def images(self) -> list[ImageRow]:
+        rows = self.db.execute(f"SELECT {ImageRow.COLUMNS} FROM images ORDER BY id").fetchall()
+        return [ImageRow.from_row(row) for row in rows]
+
+    def predictions(self) -> list[PredictionRow]:
+        rows = self.db.execute(f"SELECT {PredictionRow.COLUMNS} FROM predictions ORDER BY id").fetchall()
+        return [PredictionRow.from_row(row) for row in rows]
+
+    def alerts(self) -> list[Alert]:
+        rows = self.db.execute(f"SELECT {Alert.COLUMNS} FROM alerts ORDER BY id").fetchall()
+        return [Alert.from_row(row) for row in rows]
+
+    def _one(self, sql: str, args: tuple[object, ...] = ()) -> tuple | None:
+        try:
+            return self.db.execute(sql, args).fetchone()
+        except sqlite3.Error as exc:
+            raise describe(exc, self.path) from exc
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]
+
+
+def _blob(array: np.ndarray | None) -> bytes | None:
+    import numpy as np
+
+    return None if array is None else np.ascontiguousarray(array, dtype=np.float32).tobytes()
+
+
+def open_existing(path: Path) -> Store:
+    """A database that must exist already (``history``): one line if it does not."""
+    if not Path(path).is_file():
+        raise StationStoreError(f"station database {path}: no such file; `glacier-edge watch` creates it")
+    return Store(path)
