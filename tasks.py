@@ -58,9 +58,10 @@ def demo() -> None:
 
 
 def edge_check(bundle: Path, home: dict[str, str]) -> None:
-    """Install without extras (plus the test tools) into a second venv; there, run the fast test
-    tier (torch tests skip, the edge CLI tests use the tiny generated bundle) and `glacier-edge
-    run` on the generated sample with the ResNet50 bundle built in the first venv."""
+    """Install the torch-free station extra (plus the test tools) into a second venv; there, run
+    the fast test tier (torch tests skip, the edge CLI tests use the tiny generated bundle),
+    `glacier-edge run` on the generated sample and `watch --once` on it as an inbox, with the
+    ResNet50 bundle built in the first venv."""
     env = ensure_venv(EDGE_VENV, f"{ROOT}[station,dev]")
     run(bin_path(env, "python"), "-c", "import importlib.util as u, sys; "
         "heavy = [m for m in ('torch', 'torchvision', 'torch_geometric', 'onnx') if u.find_spec(m)]; "
@@ -70,7 +71,13 @@ def edge_check(bundle: Path, home: dict[str, str]) -> None:
     sample = Path(home["GLACIER_EDGE_CACHE"]) / "sample.gif"
     run(bin_path(env, "glacier-edge"), "sample", sample, env=home)
     run(bin_path(env, "glacier-edge"), "run", sample, "--model", bundle, env=home)
-    print("edge venv: glacier-edge run works with numpy, imageio (Pillow), click and onnxruntime alone")
+    inbox = Path(home["GLACIER_EDGE_CACHE"]) / "inbox"
+    run(bin_path(env, "glacier-edge"), "sample", inbox, "--as-files", env=home)
+    for _ in range(2):  # the second pass finds nothing new
+        run(bin_path(env, "glacier-edge"), "watch", inbox, "--once", "--settle", "0", "--model", bundle, env=home)
+    run(bin_path(env, "glacier-edge"), "history", env=home)
+    print("edge venv: `run` works with numpy, imageio (Pillow), click and onnxruntime alone (a test proves it "
+          "imports nothing else); `watch` with the station extra (watchdog, cryptography)")
 
 
 def test() -> None:
