@@ -31,6 +31,7 @@ from glacier_edge.fileio import write_file_atomic
 from glacier_edge.frames import FrameSequence
 from glacier_edge.graph import dense_adjacency
 from glacier_edge.history import naive
+from glacier_edge.machine import this_machine
 from glacier_edge.mask import mask_from_record
 from glacier_edge.melt import align_to_frames, measured_melt, normalize_melt
 from glacier_edge.ood import colour_features
@@ -52,18 +53,25 @@ def session_options(threads: int | None) -> ort.SessionOptions:
     return options
 
 
+def optimised_cache_path(sha256: str) -> Path:
+    """Where this machine keeps the optimised graph of the model with this sha256."""
+    return default_cache_dir() / "ort" / f"{sha256[:32]}-ort{ort.__version__}-{this_machine()}.onnx"
+
+
 def cpu_session(path: Path, options: ort.SessionOptions, sha256: str | None) -> ort.InferenceSession:
     """A CPU session, through a per-machine cache of the fully optimised graph when possible.
 
     Full graph optimisation (fusions, NCHWc layout) costs ~250 ms per session start on 2 cores
     and its result is specific to this CPU and ORT version, so it cannot ship in the bundle.
-    ORT's offline mode saves it once (key: the verified file's sha256 + ORT version) and later
-    starts load it with optimisation off. An unreadable cache entry is dropped and rebuilt.
+    ORT's offline mode saves it once and later starts load it with optimisation off. The key is
+    the verified file's sha256, the ORT version and the machine (architecture + ISA flags,
+    :func:`glacier_edge.machine.machine_key`), so no optimised graph crosses machines through a
+    shared cache. An unreadable cache entry is dropped and rebuilt.
     """
     providers = [PROVIDERS["cpu"]]
     if sha256 is None:
         return ort.InferenceSession(str(path), options, providers=providers)
-    cached = default_cache_dir() / "ort" / f"{sha256[:32]}-ort{ort.__version__}.onnx"
+    cached = optimised_cache_path(sha256)
     if cached.is_file():
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         try:

@@ -243,7 +243,7 @@ def test_database_locked_unwritable_or_full_is_one_line_and_records_nothing(stat
 
 def test_newer_database_schema_is_refused(station: dict[str, Path]) -> None:
     assert watch(station)[0] == 0
-    assert rows(station["db"], "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert rows(station["db"], "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
     with sqlite3.connect(station["db"]) as connection:
         connection.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
     code, output = watch(station)
@@ -269,3 +269,63 @@ def test_history_plot(station: dict[str, Path]) -> None:
     assert watch(station)[0] == 0
     code, output = cli("history", "--db", station["db"], "--plot", station["root"] / "h.png")
     assert code == 0 and (station["root"] / "h.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_watch_keeps_watching_until_sigterm(station: dict[str, Path], tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    inbox = tmp_path / "live"
+    inbox.mkdir()
+    station["db"].parent.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-c", "from glacier_edge.cli import main; main()", "watch", str(inbox), "--model",
+         str(station["model"]), "--db", str(station["db"]), "--settle", "0", "--poll", "0.3"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = process.stdout.readline()
+        assert first.startswith(f"watching {inbox} (") and "a poll every 0.3 s" in first
+        for path in sorted(station["inbox"].iterdir())[:3]:
+            shutil.copy(path, inbox)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if station["db"].exists() and rows(station["db"], "SELECT count(*) FROM images")[0][0] == 3:
+                break
+            time.sleep(0.2)
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert rows(station["db"], "SELECT count(*) FROM images")[0][0] == 3
+    assert sum(".png:  melt" in line for line in output.splitlines()) == 3
+    assert output.rstrip().endswith("stopped")
+
+
+def test_a_version_1_database_is_migrated_and_every_per_image_query_uses_an_index(tmp_path: Path) -> None:
+    from glacier_edge.station.store import MIGRATIONS
+
+    db = tmp_path / "old.db"
+    with sqlite3.connect(db) as connection:
+        connection.executescript(MIGRATIONS[1])
+        connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO schema_version VALUES (1)")
+        connection.execute("INSERT INTO images (sha256, name, path, date, date_source, status, received_at) "
+                           "VALUES ('aa', 'a.png', '/x/a.png', '2020-01-01', 'name', 'ok', 'now')")
+    with Store(db) as store:
+        assert store.last_ok_image().name == "a.png"
+        plans = {}
+        for name, sql in {
+            "last": "SELECT id FROM images WHERE status = 'ok' ORDER BY id DESC LIMIT 1",
+            "window": "SELECT id FROM images WHERE status = 'ok' ORDER BY id DESC LIMIT 64",
+            "open forecast": "SELECT id FROM predictions WHERE image_id = 1 AND task = 'forecast' "
+                             "AND target_image_id IS NULL",
+            "pending alerts": "SELECT id FROM alerts WHERE delivered_at IS NULL ORDER BY id",
+            "by sha": "SELECT id FROM images WHERE sha256 = 'aa'",
+        }.items():
+            plans[name] = " ".join(row[-1] for row in store.db.execute(f"EXPLAIN QUERY PLAN {sql}"))
+    assert rows(db, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
+    for name, plan in plans.items():
+        assert "USING" in plan and "TEMP B-TREE" not in plan, f"{name}: {plan}"

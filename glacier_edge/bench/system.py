@@ -6,9 +6,10 @@ import os
 import platform
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 import onnxruntime as ort
+
+from glacier_edge.machine import cpuinfo
 
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm")
 """x86: AVX2/AVX-512 and the VNNI int8 dot products; ARM: NEON (asimd), dot product, i8mm."""
@@ -30,23 +31,12 @@ class SystemInfo:
                 f"threads {self.threads} | onnxruntime {self.onnxruntime} | torch {self.torch or 'not installed'}")
 
 
-def _cpuinfo() -> dict[str, str]:
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    return fields
-
-
 def cpu_model() -> str:
-    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+    return cpuinfo().get("model name") or platform.processor() or platform.machine()
 
 
 def cpu_flags() -> tuple[str, ...]:
-    info = _cpuinfo()
+    info = cpuinfo()
     present = set((info.get("flags") or info.get("Features") or "").split())
     return tuple(flag for flag in RELEVANT_FLAGS if flag in present)
 

@@ -27,7 +27,7 @@ from glacier_edge.station.records import (
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA_V1 = """
 CREATE TABLE images (
@@ -88,7 +88,17 @@ CREATE TABLE last_frame (
 );
 """
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1}
+_INDEXES_V2 = """
+DROP INDEX images_status_date;
+CREATE INDEX images_status_id ON images (status, id);
+CREATE INDEX predictions_made_at ON predictions (image_id);
+CREATE INDEX alerts_pending ON alerts (id) WHERE delivered_at IS NULL;
+"""
+"""v2: every per-image query an index lookup (the last image, the window, the open forecast, the
+undelivered alerts), so the cost of a new image does not grow with the images stored (v1 scanned:
+measured 8 → 14 ms per image from 500 to 2,500 stored)."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2}
 """Version → the SQL that brings a database from version − 1 to it (0: empty)."""
 
 
@@ -138,6 +148,9 @@ class Store:
                                     f"glacier-edge reads ({SCHEMA_VERSION}); upgrade glacier-edge")
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.transaction():
+                # another process may have migrated since we looked: re-read under the write lock
+                if (self.db.execute("SELECT max(version) FROM schema_version").fetchone()[0] or 0) >= version:
+                    continue
                 for statement in _statements(MIGRATIONS[version]):
                     self.db.execute(statement)
                 self.db.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
