@@ -72,7 +72,8 @@ def per_image_against_run(model: Path, window: int, extra: int, threads: int | N
         stat = path.stat()
         image = date_image(InboxFile(path, stat.st_size, stat.st_mtime_ns))
         started = time.perf_counter()
-        engine.take(image)
+        taken = engine.take(image)
+        assert taken.outcome == "processed", f"{path.name}: {taken.outcome} {taken.reason}"
         if index >= window:
             per_image.append(time.perf_counter() - started)
     edge = EdgeModel(engine.model().bundle, provider="cpu", threads=threads)

@@ -71,13 +71,24 @@ class GlacierTimelapse:
         return self.ice_pixels * (PIXEL_METRES / 1000.0) ** 2
 
 
+ANNUAL_UP_TO = 30
+"""Up to this many frames, one summer acquisition a year; longer sequences (station soaks, long
+inboxes) are monthly-ish, so their dates stay in this century and in file names a reader parses."""
+
+
 def acquisition_dates(count: int, rng: np.random.Generator, first_year: int = 1986) -> list[date]:
-    """One summer acquisition in most years, with gaps (missing years) and varying days."""
-    dates, year = [], first_year
+    """One summer acquisition in most years, with gaps (missing years) and varying days; beyond
+    ANNUAL_UP_TO frames, one every 1–3 months (the same random draws, so frames do not change)."""
+    dates, year, day = [], first_year, date(first_year, 6, 1)
     for _ in range(count):
-        year += int(rng.choice([1, 1, 1, 2, 3]))
+        step = int(rng.choice([1, 1, 1, 2, 3]))
         day_of_year = int(rng.integers(182, 275))  # July to September
-        dates.append(date(year, 1, 1) + timedelta(days=day_of_year - 1))
+        if count <= ANNUAL_UP_TO:
+            year += step
+            dates.append(date(year, 1, 1) + timedelta(days=day_of_year - 1))
+        else:
+            day += timedelta(days=30 * step + day_of_year % 7)
+            dates.append(day)
     return dates
 
 

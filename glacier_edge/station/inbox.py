@@ -9,6 +9,7 @@ so an idle start costs a directory listing and one query per file.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
@@ -31,7 +32,8 @@ class InboxFile:
 
     @property
     def key(self) -> str:
-        return str(self.path.resolve())
+        """Absolute path (the inbox is resolved once by :func:`list_inbox`, not per file)."""
+        return str(self.path)
 
 
 @dataclass(frozen=True)
@@ -46,20 +48,25 @@ class DatedImage:
     """Why the image cannot be taken before it is even decoded (a bad dates sidecar)."""
 
 
-def list_inbox(inbox: Path) -> list[InboxFile]:
-    """Image files directly in ``inbox`` (hidden files and sidecars ignored)."""
+def list_inbox(inbox: Path, seen: set[tuple[str, int, int]] = frozenset()) -> list[InboxFile]:
+    """Image files directly in ``inbox`` (hidden files and sidecars ignored), except those whose
+    (path, size, mtime_ns) is in ``seen``: an idle pass over 5,000 files builds no Path objects."""
     if not inbox.is_dir():
         raise BadInputError(f"{inbox}: inbox is not a directory")
     found = []
-    for entry in inbox.iterdir():
-        if entry.name.startswith(".") or entry.suffix.lower() not in IMAGE_SUFFIXES:
-            continue
-        try:
-            stat = entry.stat()
-        except OSError:  # removed between listing and stat
-            continue
-        if entry.is_file():
-            found.append(InboxFile(entry, stat.st_size, stat.st_mtime_ns))
+    with os.scandir(inbox.resolve()) as entries:  # one readdir; stat results come with it where the OS can
+        for entry in entries:
+            name = entry.name
+            if name.startswith(".") or os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+            except OSError:  # removed between listing and stat
+                continue
+            if (entry.path, stat.st_size, stat.st_mtime_ns) not in seen:
+                found.append(InboxFile(Path(entry.path), stat.st_size, stat.st_mtime_ns))
     return found
 
 

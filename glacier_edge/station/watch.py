@@ -77,8 +77,7 @@ def process_inbox(inbox: Path, store: Store, engine: Callable[[], Engine], sinks
     and imports neither numpy nor onnxruntime."""
     summary = BatchSummary()
     deliver_pending(store, sinks, log)  # left over from a crash between commit and delivery
-    seen = store.seen_files()
-    fresh = [file for file in list_inbox(inbox) if (file.key, file.size, file.mtime_ns) not in seen]
+    fresh = list_inbox(inbox, store.seen_files())
     if not fresh:
         return summary
     for image in in_date_order([date_image(file) for file in settled(fresh, settle)]):
