@@ -11,8 +11,9 @@ import numpy as np
 import torch
 from glacier_edge.export.onnx_export import DEFAULT_OPSET, export_encoder, export_gnn, onnx_op_types
 from glacier_edge.export.ood_export import export_ood
-from glacier_edge.export.quantize import INT8_MELT_MAE_BOUND, quantize_encoder
+from glacier_edge.export.quantize import CANDIDATES, FORMATS_BY_KEY, INT8_MELT_MAE_BOUND, quantize_encoder
 
+from glacier_edge.bench.system import system_info
 from glacier_edge.bundle import file_record
 from glacier_edge.contracts import (
     ENCODER_FILE,
@@ -67,8 +68,11 @@ def training_frames(record: RunRecord) -> list[np.ndarray]:
 
 
 def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: int = DEFAULT_OPSET,
-                  echo: Callable[[str], None] = print) -> BundleManifest:
-    """Export the encoder and the dense graph model (and optionally int8) into ``out_dir`` atomically."""
+                  int8_format: str | None = None, echo: Callable[[str], None] = print) -> BundleManifest:
+    """Export the encoder and the dense graph model (and optionally int8) into ``out_dir`` atomically.
+
+    ``int8_format`` (a key of export/quantize.FORMATS) skips the race: the format is written as
+    asked, for a station whose CPU is not the exporting one."""
     started = time.perf_counter()
     model, record = load_checkpoint(run_dir)
     encoder = encoder_for_run(record)
@@ -84,7 +88,7 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
             raise ModelBundleError(f"{GNN_FILE} contains {scatter_ops}; the dense export must have none")
         int8_summary = None
         if int8:
-            int8_summary = _export_int8(staging, model, record, echo)
+            int8_summary = _export_int8(staging, model, record, int8_format, echo)
             if int8_summary.chosen is not None:
                 models[ROLE_ENCODER_INT8] = dataclasses.replace(models[ROLE_ENCODER], file=ENCODER_INT8_FILE,
                                                                 int8_format=int8_summary.chosen.format)
@@ -104,9 +108,11 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
     return manifest
 
 
-def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord,
+def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord, int8_format: str | None,
                  echo: Callable[[str], None]) -> Int8Summary:
-    echo(f"quantising the encoder to int8 (melt MAE bound {INT8_MELT_MAE_BOUND} vs fp32)")
+    requested = FORMATS_BY_KEY[int8_format] if int8_format else None
+    echo(f"quantising the encoder to int8 (melt MAE bound {INT8_MELT_MAE_BOUND} vs fp32"
+         + (f"; {requested.name} as requested)" if requested else "; racing the formats on this machine)"))
     evaluation = training_frames(record)
     rng = np.random.default_rng(0)
     calibration = np.concatenate(evaluation + [augment_sequence(frames, rng) for frames in evaluation])
@@ -118,8 +124,16 @@ def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord,
         x = node_inputs(embeddings, None, features, None, record.config.task)
         return graph_session.run(None, {"x": x, "adjacency": adjacency})[0]
 
-    chosen, tried, fp32_ms = quantize_encoder(staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration,
-                                              evaluation, melt_of, embedding_centre(model, record), echo)
-    echo("  no int8 format met the melt bound; the bundle keeps fp32 only" if chosen is None
-         else f"  kept {chosen.format}")
-    return Int8Summary(chosen, tuple(tried), fp32_ms, int(len(calibration)), INT8_MELT_MAE_BOUND)
+    chosen, tried, fp32_ms = quantize_encoder(
+        staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration, evaluation, melt_of,
+        embedding_centre(model, record), echo, candidates=(requested,) if requested else CANDIDATES,
+        require_bound=requested is None)
+    if chosen is None:
+        echo("  no int8 format met the melt bound; the bundle keeps fp32 only")
+    elif not chosen.acceptable:
+        echo(f"  kept {chosen.format} as requested, although on this machine its melt MAE "
+             f"{chosen.melt_mae_vs_fp32:.1e} exceeds {INT8_MELT_MAE_BOUND}: check it on the station with `verify`")
+    else:
+        echo(f"  kept {chosen.format}")
+    return Int8Summary(chosen, tuple(tried), fp32_ms, int(len(calibration)), INT8_MELT_MAE_BOUND,
+                       "requested" if requested else "race", system_info(None).line())

@@ -20,6 +20,7 @@ from glacier_edge import __version__
 from glacier_edge.contracts import (
     ARCHS,
     FINAL_ACTIVATIONS,
+    INT8_FORMATS,
     NORMALIZATIONS,
     OUTPUT_FORMATS,
     PRECISIONS,
@@ -390,8 +391,13 @@ def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, **options: Any) 
 @click.option("--int8", is_flag=True,
               help="Also write encoder.int8.onnx: ONNX Runtime static quantisation calibrated on the training "
                    "frames; each documented format is timed and the fastest within melt MAE 0.005 is kept.")
+@click.option("--int8-format", type=click.Choice(INT8_FORMATS), default=None,
+              help="Write this int8 format instead of racing them on this machine (implies --int8): for a station "
+                   "whose CPU differs. x86 without VNNI: qop-u8s8-reduced or qop-u8u8 (no 16-bit saturation); "
+                   "VNNI or ARM dot product: the race's choice. Recorded in the manifest with the reason.")
 @click.option("--opset", type=click.IntRange(min=17), default=18, show_default=True, help="ONNX opset.")
-def export_command(run_dir: Path | None, out_dir: Path | None, int8: bool, opset: int) -> None:
+def export_command(run_dir: Path | None, out_dir: Path | None, int8: bool, int8_format: str | None,
+                   opset: int) -> None:
     """Export a training run to an ONNX model bundle for the edge runner.
 
     Writes encoder.onnx (the backbone, uint8 frames in, preprocessing inside, dynamic N),
@@ -399,14 +405,18 @@ def export_command(run_dir: Path | None, out_dir: Path | None, int8: bool, opset
     (sha256 of every file, versions, opset, I/O spec, weights, training summary). RUN_DIR
     defaults to the last `glacier-edge train` run.
 
-    Example: glacier-edge export runs/rutor --out bundles/rutor --int8
+    \b
+    Examples:
+      glacier-edge export runs/rutor --out bundles/rutor --int8
+      glacier-edge export runs/rutor --out bundles/pi --int8-format qop-u8s8-reduced
     """
     require_torch_wing("export")
     from glacier_edge.export.bundle_export import export_bundle
 
     run_dir = run_dir or default_run_dir()
     out_dir = out_dir or default_bundle_dir()
-    manifest = export_bundle(run_dir, out_dir, int8=int8, opset=opset, echo=echo_err)
+    manifest = export_bundle(run_dir, out_dir, int8=int8 or int8_format is not None, opset=opset,
+                             int8_format=int8_format, echo=echo_err)
     for name, record in manifest.files.items():
         click.echo(f"{name:20s} {record.bytes / 1e6:8.1f} MB  sha256 {record.sha256[:16]}…")
     click.echo(f"encoder weights: {manifest.encoder.description}")

@@ -34,6 +34,8 @@ GRAPH_KINDS: tuple[str, ...] = ("bidirectional", "causal")
 TASK_GRAPHS = {"nowcast": "bidirectional", "forecast": "causal"}
 """nowcast: melt_t from frames around t (the seed). forecast: melt_{t+1} from frames up to t."""
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "csv")
+INT8_FORMATS: tuple[str, ...] = ("qdq-s8s8", "qdq-u8s8", "qop-u8s8", "qop-u8s8-tensor", "qop-u8u8", "qop-u8s8-reduced")
+"""int8 encoder formats `export --int8-format` takes (export/quantize.py defines each)."""
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 """ONNX Runtime execution providers by the name the CLI takes."""
 PROVIDER_CHOICES: tuple[str, ...] = ("auto", *PROVIDERS)
@@ -351,6 +353,11 @@ class Int8Summary:
     fp32_ms_per_frame: float
     calibration_frames: int
     melt_mae_bound: float
+    chosen_by: str = "race"
+    """Why this format: ``race`` (fastest within the melt bound on the exporting machine) or
+    ``requested`` (`--int8-format`, for a target machine that is not the exporting one)."""
+    exported_on: str = ""
+    """CPU and int8-relevant flags of the exporting machine: where the race was run."""
 
 
 @dataclass(frozen=True)
