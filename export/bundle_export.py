@@ -136,4 +136,4 @@ def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord, int8_
     else:
         echo(f"  kept {chosen.format}")
     return Int8Summary(chosen, tuple(tried), fp32_ms, int(len(calibration)), INT8_MELT_MAE_BOUND,
-                       "requested" if requested else "race", system_info(None).line())
+                       "requested" if requested else "race", system_info(None).machine())

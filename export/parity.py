@@ -158,6 +158,9 @@ def parity_table(parity: Parity) -> str:
     i8 = parity.int8
     if i8 is not None:
         verdict = "within" if i8.within_bound else "WARNING: above"
+        from glacier_edge.machine import int8_kernel_path
+
+        lines.append(f"int8 kernels on this machine: {int8_kernel_path()}")
         lines.append(f"int8 ({i8.format}) on imagery like the training data: melt MAE vs fp32 max "
                      f"{i8.melt_mae_max:.2e} ({verdict} the bound {parity.int8_melt_mae_bound}), centred cosine ≥ "
                      f"{i8.centred_cosine_min:.4f}; reported, not held to the fp32 tolerance")

@@ -57,3 +57,22 @@ def machine_key(arch: str | None = None, fields: dict[str, str] | None = None) -
     arch = arch or platform.machine() or "unknown"
     digest = hashlib.sha256(" ".join(isa_flags(fields)).encode()).hexdigest()[:12]
     return f"{arch}-{digest}"
+
+
+def int8_kernel_path(arch: str | None = None, flags: tuple[str, ...] | None = None) -> str:
+    """Which int8 matrix kernels ORT's MLAS uses here, and what that means for accuracy."""
+    arch = arch or platform.machine()
+    present = set(isa_flags() if flags is None else flags)
+    if {"amx_int8", "amx_tile"} <= present:
+        return "x86 AMX int8 tiles (32-bit sums: no saturation)"
+    if "avx512_vnni" in present or "avx_vnni" in present:
+        return "x86 VNNI int8 dot products (32-bit sums: no saturation)"
+    if "avx2" in present:
+        return ("x86 AVX2 without VNNI: U8S8 products pass through 16-bit sums that can saturate "
+                "(7-bit weights, U8U8 or session.x64quantprecision avoid it)")
+    if arch in ("aarch64", "arm64"):
+        if "i8mm" in present:
+            return "ARM int8 matrix multiply (i8mm)"
+        return "ARM dot product (asimddp)" if "asimddp" in present else "ARM NEON without dot product (slow int8)"
+    return "no int8 SIMD path known for this CPU (int8 may be slower than fp32)"
+

@@ -52,3 +52,21 @@ def test_a_foreign_cache_entry_is_never_loaded(monkeypatch: pytest.MonkeyPatch) 
     opened.clear()  # the same machine again: its own entry is what loads
     runtime.cpu_session(TINY_ENCODER, runtime.session_options(1), sha)
     assert opened == [str(arm_entry)]
+
+
+def test_int8_kernel_path_names_the_saturation_risk_only_where_it_exists() -> None:
+    from glacier_edge.machine import int8_kernel_path
+
+    assert "16-bit sums that can saturate" in int8_kernel_path("x86_64", isa_flags(cpuinfo(ZEN3)))
+    assert int8_kernel_path("x86_64", isa_flags(cpuinfo(ZEN5))).startswith("x86 VNNI")
+    assert int8_kernel_path("aarch64", isa_flags(cpuinfo(ARM))) == "ARM dot product (asimddp)"
+
+
+def test_int8_format_choices_are_the_formats_export_knows() -> None:
+    pytest.importorskip("onnx", reason="onnxruntime.quantization needs the onnx package (train extra)")
+    from glacier_edge.export.quantize import CANDIDATES, FORMATS
+
+    from glacier_edge.contracts import INT8_FORMATS
+
+    assert tuple(fmt.key for fmt in FORMATS) == INT8_FORMATS
+    assert set(CANDIDATES) <= set(FORMATS)

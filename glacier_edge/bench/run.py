@@ -95,7 +95,7 @@ def run_bench(bundle_dir: Path, *, frame_counts: Sequence[int], providers: Seque
     run_dir = _reference_run(bundle)
     system = system_info(threads)
     gflop = bundle.manifest.encoder.backbone.gflop_per_frame
-    lines = [f"{system.line()} | encoder: {bundle.weights_label}"]
+    lines = [system.line(), f"encoder: {bundle.weights_label}"]
     echo("measuring decode+resize of the sample GIF")
     decode = measure(lambda: read_sequence(sample), runs=runs, warmup=1)
     usable = [p for p in providers if _provider_usable(bundle, p, echo)]

@@ -9,7 +9,7 @@ from importlib import metadata
 
 import onnxruntime as ort
 
-from glacier_edge.machine import cpuinfo
+from glacier_edge.machine import cpuinfo, int8_kernel_path
 
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm")
 """x86: AVX2/AVX-512 and the VNNI int8 dot products; ARM: NEON (asimd), dot product, i8mm."""
@@ -26,9 +26,14 @@ class SystemInfo:
     python: str
     ort_providers: tuple[str, ...]
 
+    def machine(self) -> str:
+        """One line: the CPU and its int8-relevant flags (what the manifest records)."""
+        return f"{self.cpu} [{' '.join(self.flags) or 'no AVX2/VNNI/NEON flags seen'}], {self.cores} cores"
+
     def line(self) -> str:
         return (f"CPU: {self.cpu} [{' '.join(self.flags) or 'no AVX2/VNNI/NEON flags seen'}] | cores {self.cores} | "
-                f"threads {self.threads} | onnxruntime {self.onnxruntime} | torch {self.torch or 'not installed'}")
+                f"threads {self.threads} | onnxruntime {self.onnxruntime} | torch {self.torch or 'not installed'}\n"
+                f"int8 kernels: {int8_kernel_path()}")
 
 
 def cpu_model() -> str:
