@@ -91,6 +91,18 @@ def test() -> None:
             "--out", Path(scratch) / "run", env=home)
         run(bin_path(env, "glacier-edge"), "export", Path(scratch) / "run", "--out", bundle, env=home)
         edge_check(bundle, home)
+        arm64_check(env, Path(scratch), home)
+
+
+def arm64_check(env: Path, scratch: Path, home: dict[str, str]) -> None:
+    """The torch-free edge path on Linux aarch64 under QEMU, against the tiny bundle (+ int8) built
+    here: fp32 within 1e-5 of x86 per frame, int8 within its bound (benchmarks/arm64/check.sh)."""
+    bundle = scratch / "tiny_int8"
+    python = bin_path(env, "python")
+    run(python, ROOT / "benchmarks" / "arm64" / "tiny_int8_bundle.py", bundle, env=home)
+    sample = Path(home["GLACIER_EDGE_CACHE"]) / "sample.gif"
+    run("bash", ROOT / "benchmarks" / "arm64" / "check.sh", bundle, sample, scratch / "arm64",
+        env={**home, "PYTHON": str(python)})
 
 
 COMMANDS = {"demo": demo, "test": test}

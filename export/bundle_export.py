@@ -11,7 +11,12 @@ import numpy as np
 import torch
 from glacier_edge.export.onnx_export import DEFAULT_OPSET, export_encoder, export_gnn, onnx_op_types
 from glacier_edge.export.ood_export import export_ood
-from glacier_edge.export.quantize import CANDIDATES, FORMATS_BY_KEY, INT8_MELT_MAE_BOUND, quantize_encoder
+from glacier_edge.export.quantize import (
+    FORMATS_BY_KEY,
+    INT8_MELT_MAE_BOUND,
+    candidates_for_this_machine,
+    quantize_encoder,
+)
 
 from glacier_edge.bench.system import system_info
 from glacier_edge.bundle import file_record
@@ -111,8 +116,8 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
 def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord, int8_format: str | None,
                  echo: Callable[[str], None]) -> Int8Summary:
     requested = FORMATS_BY_KEY[int8_format] if int8_format else None
-    echo(f"quantising the encoder to int8 (melt MAE bound {INT8_MELT_MAE_BOUND} vs fp32"
-         + (f"; {requested.name} as requested)" if requested else "; racing the formats on this machine)"))
+    candidates, reason = ((requested,), "requested with --int8-format") if requested else candidates_for_this_machine()
+    echo(f"quantising the encoder to int8 (melt MAE bound {INT8_MELT_MAE_BOUND} vs fp32; {reason})")
     evaluation = training_frames(record)
     rng = np.random.default_rng(0)
     calibration = np.concatenate(evaluation + [augment_sequence(frames, rng) for frames in evaluation])
@@ -126,8 +131,7 @@ def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord, int8_
 
     chosen, tried, fp32_ms = quantize_encoder(
         staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration, evaluation, melt_of,
-        embedding_centre(model, record), echo, candidates=(requested,) if requested else CANDIDATES,
-        require_bound=requested is None)
+        embedding_centre(model, record), echo, candidates=candidates, require_bound=requested is None)
     if chosen is None:
         echo("  no int8 format met the melt bound; the bundle keeps fp32 only")
     elif not chosen.acceptable:
@@ -135,5 +139,5 @@ def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord, int8_
              f"{chosen.melt_mae_vs_fp32:.1e} exceeds {INT8_MELT_MAE_BOUND}: check it on the station with `verify`")
     else:
         echo(f"  kept {chosen.format}")
-    return Int8Summary(chosen, tuple(tried), fp32_ms, int(len(calibration)), INT8_MELT_MAE_BOUND,
-                       "requested" if requested else "race", system_info(None).machine())
+    return Int8Summary(chosen, tuple(tried), fp32_ms, int(len(calibration)), INT8_MELT_MAE_BOUND, reason,
+                       system_info(None).machine())

@@ -56,7 +56,23 @@ FORMATS = (
 )
 FORMATS_BY_KEY = {fmt.key: fmt for fmt in FORMATS}
 CANDIDATES = FORMATS[:4]
-"""What the export race tries by default (measured choices: benchmarks/int8.py)."""
+"""What the export race tries where int8 products cannot saturate (VNNI, ARM dot product)."""
+SATURATION_FREE = (FORMATS_BY_KEY["qop-u8s8-reduced"],)
+"""x86 without VNNI: U8S8 products pass through 16-bit sums. Measured on a Zen 3 (AVX2):
+7-bit weights cut the melt error 3× (6.3e-4 → 2.2e-4 vs fp32) at the same speed, while
+``session.x64quantprecision`` cuts it 4× but costs 30–50 % of the int8 speed-up
+(benchmarks/results/int8_avx2.txt)."""
+
+
+def candidates_for_this_machine() -> tuple[tuple[Int8Format, ...], str]:
+    """The formats the export race tries here, and why (recorded in the manifest)."""
+    from glacier_edge.machine import int8_kernel_path
+
+    path = int8_kernel_path()
+    if "can saturate" in path:
+        return SATURATION_FREE, ("x86 without VNNI on the exporting machine: 7-bit weights, measured to avoid the "
+                                 "16-bit saturation at no speed cost")
+    return CANDIDATES, f"race on the exporting machine ({path}): fastest within the melt bound"
 
 
 class FramesReader(CalibrationDataReader):

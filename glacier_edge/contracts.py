@@ -36,8 +36,12 @@ TASK_GRAPHS = {"nowcast": "bidirectional", "forecast": "causal"}
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "csv")
 INT8_FORMATS: tuple[str, ...] = ("qdq-s8s8", "qdq-u8s8", "qop-u8s8", "qop-u8s8-tensor", "qop-u8u8", "qop-u8s8-reduced")
 """int8 encoder formats `export --int8-format` takes (export/quantize.py defines each)."""
-PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
+             "openvino": "OpenVINOExecutionProvider"}
 """ONNX Runtime execution providers by the name the CLI takes."""
+PROVIDER_PACKAGES = {"cuda": "onnxruntime-gpu", "tensorrt": "onnxruntime-gpu (with TensorRT libraries)",
+                     "openvino": "onnxruntime-openvino"}
+"""The onnxruntime package that carries each provider (each replaces the plain `onnxruntime`)."""
 PROVIDER_CHOICES: tuple[str, ...] = ("auto", *PROVIDERS)
 ENCODER_BATCH = 32
 """Frames per encoder call, in training (PyTorch) and on the edge (ONNX Runtime): bounds memory."""
@@ -353,9 +357,9 @@ class Int8Summary:
     fp32_ms_per_frame: float
     calibration_frames: int
     melt_mae_bound: float
-    chosen_by: str = "race"
-    """Why this format: ``race`` (fastest within the melt bound on the exporting machine) or
-    ``requested`` (`--int8-format`, for a target machine that is not the exporting one)."""
+    chosen_by: str = "race on the exporting machine"
+    """Why this format: the exporting machine's race or rule, or `--int8-format` for a target
+    machine that is not the exporting one."""
     exported_on: str = ""
     """CPU and int8-relevant flags of the exporting machine: where the race was run."""
 

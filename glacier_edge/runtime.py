@@ -19,6 +19,7 @@ from glacier_edge.contracts import (
     ENCODER_BATCH,
     PRECISIONS,
     PROVIDER_CHOICES,
+    PROVIDER_PACKAGES,
     PROVIDERS,
     ROLE_ENCODER,
     ROLE_ENCODER_INT8,
@@ -97,33 +98,43 @@ def cpu_session(path: Path, options: ort.SessionOptions, sha256: str | None) -> 
 
 def create_session(path: Path, provider: str = "cpu", threads: int | None = None,
                    allow_fallback: bool = False, sha256: str | None = None) -> tuple[ort.InferenceSession, str]:
-    """Create a session on ``provider`` (auto|cpu|cuda); return it with the provider it really got.
+    """Create a session on ``provider`` (auto, cpu, cuda, tensorrt, openvino); return it with the
+    provider it really got.
 
-    ``cuda`` that cannot be had raises :class:`ProviderError` unless ``allow_fallback``; ``auto``
-    uses CUDA when the session really gets it and the CPU otherwise.
+    A provider that cannot be had raises :class:`ProviderError` unless ``allow_fallback``: the
+    installed onnxruntime package lacks it, or ORT offered it and then fell back to CPU
+    silently (checked with ``session.get_providers()``). ``auto`` uses CUDA when the session
+    really gets it and the CPU otherwise.
     """
     if provider not in PROVIDER_CHOICES:
         raise ProviderError(f"unknown provider {provider!r}; use one of {', '.join(PROVIDER_CHOICES)}")
-    options = session_options(threads)
-    cpu_only = [PROVIDERS["cpu"]]
     if provider == "cpu":
-        return cpu_session(path, options, sha256), "cpu"
-    reason = ""
-    if PROVIDERS["cuda"] not in ort.get_available_providers():
-        reason = ("this onnxruntime build has no CUDA execution provider "
-                  f"(available: {', '.join(ort.get_available_providers())}; install onnxruntime-gpu)")
-    else:
-        try:
-            session = ort.InferenceSession(str(path), options, providers=[PROVIDERS["cuda"], *cpu_only])
-            if session.get_providers()[0] == PROVIDERS["cuda"]:
-                return session, "cuda"
-            reason = ("ONNX Runtime offered CUDA but the session fell back to CPU "
-                      "(CUDA/cuDNN libraries or driver missing)")
-        except Exception as exc:  # noqa: BLE001 - ORT raises bare RuntimeError/Fail for CUDA load errors
-            reason = f"the CUDA session could not be created ({str(exc).splitlines()[0][:200]})"
-    if provider == "cuda" and not allow_fallback:
-        raise ProviderError(f"--provider cuda: {reason}; use --provider cpu or add --allow-fallback")
+        return cpu_session(path, session_options(threads), sha256), "cpu"
+    wanted = "cuda" if provider == "auto" else provider
+    session, reason = _accelerated_session(path, wanted, threads)
+    if session is not None:
+        return session, wanted
+    if provider != "auto" and not allow_fallback:
+        raise ProviderError(f"--provider {provider}: {reason}; use --provider cpu or add --allow-fallback")
     return cpu_session(path, session_options(threads), sha256), "cpu"
+
+
+def _accelerated_session(path: Path, name: str, threads: int | None) -> tuple[ort.InferenceSession | None, str]:
+    """A session whose first provider really is ``name``, or None and why not."""
+    wanted = PROVIDERS[name]
+    available = ort.get_available_providers()
+    if wanted not in available:
+        return None, (f"this onnxruntime build has no {wanted} (available: {', '.join(available)}; "
+                      f"install {PROVIDER_PACKAGES[name]})")
+    chain = [wanted, *([PROVIDERS["cuda"]] if name == "tensorrt" else []), PROVIDERS["cpu"]]
+    try:
+        session = ort.InferenceSession(str(path), session_options(threads), providers=chain)
+    except Exception as exc:  # noqa: BLE001 - ORT raises bare RuntimeError/Fail for provider load errors
+        return None, f"the {wanted} session could not be created ({str(exc).splitlines()[0][:200]})"
+    if session.get_providers()[0] == wanted:
+        return session, ""
+    return None, (f"ONNX Runtime offered {wanted} but the session fell back to {session.get_providers()[0]} "
+                  "(its libraries or driver are missing)")
 
 
 @dataclass

@@ -11,6 +11,7 @@ import glacier_edge.runtime as runtime
 from glacier_edge.errors import ProviderError
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+OPENVINO, TENSORRT = "OpenVINOExecutionProvider", "TensorrtExecutionProvider"
 
 
 class FakeSession:
@@ -19,8 +20,11 @@ class FakeSession:
     refused: set[str] = set()
     raise_on_cuda = False
 
+    asked: list[str] = []
+
     def __init__(self, path: str, options: object = None, providers: list[str] | None = None) -> None:
         providers = providers or [CPU]
+        FakeSession.asked = list(providers)
         if self.raise_on_cuda and CUDA in providers:
             raise RuntimeError("libcudnn.so.9: cannot open shared object file\nmore detail")
         self.providers = [p for p in providers if p not in self.refused]
@@ -56,7 +60,7 @@ def test_auto_detects_silent_fallback_and_reports_cpu(fake_ort) -> None:
 
 def test_cuda_strict_refuses_silent_fallback(fake_ort) -> None:
     fake_ort([CUDA, CPU], refused={CUDA})
-    with pytest.raises(ProviderError, match="offered CUDA but the session fell back to CPU"):
+    with pytest.raises(ProviderError, match="offered CUDAExecutionProvider but the session fell back to CPU"):
         runtime.create_session(MODEL, "cuda")
 
 
@@ -72,7 +76,7 @@ def test_cuda_library_load_error_is_one_line(fake_ort) -> None:
 
 def test_cpu_only_wheel(fake_ort) -> None:
     fake_ort([CPU])
-    with pytest.raises(ProviderError, match="no CUDA execution provider .* install onnxruntime-gpu"):
+    with pytest.raises(ProviderError, match="no CUDAExecutionProvider .* install onnxruntime-gpu"):
         runtime.create_session(MODEL, "cuda")
     assert runtime.create_session(MODEL, "auto")[1] == "cpu"
     assert runtime.create_session(MODEL, "cpu")[1] == "cpu"
@@ -82,3 +86,23 @@ def test_session_options_turn_spinning_off() -> None:
     options = runtime.session_options(2)
     assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
     assert options.intra_op_num_threads == 2
+
+
+def test_openvino_and_tensorrt_get_the_same_really_got_it_check(fake_ort) -> None:
+    fake_ort([OPENVINO, CPU])
+    session, provider = runtime.create_session(MODEL, "openvino")
+    assert provider == "openvino" and FakeSession.asked == [OPENVINO, CPU]
+    assert runtime.create_session(MODEL, "auto")[1] == "cpu"  # auto means CUDA or CPU, never a surprise
+    fake_ort([OPENVINO, CPU], refused={OPENVINO})
+    with pytest.raises(ProviderError, match="offered OpenVINOExecutionProvider but the session fell back"):
+        runtime.create_session(MODEL, "openvino")
+    fake_ort([CPU])
+    with pytest.raises(ProviderError, match="no OpenVINOExecutionProvider .* install onnxruntime-openvino"):
+        runtime.create_session(MODEL, "openvino")
+    fake_ort([TENSORRT, CUDA, CPU])
+    assert runtime.create_session(MODEL, "tensorrt")[1] == "tensorrt"
+    assert FakeSession.asked == [TENSORRT, CUDA, CPU]  # TensorRT hands unsupported nodes to CUDA
+    fake_ort([TENSORRT, CUDA, CPU], refused={TENSORRT})
+    _, provider = runtime.create_session(MODEL, "tensorrt", allow_fallback=True)
+    assert provider == "cpu"
+

@@ -33,7 +33,7 @@ class SystemInfo:
     def line(self) -> str:
         return (f"CPU: {self.cpu} [{' '.join(self.flags) or 'no AVX2/VNNI/NEON flags seen'}] | cores {self.cores} | "
                 f"threads {self.threads} | onnxruntime {self.onnxruntime} | torch {self.torch or 'not installed'}\n"
-                f"int8 kernels: {int8_kernel_path()}")
+                f"int8 kernels: {int8_kernel_path()} | ORT providers here: {', '.join(self.ort_providers)}")
 
 
 def cpu_model() -> str:

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,6 +21,9 @@ from glacier_edge.frames import FrameSequence
 from glacier_edge.melt import measured_melt, normalize_melt, task_targets
 from glacier_edge.training.augment import augment_sequence
 from glacier_edge.training.encoder import FrameEncoder, encode_frames
+
+if TYPE_CHECKING:
+    from glacier_edge.training.store import EmbeddingStore
 
 CACHE_FORMAT = 1
 
@@ -64,9 +68,15 @@ def embed_views(
     augmentations: int,
     seed: int,
     cache_dir: Path | None,
+    store: EmbeddingStore | None = None,
 ) -> tuple[np.ndarray, str]:
-    """Embeddings of the original frames plus ``augmentations`` augmented copies (cached)."""
+    """Embeddings of the original frames plus ``augmentations`` augmented copies: from the
+    embedding store when it holds them (`glacier-edge embed`), else the cache, else the encoder."""
     digest = frames_digest(sequence.frames)
+    if store is not None:
+        stored = store.read_views(digest, sequence.num_frames)
+        if stored is not None and len(stored) == augmentations + 1:
+            return stored, digest
     key = hashlib.sha256(f"{CACHE_FORMAT}|{digest}|{weights.weights_id}|{augmentations}|{seed}".encode())
     cache_file = cache_dir / "embeddings" / f"{key.hexdigest()[:32]}.npy" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
@@ -102,9 +112,10 @@ def build_example(
     augmentations: int,
     cache_dir: Path | None,
     mask: np.ndarray | None = None,
+    store: EmbeddingStore | None = None,
 ) -> SequenceExample:
     """One sequence as a training graph; ``augmentations`` is the config's for training
     sequences and 0 for held-out ones."""
-    views, digest = embed_views(sequence, encoder, weights, augmentations, config.seed, cache_dir)
+    views, digest = embed_views(sequence, encoder, weights, augmentations, config.seed, cache_dir, store)
     melt = normalize_melt(measured_melt(sequence.frames, mask), config.normalization)
     return SequenceExample(sequence, views, melt, digest, config.task)

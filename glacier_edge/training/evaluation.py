@@ -32,7 +32,7 @@ from glacier_edge.training.dataset import SequenceExample, build_example, define
 from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.loop import predict
 from glacier_edge.training.models import FrameMLP
-from glacier_edge.training.pipeline import read_sequences
+from glacier_edge.training.pipeline import open_store, read_sequences
 from glacier_edge.training.recipe import fit, grouped_folds
 
 MODELS = ("graph_model", "mlp_no_graph")
@@ -73,7 +73,7 @@ def _skill(metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
 
 
 def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Path | None, out_dir: Path | None,
-                   echo: Echo) -> dict[str, Any]:
+                   echo: Echo, store: Path | None = None) -> dict[str, Any]:
     """Grouped held-out evaluation over ``paths`` (a folder of sequences counts as its sequences)."""
     paths = expand_sequences(list(paths))
     if len(paths) < 2:
@@ -83,12 +83,13 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
     mask_info = mask_record(config.mask_specs)
     encoder, weights_info = build_encoder(config.weights)
     echo(f"encoder: {weights_info.label()}")
+    stored = open_store(store, weights_info, config, echo)
     examples = []
     for number, seq in enumerate(sequences, start=1):
         echo(f"embedding {number}/{len(sequences)} {seq.source}: {seq.num_frames} frames × "
              f"{config.augmentations + 1} views")
         examples.append(build_example(seq, encoder, weights_info, config, augmentations=config.augmentations,
-                                      cache_dir=cache_dir, mask=mask_from_record(mask_info)))
+                                      cache_dir=cache_dir, mask=mask_from_record(mask_info), store=stored))
     groups = grouped_folds(len(examples), config.folds, config.seed)
     split = "leave-one-sequence-out" if all(len(g) == 1 for g in groups) else f"grouped {len(groups)}-fold"
     held_results: list[dict[str, Any]] = []

@@ -11,6 +11,7 @@ from glacier_edge.contracts import (
     PLOT_FILE,
     SUMMARY_FILE,
     Durations,
+    EncoderRecord,
     LossPoint,
     Metrics,
     ModelRecord,
@@ -31,6 +32,7 @@ from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.loop import evaluate, predicted_per_frame
 from glacier_edge.training.models import HIDDEN_DIMS
 from glacier_edge.training.recipe import fit
+from glacier_edge.training.store import EmbeddingStore
 
 Echo = Callable[[str], None]
 
@@ -38,6 +40,15 @@ Echo = Callable[[str], None]
 def read_sequences(paths: Sequence[Path], max_pixels: int) -> list[FrameSequence]:
     """Read every sequence before any expensive work, so a bad file fails in a second."""
     return [read_sequence(path, max_pixels=max_pixels) for path in paths]
+
+
+def open_store(path: Path | None, weights: EncoderRecord, config: TrainConfig, echo: Echo) -> EmbeddingStore | None:
+    """The embedding store given with --store, checked to hold this encoder's embeddings."""
+    if path is None:
+        return None
+    store = EmbeddingStore.open(path, weights, config.augmentations, config.seed)
+    echo(f"embeddings from the store {path} ({len(store.sequence_files())} sequences) where it holds them")
+    return store
 
 
 def _describe(example: SequenceExample, metrics: dict[str, float]) -> SequenceSummary:
@@ -53,6 +64,7 @@ def run_training(
     config: TrainConfig,
     val_sequences: Sequence[Path] = (),
     cache_dir: Path | None,
+    store: Path | None = None,
     echo: Echo = print,
     progress: Callable[[int], Any] | None = None,
 ) -> RunRecord:
@@ -69,11 +81,12 @@ def run_training(
     metadata_names = available_metadata(train_seqs) if config.metadata else []
     encoder, weights_info = build_encoder(config.weights)
     echo(f"encoder: {weights_info.label()}")
+    stored = open_store(store, weights_info, config, echo)
 
     def example(seq: FrameSequence, augment: int) -> SequenceExample:
         echo(f"embedding {seq.source}: {seq.num_frames} frames × {augment + 1} views")
         return build_example(seq, encoder, weights_info, config, augmentations=augment, cache_dir=cache_dir,
-                             mask=mask)
+                             mask=mask, store=stored if augment == config.augmentations else None)
 
     train_examples = [example(seq, config.augmentations) for seq in train_seqs]
     val_examples = [example(seq, 0) for seq in val_seqs]

@@ -1,0 +1,113 @@
+"""`glacier-edge embed` on one machine: worker processes sized to the cores, one encoder each.
+
+Embedding is embarrassingly parallel by sequence. Each worker (a fresh *spawned* process: torch
+and fork do not mix) builds the encoder once with ``cores // workers`` threads, then takes
+sequences one at a time: decode → views → encoder → one Parquet file, written atomically. The
+parent hands out sequences, skips those the store already holds (resume), and reports frames/s.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+
+from glacier_edge.contracts import TrainConfig
+from glacier_edge.training.store import EmbeddingStore, cpu_count
+
+
+@dataclass(frozen=True)
+class EmbedOutcome:
+    source: str
+    frames: int
+    views: int
+    seconds: float
+    skipped: bool = False
+    """Already in the store (unchanged source, or the same frames under another name)."""
+    error: str | None = None
+    """Why this sequence could not be embedded (the run goes on with the others)."""
+
+
+@dataclass(frozen=True)
+class EmbedSummary:
+    sequences: int
+    embedded: int
+    skipped: int
+    frames: int
+    """Frames embedded now (each counted once, whatever its number of views)."""
+    seconds: float
+    workers: int
+    failed: int = 0
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+_worker: dict[str, object] = {}
+
+
+def _init_worker(weights: str, threads: int) -> None:
+    import torch
+
+    from glacier_edge.training.encoder import build_encoder
+
+    torch.set_num_threads(threads)
+    _worker["encoder"], _worker["record"] = build_encoder(weights)
+
+
+def _embed_one(source: str, store_root: str, config: TrainConfig) -> EmbedOutcome:
+    """In a worker: one sequence into the store (or found there already)."""
+    from glacier_edge.errors import GlacierEdgeError
+    from glacier_edge.frames import read_sequence
+    from glacier_edge.training.dataset import embed_views, frames_digest
+
+    started = time.perf_counter()
+    try:
+        sequence = read_sequence(Path(source), max_pixels=config.max_pixels)
+    except GlacierEdgeError as exc:
+        return EmbedOutcome(source, 0, 0, time.perf_counter() - started, error=str(exc))
+    store = EmbeddingStore.open(Path(store_root))
+    record = _worker["record"]
+    if record.weights_id != store.info.encoder.weights_id:  # e.g. ImageNet weights cached meanwhile
+        return EmbedOutcome(source, 0, 0, 0.0, error=f"worker encoder {record.weights_id} is not the store's "
+                                                      f"{store.info.encoder.weights_id}")
+    digest = frames_digest(sequence.frames)
+    if store.read_views(digest, sequence.num_frames) is not None:
+        store.write_marker(Path(source), store.key_for(digest))
+        return EmbedOutcome(source, sequence.num_frames, 0, time.perf_counter() - started, skipped=True)
+    views, _ = embed_views(sequence, _worker["encoder"], _worker["record"], config.augmentations, config.seed,
+                           cache_dir=None)
+    store.write(sequence, views, digest, Path(source))
+    return EmbedOutcome(source, sequence.num_frames, len(views), time.perf_counter() - started)
+
+
+def embed_locally(sources: Sequence[Path], store: EmbeddingStore, config: TrainConfig, *, workers: int | None,
+                  on_done: Callable[[EmbedOutcome], None]) -> EmbedSummary:
+    """Embed every source not yet in the store with ``workers`` processes (default: the cores)."""
+    started = time.perf_counter()
+    todo = [source for source in sources if not store.done(source)]
+    for source in sources:
+        if source not in todo:
+            on_done(EmbedOutcome(str(source), 0, 0, 0.0, skipped=True))
+    workers = max(1, min(workers or cpu_count(), len(todo) or 1))
+    threads = max(1, cpu_count() // workers)
+    outcomes: list[EmbedOutcome] = []
+    if todo:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                                 initargs=(config.weights, threads)) as pool:
+            pending = {pool.submit(_embed_one, str(source), str(store.root), config) for source in todo}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    outcome = future.result()
+                    outcomes.append(outcome)
+                    on_done(outcome)
+    embedded = [o for o in outcomes if not o.skipped and o.error is None]
+    failed = [o for o in outcomes if o.error is not None]
+    return EmbedSummary(len(sources), len(embedded), len(sources) - len(embedded) - len(failed),
+                        sum(o.frames for o in embedded), time.perf_counter() - started, workers, len(failed))
