@@ -50,7 +50,7 @@ def ensure_venv(env: Path, requirement: str) -> Path:
 
 def dev_venv() -> Path:
     """One development venv for both commands: editable install with the train and dev extras."""
-    return ensure_venv(DEV_VENV, f"--editable={ROOT}[train,station,dev]")
+    return ensure_venv(DEV_VENV, f"--editable={ROOT}[train,station,scale,dev]")
 
 
 def demo() -> None:

@@ -369,8 +369,11 @@ def _check_writable(path: Path | None, option: str) -> None:
 @click.argument("sequences", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
               help="Directory for evaluation.json and evaluation.png (measured vs predicted per held-out sequence).")
+@click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
+              help="Run the outer folds as Ray tasks: a local Ray with no ADDRESS, else the cluster at ADDRESS "
+                   "(needs the 'scale' extra).")
 @training_options
-def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, **options: Any) -> None:
+def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, ray_address: str | None, **options: Any) -> None:
     """Held-out evaluation: sequences split into folds, the default recipe trained on the rest.
 
     Reports MAE, RMSE and Pearson r per held-out sequence and pooled for the graph model, a
@@ -386,7 +389,7 @@ def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, **options: Any) 
 
     config, cache_dir, store = config_from(options)
     result = run_evaluation(list(sequences), config=config, cache_dir=cache_dir, out_dir=out_dir, echo=echo_err,
-                            store=store)
+                            store=store, ray_address=ray_address)
     click.echo(evaluation_table(result))
     if out_dir is not None:
         click.echo(f"wrote {out_dir}/evaluation.json and evaluation.png")

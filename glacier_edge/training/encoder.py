@@ -104,10 +104,11 @@ def build_encoder(weights: str, backbone: str = DEFAULT_BACKBONE) -> tuple[Frame
 
 
 def encode_frames(encoder: FrameEncoder, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
-    """Embed uint8 frames (N, H, W, 3) in batches; returns float32 (N, D)."""
+    """Embed uint8 frames (N, H, W, 3) in batches on the encoder's device; returns float32 (N, D)."""
+    device = next(encoder.parameters()).device
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(frames), batch_size):
-            batch = torch.from_numpy(np.ascontiguousarray(frames[start : start + batch_size]))
-            outputs.append(encoder(batch).numpy())
+            batch = torch.from_numpy(np.ascontiguousarray(frames[start : start + batch_size])).to(device)
+            outputs.append(encoder(batch).cpu().numpy())
     return np.concatenate(outputs).astype(np.float32)

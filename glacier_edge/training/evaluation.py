@@ -45,8 +45,20 @@ def _quiet(message: str) -> None:
     """Inner calibration progress is not printed for every outer fold."""
 
 
+def fold_results(examples: list[SequenceExample], group: np.ndarray, config: TrainConfig,
+                 metadata: list[str]) -> list[dict[str, Any]]:
+    """One outer fold: fit on the other sequences, predict the held-out ones (positions in ``group``).
+
+    A plain function of its inputs, so `evaluate --ray` runs it as a Ray task unchanged."""
+    held_positions = set(group.tolist())
+    train = [e for i, e in enumerate(examples) if i not in held_positions]
+    results = _held_out([examples[i] for i in group], train, config, metadata)
+    return [{**{k: v for k, v in result.items() if k != "example"}, "position": int(index)}
+            for index, result in zip(group, results)]
+
+
 def _held_out(held: list[SequenceExample], train: list[SequenceExample], config: TrainConfig,
-              metadata: list[str], echo: Echo) -> list[dict[str, Any]]:
+              metadata: list[str]) -> list[dict[str, Any]]:
     train_mean = float(defined_targets(train).mean())
     graph = fit(train, config, metadata, echo=_quiet)
     mlp = fit(train, config, metadata, echo=_quiet, model_class=FrameMLP)
@@ -60,8 +72,6 @@ def _held_out(held: list[SequenceExample], train: list[SequenceExample], config:
         }
         out.append({"example": example, "predictions": predictions, "halfwidth": halfwidth,
                     "gain": graph.calibration.gain if graph.calibration is not None else None})
-    echo(f"  held out {', '.join(Path(e.sequence.source).name for e in held)}: residual gain "
-         f"{out[0]['gain'] if out else None}, interval ± {halfwidth:.4f}")
     return out
 
 
@@ -72,8 +82,32 @@ def _skill(metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
                                       for m in MODELS}}
 
 
+def run_folds(examples: list[SequenceExample], groups: list[np.ndarray], config: TrainConfig, metadata: list[str],
+              echo: Echo, ray_address: str | None = None) -> list[dict[str, Any]]:
+    """Every outer fold, one after the other here or as Ray tasks on a cluster."""
+    def report(fold: list[dict[str, Any]]) -> None:
+        names = ", ".join(Path(examples[r["position"]].sequence.source).name for r in fold)
+        echo(f"  held out {names}: residual gain {fold[0]['gain'] if fold else None}, "
+             f"interval ± {fold[0]['halfwidth'] if fold else float('nan'):.4f}")
+
+    results: list[dict[str, Any]] = []
+    if ray_address is not None:
+        from glacier_edge.training.ray_jobs import run_folds_on_ray
+
+        for fold in run_folds_on_ray(examples, groups, config, metadata, ray_address):
+            report(fold)
+            results += fold
+        return results
+    for number, group in enumerate(groups, start=1):
+        echo(f"outer fold {number}/{len(groups)}")
+        fold = fold_results(examples, group, config, metadata)
+        report(fold)
+        results += fold
+    return results
+
+
 def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Path | None, out_dir: Path | None,
-                   echo: Echo, store: Path | None = None) -> dict[str, Any]:
+                   echo: Echo, store: Path | None = None, ray_address: str | None = None) -> dict[str, Any]:
     """Grouped held-out evaluation over ``paths`` (a folder of sequences counts as its sequences)."""
     paths = expand_sequences(list(paths))
     if len(paths) < 2:
@@ -92,16 +126,11 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
                                       cache_dir=cache_dir, mask=mask_from_record(mask_info), store=stored))
     groups = grouped_folds(len(examples), config.folds, config.seed)
     split = "leave-one-sequence-out" if all(len(g) == 1 for g in groups) else f"grouped {len(groups)}-fold"
-    held_results: list[dict[str, Any]] = []
-    for number, group in enumerate(groups, start=1):
-        echo(f"outer fold {number}/{len(groups)}")
-        train = [e for i, e in enumerate(examples) if i not in set(group.tolist())]
-        results = _held_out([examples[i] for i in group], train, config, metadata, echo)
-        held_results += [{**result, "position": int(index)} for index, result in zip(group, results)]
+    held_results = run_folds(examples, groups, config, metadata, echo, ray_address)
     held_results.sort(key=lambda r: r["position"])  # report in input order
     folds, pooled_pred, pooled_true, inside, panels = [], {m: [] for m in METHODS}, [], [], []
     for result in held_results:
-        example, predictions = result["example"], result["predictions"]
+        example, predictions = examples[result["position"]], result["predictions"]
         targets, valid = example.targets_and_valid
         metrics = {m: melt_metrics(p[valid], targets[valid]) for m, p in predictions.items()}
         covered = np.abs(targets[valid] - predictions["graph_model"][valid]) <= result["halfwidth"]
