@@ -86,15 +86,16 @@ def _embed_one(source: str, store_root: str, config: TrainConfig) -> EmbedOutcom
 
 
 def embed_locally(sources: Sequence[Path], store: EmbeddingStore, config: TrainConfig, *, workers: int | None,
-                  on_done: Callable[[EmbedOutcome], None]) -> EmbedSummary:
-    """Embed every source not yet in the store with ``workers`` processes (default: the cores)."""
+                  on_done: Callable[[EmbedOutcome], None], threads: int | None = None) -> EmbedSummary:
+    """Embed every source not yet in the store with ``workers`` processes (default: the cores),
+    each with ``threads`` torch threads (default: the cores shared out between the workers)."""
     started = time.perf_counter()
     todo = [source for source in sources if not store.done(source)]
     for source in sources:
         if source not in todo:
             on_done(EmbedOutcome(str(source), 0, 0, 0.0, skipped=True))
     workers = max(1, min(workers or cpu_count(), len(todo) or 1))
-    threads = max(1, cpu_count() // workers)
+    threads = threads or max(1, cpu_count() // workers)
     outcomes: list[EmbedOutcome] = []
     if todo:
         context = multiprocessing.get_context("spawn")

@@ -26,6 +26,7 @@ from glacier_edge.training.store import EmbeddingStore
 def ray_module():
     try:
         import ray
+        import ray.data  # noqa: F401  (an attribute of ray once imported)
     except ImportError as exc:
         raise MissingDependencyError("--ray needs Ray: pip install 'glacier-edge[scale]'") from exc
     return ray
@@ -36,7 +37,8 @@ def start_ray(address: str) -> Any:
     import logging
 
     ray = ray_module()
-    logging.getLogger("ray").setLevel(logging.WARNING)  # Ray Data logs every operator at INFO on stderr
+    for name in ("ray", "ray.data"):  # Ray Data logs every operator at INFO on stderr
+        logging.getLogger(name).setLevel(logging.WARNING)
     if not ray.is_initialized():
         if address == "auto":
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
@@ -116,7 +118,8 @@ def embed_with_ray(sources: Sequence[Path], store: EmbeddingStore, config: Train
         dataset = dataset.map(_decode, fn_kwargs={"max_pixels": config.max_pixels}, num_cpus=0.5)
         dataset = dataset.map(EncoderActor, fn_constructor_kwargs={
             "store_root": str(store.root), "config": config, "threads": threads, "gpu": bool(gpus)},
-            concurrency=actors, num_gpus=1 if gpus else 0, num_cpus=0 if gpus else threads * 0.5)
+            compute=ray.data.ActorPoolStrategy(size=actors), num_gpus=1 if gpus else 0,
+            num_cpus=0 if gpus else threads * 0.5)
         for row in dataset.iter_rows():
             outcome = EmbedOutcome(row["source"], int(row["frames"]), int(row["views"]), float(row["seconds"]),
                                    skipped=bool(row["skipped"]), error=row["error"] or None)

@@ -37,6 +37,13 @@ from glacier_edge.station.inbox import sensor_from_name
 
 STORE_FORMAT = 1
 INFO_FILE = "store.json"
+PARQUET_OPTIONS = {
+    "compression": "zstd",
+    "use_dictionary": ["label", "date", "sensor", "frame_sha256"],
+    "column_encoding": {"embedding.list.element": "BYTE_STREAM_SPLIT"},
+}
+"""Measured on random-init ResNet50 embeddings: a dictionary on the float column (pyarrow's
+default) makes it 11.3 KB per 2048-d row, plain 7.7 KB, byte-stream-split 7.2 KB (raw: 8.2 KB)."""
 
 
 @dataclass(frozen=True)
@@ -143,7 +150,7 @@ class EmbeddingStore:
         pa, pq = pyarrow_modules()
         key = self.key_for(frames_digest)
         table = sequence_table(sequence, views, frames_digest)
-        write_file_atomic(self.path_for(key), lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+        write_file_atomic(self.path_for(key), lambda tmp: pq.write_table(table, tmp, **PARQUET_OPTIONS))
         if source is not None:
             self.write_marker(source, key)
         return self.path_for(key)
