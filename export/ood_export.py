@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from glacier_edge.contracts import ModelFile, TensorSpec
+from glacier_edge.contracts import ONNX_IR_VERSION, ModelFile, TensorSpec
 from glacier_edge.ood import EmbeddingSummary
 
 
@@ -53,6 +53,7 @@ def export_ood(summary: EmbeddingSummary, path: Path, opset: int) -> ModelFile:
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"])],
         [numpy_helper.from_array(value, name) for name, value in constants.items()])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="glacier-edge")
+    model.ir_version = ONNX_IR_VERSION  # not onnx's newest: older runtimes must load it
     onnx.checker.check_model(model, full_check=True)
     onnx.save(model, str(path))
     return ModelFile(path.name, (TensorSpec("embeddings", "float32", ("N", dim)),

@@ -60,6 +60,10 @@ GNN_FILE = "gnn.onnx"
 OOD_FILE = "ood.onnx"
 """Embeddings (N, D) → out-of-distribution score (N,), from the run's embedding summary."""
 
+ONNX_IR_VERSION = 10
+"""IR of every bundle file at most (torch.onnx writes 10 for opset 18). onnx 1.23's helper would
+write IR 14, which onnxruntime before 1.25 refuses — onnxruntime-openvino 1.24.1 among them."""
+
 # Bundle roles: which model a file holds.
 ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN, ROLE_OOD = "encoder", "encoder_int8", "gnn", "ood"
 
