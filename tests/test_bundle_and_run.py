@@ -131,7 +131,7 @@ def test_unwritable_outputs_fail_before_work(exported_bundle: Path, sample_gif: 
 def test_cuda_requested_without_cuda_exits_2_unless_fallback(exported_bundle: Path, sample_gif: Path) -> None:
     code, output = run_cli("run", str(sample_gif), "--model", str(exported_bundle), "--provider", "cuda")
     assert code == 2
-    assert "--provider cuda: this onnxruntime build has no CUDA execution provider" in output
+    assert "--provider cuda: this onnxruntime build has no CUDAExecutionProvider (available: " in output
     code, output = run_cli("run", str(sample_gif), "--model", str(exported_bundle), "--provider", "cuda",
                            "--allow-fallback", "--format", "json")
     assert code == 0
