@@ -204,6 +204,8 @@ def main() -> None:
       glacier-edge evaluate corpus/          # held-out skill against the naive answers
       glacier-edge export                    # → ONNX bundle (default location)
       glacier-edge run sequence.gif          # edge runner: ONNX Runtime only, no torch
+      glacier-edge watch inbox/              # station: each new image once, state in SQLite
+      glacier-edge embed archive/ --store s/ # archive → embedding store (local workers or Ray)
 
     A sequence is an animated GIF, a folder of images (natural name order), or several image
     files. Melt is the mean absolute RGB change between consecutive frames (/255): a pixel
