@@ -14,9 +14,14 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from glacier_edge.contracts import TrainConfig
+from glacier_edge.contracts import EncoderRecord, TrainConfig
+from glacier_edge.frames import FrameSequence
 from glacier_edge.training.store import EmbeddingStore, cpu_count
+
+if TYPE_CHECKING:
+    from glacier_edge.training.encoder import FrameEncoder
 
 
 @dataclass(frozen=True)
@@ -59,30 +64,55 @@ def _init_worker(weights: str, threads: int) -> None:
     _worker["encoder"], _worker["record"] = build_encoder(weights)
 
 
+def embed_into_store(sequence: FrameSequence, source: Path, store: EmbeddingStore, encoder: FrameEncoder,
+                     record: EncoderRecord, config: TrainConfig, started: float) -> EmbedOutcome:
+    """One decoded sequence into the store, or found there already: what a local worker and a Ray
+    actor both do, so their stores are the same."""
+    from glacier_edge.training.dataset import embed_views, frames_digest
+
+    if record.weights_id != store.info.encoder.weights_id:  # e.g. ImageNet weights cached meanwhile
+        return EmbedOutcome(str(source), 0, 0, 0.0, error=f"worker encoder {record.weights_id} is not the "
+                                                          f"store's {store.info.encoder.weights_id}")
+    digest = frames_digest(sequence.frames)
+    if store.read_views(digest, sequence.num_frames) is not None:
+        store.write_marker(source, store.key_for(digest))
+        return EmbedOutcome(str(source), sequence.num_frames, 0, time.perf_counter() - started, skipped=True)
+    views, _ = embed_views(sequence, encoder, record, config.augmentations, config.seed, cache_dir=None)
+    store.write(sequence, views, digest, source)
+    return EmbedOutcome(str(source), sequence.num_frames, len(views), time.perf_counter() - started)
+
+
 def _embed_one(source: str, store_root: str, config: TrainConfig) -> EmbedOutcome:
-    """In a worker: one sequence into the store (or found there already)."""
+    """In a worker: decode one sequence, then :func:`embed_into_store`."""
     from glacier_edge.errors import GlacierEdgeError
     from glacier_edge.frames import read_sequence
-    from glacier_edge.training.dataset import embed_views, frames_digest
 
     started = time.perf_counter()
     try:
         sequence = read_sequence(Path(source), max_pixels=config.max_pixels)
     except GlacierEdgeError as exc:
         return EmbedOutcome(source, 0, 0, time.perf_counter() - started, error=str(exc))
-    store = EmbeddingStore.open(Path(store_root))
-    record = _worker["record"]
-    if record.weights_id != store.info.encoder.weights_id:  # e.g. ImageNet weights cached meanwhile
-        return EmbedOutcome(source, 0, 0, 0.0, error=f"worker encoder {record.weights_id} is not the store's "
-                                                      f"{store.info.encoder.weights_id}")
-    digest = frames_digest(sequence.frames)
-    if store.read_views(digest, sequence.num_frames) is not None:
-        store.write_marker(Path(source), store.key_for(digest))
-        return EmbedOutcome(source, sequence.num_frames, 0, time.perf_counter() - started, skipped=True)
-    views, _ = embed_views(sequence, _worker["encoder"], _worker["record"], config.augmentations, config.seed,
-                           cache_dir=None)
-    store.write(sequence, views, digest, Path(source))
-    return EmbedOutcome(source, sequence.num_frames, len(views), time.perf_counter() - started)
+    return embed_into_store(sequence, Path(source), EmbeddingStore.open(Path(store_root)), _worker["encoder"],
+                            _worker["record"], config, started)
+
+
+def not_yet_stored(sources: Sequence[Path], store: EmbeddingStore,
+                   on_done: Callable[[EmbedOutcome], None]) -> list[Path]:
+    """The sources the store does not hold (unchanged since stored); the others are reported skipped."""
+    todo = []
+    for source in sources:
+        if store.done(source):
+            on_done(EmbedOutcome(str(source), 0, 0, 0.0, skipped=True))
+        else:
+            todo.append(source)
+    return todo
+
+
+def summarise(sources: Sequence[Path], outcomes: list[EmbedOutcome], started: float, workers: int) -> EmbedSummary:
+    embedded = [o for o in outcomes if not o.skipped and o.error is None]
+    failed = [o for o in outcomes if o.error is not None]
+    return EmbedSummary(len(sources), len(embedded), len(sources) - len(embedded) - len(failed),
+                        sum(o.frames for o in embedded), time.perf_counter() - started, workers, len(failed))
 
 
 def embed_locally(sources: Sequence[Path], store: EmbeddingStore, config: TrainConfig, *, workers: int | None,
@@ -90,10 +120,7 @@ def embed_locally(sources: Sequence[Path], store: EmbeddingStore, config: TrainC
     """Embed every source not yet in the store with ``workers`` processes (default: the cores),
     each with ``threads`` torch threads (default: the cores shared out between the workers)."""
     started = time.perf_counter()
-    todo = [source for source in sources if not store.done(source)]
-    for source in sources:
-        if source not in todo:
-            on_done(EmbedOutcome(str(source), 0, 0, 0.0, skipped=True))
+    todo = not_yet_stored(sources, store, on_done)
     workers = max(1, min(workers or cpu_count(), len(todo) or 1))
     threads = threads or max(1, cpu_count() // workers)
     outcomes: list[EmbedOutcome] = []
@@ -108,7 +135,4 @@ def embed_locally(sources: Sequence[Path], store: EmbeddingStore, config: TrainC
                     outcome = future.result()
                     outcomes.append(outcome)
                     on_done(outcome)
-    embedded = [o for o in outcomes if not o.skipped and o.error is None]
-    failed = [o for o in outcomes if o.error is not None]
-    return EmbedSummary(len(sources), len(embedded), len(sources) - len(embedded) - len(failed),
-                        sum(o.frames for o in embedded), time.perf_counter() - started, workers, len(failed))
+    return summarise(sources, outcomes, started, workers)

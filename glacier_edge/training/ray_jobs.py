@@ -19,7 +19,7 @@ import numpy as np
 from glacier_edge.contracts import TrainConfig
 from glacier_edge.errors import MissingDependencyError
 from glacier_edge.frames import FRAME_SIZE, FrameSequence
-from glacier_edge.training.embed_jobs import EmbedOutcome, EmbedSummary
+from glacier_edge.training.embed_jobs import EmbedOutcome, EmbedSummary, embed_into_store, not_yet_stored, summarise
 from glacier_edge.training.store import EmbeddingStore
 
 
@@ -78,34 +78,24 @@ class EncoderActor:
         self.store, self.config = EmbeddingStore.open(Path(store_root)), config
 
     def __call__(self, row: dict[str, Any]) -> dict[str, Any]:
-        from glacier_edge.training.dataset import embed_views, frames_digest
-
         started = time.perf_counter()
-        result = {"source": row["source"], "frames": 0, "views": 0, "skipped": False, "error": row["error"]}
         if row["error"]:
-            return {**result, "seconds": 0.0}
-        dates = [date.fromisoformat(d) if d else None for d in row["dates"]]
-        sequence = FrameSequence(np.asarray(row["frames"], dtype=np.uint8), list(row["labels"]), dates,
-                                 row["source"], tuple(row["original_size"]))
-        digest = frames_digest(sequence.frames)
-        result["frames"] = sequence.num_frames
-        if self.store.read_views(digest, sequence.num_frames) is not None:
-            self.store.write_marker(Path(row["source"]), self.store.key_for(digest))
-            return {**result, "skipped": True, "seconds": time.perf_counter() - started}
-        views, _ = embed_views(sequence, self.encoder, self.record, self.config.augmentations, self.config.seed,
-                               cache_dir=None)
-        self.store.write(sequence, views, digest, Path(row["source"]))
-        return {**result, "views": len(views), "seconds": time.perf_counter() - started}
+            outcome = EmbedOutcome(row["source"], 0, 0, 0.0, error=row["error"])
+        else:
+            dates = [date.fromisoformat(d) if d else None for d in row["dates"]]
+            sequence = FrameSequence(np.asarray(row["frames"], dtype=np.uint8), list(row["labels"]), dates,
+                                     row["source"], tuple(row["original_size"]))
+            outcome = embed_into_store(sequence, Path(row["source"]), self.store, self.encoder, self.record,
+                                       self.config, started)
+        return {"source": outcome.source, "frames": outcome.frames, "views": outcome.views,
+                "seconds": outcome.seconds, "skipped": outcome.skipped, "error": outcome.error or ""}
 
 
 def embed_with_ray(sources: Sequence[Path], store: EmbeddingStore, config: TrainConfig, *, address: str,
                    on_done: Callable[[EmbedOutcome], None]) -> EmbedSummary:
     """Embed every source not yet in the store on Ray Data; same store, same files as locally."""
     started = time.perf_counter()
-    todo = [source for source in sources if not store.done(source)]
-    for source in sources:
-        if source not in todo:
-            on_done(EmbedOutcome(str(source), 0, 0, 0.0, skipped=True))
+    todo = not_yet_stored(sources, store, on_done)
     outcomes: list[EmbedOutcome] = []
     actors = 0
     if todo:
@@ -125,10 +115,7 @@ def embed_with_ray(sources: Sequence[Path], store: EmbeddingStore, config: Train
                                    skipped=bool(row["skipped"]), error=row["error"] or None)
             outcomes.append(outcome)
             on_done(outcome)
-    embedded = [o for o in outcomes if not o.skipped and o.error is None]
-    failed = [o for o in outcomes if o.error is not None]
-    return EmbedSummary(len(sources), len(embedded), len(sources) - len(embedded) - len(failed),
-                        sum(o.frames for o in embedded), time.perf_counter() - started, actors, len(failed))
+    return summarise(sources, outcomes, started, actors)
 
 
 def _fold_task(examples: list, group: np.ndarray, config: TrainConfig, metadata: list[str],
