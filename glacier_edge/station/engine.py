@@ -113,10 +113,11 @@ class Engine:
                 self._model_sha = sha
         return self._model
 
-    def window_size(self) -> int:
+    def window_size(self, model) -> int:
+        """--window, else the longest training sequence of this model (at most MAX_WINDOW)."""
         if self.options.window is not None:
             return self.options.window
-        lengths = [s.frames for s in self.model().bundle.manifest.training.train_sequences]
+        lengths = [s.frames for s in model.bundle.manifest.training.train_sequences]
         return max(2, min(MAX_WINDOW, max(lengths, default=MAX_WINDOW)))
 
     # --- one image -------------------------------------------------------------------------
@@ -169,7 +170,7 @@ class Engine:
                                                      encoder_sha256=encoder_sha, ood_score=score,
                                                      embedding=embedding, colour=colour))
         self.store.set_last_frame(image_id, frame)
-        window = self.store.window(encoder_sha, self.window_size())
+        window = self.store.window(encoder_sha, self.window_size(model))
         now = utc_now()
         model_sha = self.active.sha256() or ""
         alerts: list[Alert] = []
@@ -180,9 +181,10 @@ class Engine:
         if model.task == "forecast" or len(window) >= 2:
             measured = np.array([0.0, *[w.measured_melt for w in window[1:]]], dtype=np.float32)
             embeddings = np.stack([w.embedding for w in window])
-            outputs = model.melt(embeddings, WindowSequence.of(window), measured).astype(np.float64)
+            dated = WindowSequence.of(window)
+            outputs = model.melt(embeddings, dated, measured).astype(np.float64)
             scores = None if model.ood is None else np.array([w.ood_score for w in window], dtype=np.float64)
-            guarded = model.guard(WindowSequence.of(window), measured, outputs, scores, StageTimes())
+            guarded = model.guard(dated, measured, outputs, scores, StageTimes())
             if model.task == "forecast":
                 value, halfwidth = guarded.forecast_next, guarded.forecast_next_halfwidth
                 fallback = guarded.forecast_next_fallback

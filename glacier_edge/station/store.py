@@ -173,12 +173,6 @@ class Store:
             raise
 
     # --- files looked at -------------------------------------------------------------------
-    def known_file(self, path: str, size: int, mtime_ns: int) -> bool:
-        """True when this exact file (path, size, mtime) was hashed and recorded before."""
-        row = self._one("SELECT sha256 FROM seen_files WHERE path = ? AND size = ? AND mtime_ns = ?",
-                        (path, size, mtime_ns))
-        return row is not None
-
     def seen_files(self) -> set[tuple[str, int, int]]:
         """Every (path, size, mtime_ns) hashed before, in one query (an idle start with thousands
         of files must not pay a query per file)."""

@@ -9,6 +9,7 @@ parent hands out sequences, skips those the store already holds (resume), and re
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from glacier_edge.contracts import EncoderRecord, TrainConfig
 from glacier_edge.frames import FrameSequence
-from glacier_edge.training.store import EmbeddingStore, cpu_count
+from glacier_edge.training.store import EmbeddingStore
 
 if TYPE_CHECKING:
     from glacier_edge.training.encoder import FrameEncoder
@@ -53,6 +54,11 @@ class EmbedSummary:
 
 
 _worker: dict[str, object] = {}
+
+
+def cpu_count() -> int:
+    """Cores this process may use (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _init_worker(weights: str, threads: int) -> None:

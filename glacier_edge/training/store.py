@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -35,7 +34,6 @@ from glacier_edge.frames import FrameSequence, list_folder_images
 from glacier_edge.melt import measured_melt
 from glacier_edge.station.inbox import sensor_from_name
 
-STORE_FORMAT = 1
 INFO_FILE = "store.json"
 PARQUET_OPTIONS = {
     "compression": "zstd",
@@ -206,6 +204,3 @@ def sequence_table(sequence: FrameSequence, views: np.ndarray, frames_digest: st
 def store_bytes(root: Path) -> int:
     return sum(f.stat().st_size for f in Path(root).rglob("*") if f.is_file())
 
-
-def cpu_count() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
