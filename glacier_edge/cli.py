@@ -311,8 +311,9 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
     per frame the date (from a NAME.dates.txt sidecar or dated file names), measured melt,
     predicted melt ± its calibrated 90 % interval, |error|, the out-of-distribution score and
     flags (ALERT: above the threshold; UNEXPECTED: measured outside the interval; OOD: unlike
-    the training imagery — the bundle's best naive answer then replaces the model), then a
-    summary with provider and per-stage latency.
+    the training imagery — the bundle's best naive answer then replaces the model; when most
+    frames are, every frame is, since the graph mixes neighbours), then a summary with provider
+    and per-stage latency.
 
     \b
     Examples:
@@ -355,7 +356,8 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
         echo_err(f"glacier-edge: {result.summary.alerts} alert(s): above the threshold or unexpected change")
         sys.exit(EXIT_ALERT)
     if fail_on_ood and result.summary.ood_frames:
-        echo_err(f"glacier-edge: {result.summary.ood_frames} frame(s) out of distribution")
+        whole = " (most of the sequence: all frames treated as such)" if result.summary.ood_window else ""
+        echo_err(f"glacier-edge: {result.summary.ood_frames} frame(s) out of distribution{whole}")
         sys.exit(EXIT_OOD)
 
 

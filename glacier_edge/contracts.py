@@ -250,6 +250,13 @@ class Calibration:
     ood_threshold: float | None = None
     ood_heldout_flag_rate: float | None = None
     """Share of held-out (in-distribution) frames above the threshold."""
+    ood_term_scale: tuple[float, ...] | None = None
+    """Held-out 99th percentile of each OOD distance (inside, outside, colour); baked into ood.onnx."""
+    ood_window_majority: float | None = None
+    """A window (the frames the graph reads) with at least this share above the threshold counts
+    as out of distribution as a whole; None: each frame on its own score."""
+    ood_heldout_max_window_share: float | None = None
+    """The largest share of frames above the threshold in one held-out in-distribution sequence."""
 
 
 @dataclass(frozen=True)
@@ -520,7 +527,12 @@ class ResultSummary:
     forecast_alert: bool
     unexpected: int = 0
     ood_frames: int = 0
+    """Frames whose own score is above the threshold."""
     ood_threshold: float | None = None
+    ood_window: bool = False
+    """At least ``ood_window_majority`` of the frames are above the threshold, so every frame is
+    treated as out of distribution (the graph mixes neighbouring frames)."""
+    ood_window_majority: float | None = None
     fallback: str | None = None
     """The naive answer used for out-of-distribution inputs (persistence, running_mean, train_mean)."""
     interval_coverage: float | None = None

@@ -43,6 +43,12 @@ def _value(array: np.ndarray | None, index: int) -> float | None:
     return float(array[index])
 
 
+def _above_threshold(scores: np.ndarray | None, calibration: Calibration | None) -> int:
+    if scores is None or calibration is None or calibration.ood_threshold is None:
+        return 0
+    return int(np.sum(scores > calibration.ood_threshold))
+
+
 def build_result(prediction: Prediction, context: RunContext, calibration: Calibration | None = None) -> RunResult:
     """The run as one typed record (the single source for all three formats)."""
     seq = prediction.sequence
@@ -86,8 +92,10 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             pearson_r=_clean(metrics["pearson_r"]),
             alerts=sum(row.alert for row in rows) + unexpected + int(forecast_alert),
             forecast_next=forecast, forecast_alert=forecast_alert, unexpected=unexpected,
-            ood_frames=sum(row.ood for row in rows),
+            ood_frames=_above_threshold(prediction.ood_score, calibration),
             ood_threshold=calibration.ood_threshold if calibration is not None else None,
+            ood_window=prediction.ood_window,
+            ood_window_majority=calibration.ood_window_majority if calibration is not None else None,
             fallback=calibration.fallback if calibration is not None else None,
             interval_coverage=calibration.coverage if calibration is not None else None,
             forecast_next_halfwidth=prediction.forecast_next_halfwidth,
@@ -136,6 +144,10 @@ def format_table(result: RunResult) -> str:
         lines.append(f"out of distribution: {s.ood_frames} of {len(result.frames)} frames score above "
                      f"{s.ood_threshold:.2f} (unlike the training imagery); * = the model was not used there, the "
                      f"{s.fallback} answer stands in")
+        if s.ood_window:
+            lines.append(f"OUT OF DISTRIBUTION AS A WHOLE: {s.ood_frames} of {len(result.frames)} frames "
+                         f"(≥ {s.ood_window_majority:.0%}) are unlike the training imagery (another sensor, band "
+                         f"order or kind of scene?); every frame is treated as out of distribution")
     if result.task == "forecast" and s.forecast_next is not None:
         lines.append("task: forecast — each 'predicted' value was made from frames up to the previous one")
         band = f" ± {s.forecast_next_halfwidth:.4f}" if s.forecast_next_halfwidth is not None else ""

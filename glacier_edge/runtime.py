@@ -35,7 +35,7 @@ from glacier_edge.history import naive
 from glacier_edge.machine import this_machine
 from glacier_edge.mask import mask_from_record
 from glacier_edge.melt import align_to_frames, measured_melt, normalize_melt
-from glacier_edge.ood import colour_features
+from glacier_edge.ood import COLOUR_FEATURES, colour_features, window_is_ood
 from glacier_edge.paths import default_cache_dir
 
 
@@ -164,13 +164,24 @@ class Prediction:
     ood_score: np.ndarray | None = None
     """Per frame: out-of-distribution score of its embedding (None: the bundle has no OOD model)."""
     ood: np.ndarray | None = None
-    """Per frame: score above the bundle's threshold."""
+    """Per frame: out of distribution, by its own score or because most of the window is."""
     fallback: np.ndarray | None = None
     """Per frame (aligned like ``predicted``): the naive answer replaced the model (its input was OOD)."""
     halfwidth: np.ndarray | None = None
     """Per frame (aligned): half-width of the calibrated interval (None: the bundle has none)."""
     forecast_next_fallback: bool = False
     forecast_next_halfwidth: float | None = None
+    ood_window: bool = False
+    """Most frames scored above the threshold, so every frame counts as out of distribution."""
+
+
+def _check_colour_width(bundle: Bundle) -> None:
+    """A bundle whose OOD model reads another set of colour features was made by another version."""
+    widths = [spec.shape[-1] for spec in bundle.manifest.models[ROLE_OOD].inputs if spec.name == "colour"]
+    if widths != [len(COLOUR_FEATURES)]:
+        raise ModelBundleError(f"{bundle.directory}: its {bundle.manifest.models[ROLE_OOD].file} reads "
+                               f"{widths[0] if widths else 'no'} colour features, this glacier-edge computes "
+                               f"{len(COLOUR_FEATURES)}; export the bundle again with this version")
 
 
 def encoder_role_for(precision: str) -> str:
@@ -201,6 +212,7 @@ class EdgeModel:
         self.calibration = manifest.calibration
         self.ood = None
         if bundle.has_model(ROLE_OOD):
+            _check_colour_width(bundle)
             self.ood, _ = create_session(bundle.model_path(ROLE_OOD), self.provider, threads,
                                          sha256=bundle.model_sha256(ROLE_OOD))
 
@@ -244,7 +256,11 @@ class EdgeModel:
         frame t), then placed on the frame whose melt it predicts."""
         cal = self.calibration
         threshold = cal.ood_threshold if cal is not None else None
-        ood = (scores > threshold) if scores is not None and threshold is not None else np.zeros(len(outputs), bool)
+        ood, ood_window = np.zeros(len(outputs), bool), False
+        if scores is not None and threshold is not None:
+            ood = scores > threshold
+            ood_window = window_is_ood(ood, cal.ood_window_majority)
+            ood = ood | ood_window
         values, halfwidth = outputs, None
         if cal is not None:
             values = np.where(ood, naive(cal.fallback, measured, self.task, cal.train_mean), outputs)
@@ -257,4 +273,4 @@ class EdgeModel:
             ood if scores is not None else None, aligned_fallback,
             None if halfwidth is None else align_to_frames(halfwidth, self.task),
             bool(ood[last]) if self.task == "forecast" else False,
-            float(halfwidth[last]) if halfwidth is not None and self.task == "forecast" else None)
+            float(halfwidth[last]) if halfwidth is not None and self.task == "forecast" else None, ood_window)

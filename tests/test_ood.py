@@ -12,7 +12,17 @@ import pytest
 from click.testing import CliRunner
 
 from glacier_edge.cli import main
-from glacier_edge.ood import fit_summary, ood_scores, threshold_from
+from glacier_edge.ood import (
+    COLOUR_FEATURES,
+    colour_features,
+    fit_summary,
+    ood_scores,
+    ood_terms,
+    scores_from_terms,
+    term_scale_from,
+    threshold_from,
+    window_is_ood,
+)
 from glacier_edge.samples import glacier_timelapse, write_timelapse
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
@@ -24,10 +34,14 @@ def test_training_frames_score_about_one_and_outliers_high() -> None:
     train = rng.normal(size=(400, 5)) @ basis + 0.05 * rng.normal(size=(400, 40))
     colours = rng.normal(0.5, 0.05, (400, 6))
     summary = fit_summary(train, colours, components=5)
-    assert np.mean(ood_scores(summary, train, colours)) == pytest.approx(1.0, abs=0.05)
+    assert np.mean(ood_terms(summary, train, colours), axis=0) == pytest.approx([1.0, 1.0, 1.0], abs=0.05)
     held = rng.normal(size=(200, 5)) @ basis + 0.05 * rng.normal(size=(200, 40))
     held_colours = rng.normal(0.5, 0.05, (200, 6))
+    held_terms = ood_terms(summary, held, held_colours)
+    summary = dataclasses.replace(summary, term_scale=term_scale_from(held_terms))
+    assert np.quantile(held_terms / summary.term_scale, 0.99, axis=0) == pytest.approx([1.0, 1.0, 1.0], rel=1e-5)
     threshold = threshold_from(ood_scores(summary, held, held_colours))
+    assert np.array_equal(ood_scores(summary, held, held_colours), scores_from_terms(held_terms, summary.term_scale))
     assert np.mean(ood_scores(summary, held, held_colours) > threshold) <= 0.011
     other_sensor = rng.normal(size=(50, 40))  # off the training subspace
     assert np.all(ood_scores(summary, other_sensor, held_colours[:50]) > threshold)
@@ -43,13 +57,40 @@ def test_onnx_score_equals_numpy(tmp_path: Path) -> None:
     rng = np.random.default_rng(3)
     summary = fit_summary(rng.normal(size=(100, 32)) * np.linspace(0.1, 3, 32), rng.uniform(0, 1, (100, 6)),
                           components=6)
+    summary = dataclasses.replace(summary, term_scale=np.array([2.0, 0.5, 3.0], np.float32))
     export_ood(summary, tmp_path / "ood.onnx", 18)
     onnx.checker.check_model(str(tmp_path / "ood.onnx"), full_check=True)
     probe = rng.normal(size=(17, 32)).astype(np.float32) * 2
+    probe[:8] = rng.normal(size=(8, 32)) * np.linspace(0.1, 3, 32)  # training-like embeddings ...
     colours = rng.uniform(0, 1, (17, 6)).astype(np.float32)
+    colours[:8] += 2.0  # ... with colours unlike training
     session = ort.InferenceSession(str(tmp_path / "ood.onnx"), providers=["CPUExecutionProvider"])
     got = session.run(None, {"embeddings": probe, "colour": colours})[0]
     assert np.allclose(got, ood_scores(summary, probe, colours), rtol=1e-4, atol=1e-4)
+    winners = np.argmax(ood_terms(summary, probe, colours) / summary.term_scale, axis=1)
+    assert len(set(winners.tolist())) >= 2  # the max really picks between terms here
+
+
+def test_colour_features_carry_band_order_not_brightness() -> None:
+    """Known values on flat frames: a band permutation moves the grey offsets, brightness does not."""
+    frame = np.empty((1, 4, 4, 3), np.uint8)
+    frame[...] = (204, 102, 51)
+    features = colour_features(frame)[0]
+    assert features.shape == (len(COLOUR_FEATURES),)
+    grey = (204 + 102 + 51) / 3 / 255
+    expected = [0.8, 0.4, 0.2, 0, 0, 0, 0.8 - grey, 0.2 - grey, abs(0.8 - grey), abs(0.4 - grey), abs(0.2 - grey)]
+    assert features == pytest.approx(expected, abs=1e-6)
+    swapped = colour_features(frame[..., [2, 0, 1]])[0]
+    assert swapped[6:8] == pytest.approx([0.2 - grey, 0.4 - grey], abs=1e-6)
+    white = colour_features(np.full((1, 4, 4, 3), 240, np.uint8))[0]
+    assert white[6:] == pytest.approx([0.0] * 5, abs=1e-6)  # grey: no band order to see
+
+
+def test_window_majority_rule() -> None:
+    assert window_is_ood(np.array([True, True, False, False]), 0.5)
+    assert not window_is_ood(np.array([True, False, False]), 0.5)
+    assert not window_is_ood(np.array([True, True, True]), None)
+    assert not window_is_ood(np.array([], bool), 0.5)
 
 
 def test_ood_frames_fall_back_to_persistence_and_fail_on_ood(tmp_path: Path) -> None:
@@ -70,6 +111,25 @@ def test_ood_frames_fall_back_to_persistence_and_fail_on_ood(tmp_path: Path) -> 
         assert row["interval_high"] - row["predicted_melt"] == pytest.approx(0.03)
     assert not any(row["fallback"] for row in rows[:5])
     assert "frame(s) out of distribution" in result.output
+
+
+def test_mostly_ood_sequence_is_ood_as_a_whole(tmp_path: Path) -> None:
+    """5 of 8 frames noise: at the bundle's majority (50 %) every frame falls back, the clean ones too."""
+    sample = glacier_timelapse(8, seed=21)
+    frames = sample.frames.copy()
+    frames[3:] = np.random.default_rng(0).integers(0, 256, frames[3:].shape, np.uint8)
+    path = write_timelapse(dataclasses.replace(sample, frames=frames), tmp_path / "mostly.gif")
+    result = CliRunner().invoke(main, ["run", str(path), "--model", str(TINY), "--format", "json",
+                                       "--fail-on-ood"])
+    assert result.exit_code == 4, result.output
+    data = json.loads(result.output[: result.output.rindex("}") + 1])
+    summary = data["summary"]
+    assert summary["ood_frames"] == 5 and summary["ood_window"] and summary["ood_window_majority"] == 0.5
+    assert [row["ood"] for row in data["frames"]] == [True] * 8
+    assert [row["fallback"] for row in data["frames"]] == [False] + [True] * 7  # frame 0 has no prediction
+    assert "most of the sequence" in result.output
+    table = CliRunner().invoke(main, ["run", str(path), "--model", str(TINY)])
+    assert "OUT OF DISTRIBUTION AS A WHOLE: 5 of 8 frames" in table.output
 
 
 def test_unexpected_change_is_an_alert(tmp_path: Path) -> None:

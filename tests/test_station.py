@@ -329,3 +329,25 @@ def test_a_version_1_database_is_migrated_and_every_per_image_query_uses_an_inde
     assert rows(db, "SELECT max(version) FROM schema_version") == [(SCHEMA_VERSION,)]
     for name, plan in plans.items():
         assert "USING" in plan and "TEMP B-TREE" not in plan, f"{name}: {plan}"
+
+
+def test_window_is_rescored_by_the_running_ood_model() -> None:
+    """Stored scores came from the model of the day; the window is judged by the model running
+    now, except images stored with another set of colour features (an older version)."""
+    from types import SimpleNamespace
+
+    from glacier_edge.ood import COLOUR_FEATURES
+    from glacier_edge.station.engine import window_scores
+    from glacier_edge.station.records import WindowImage
+
+    class SumOfInputs:
+        def run(self, _outputs, feeds):
+            return [feeds["embeddings"].sum(axis=1) + feeds["colour"].sum(axis=1)]
+
+    width = len(COLOUR_FEATURES)
+    window = [WindowImage(1, "a.png", None, {}, None, np.full(4, 1.0, np.float32), 0.5, np.full(width, 0.1, np.float32)),
+              WindowImage(2, "b.png", None, {}, 0.1, np.full(4, 2.0, np.float32), 0.7, np.full(6, 0.1, np.float32)),
+              WindowImage(3, "c.png", None, {}, 0.1, np.full(4, 3.0, np.float32), None, None)]
+    scores = window_scores(SimpleNamespace(ood=SumOfInputs()), window)
+    assert scores[0] == pytest.approx(4.0 + 0.1 * width)
+    assert scores[1] == 0.7 and np.isnan(scores[2])

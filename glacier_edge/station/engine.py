@@ -82,6 +82,21 @@ class WindowSequence:
                    f"station window ending at {window[-1].name}")
 
 
+def window_scores(model, window: list[WindowImage]) -> np.ndarray:
+    """OOD scores of the window by the model running now, from the stored embeddings and colour
+    features, so a model update that changes only the OOD summary is not judged with the old
+    one's scores; images stored by a version with other colour features keep their stored score."""
+    from glacier_edge.ood import COLOUR_FEATURES
+
+    stored = np.array([np.nan if w.ood_score is None else w.ood_score for w in window], dtype=np.float64)
+    fresh = [i for i, w in enumerate(window) if w.colour is not None and w.colour.size == len(COLOUR_FEATURES)]
+    if fresh:
+        feeds = {"embeddings": np.stack([window[i].embedding for i in fresh]),
+                 "colour": np.stack([window[i].colour for i in fresh])}
+        stored[fresh] = model.ood.run(None, feeds)[0]
+    return stored
+
+
 class Engine:
     """Holds the ONNX sessions (created on the first image that needs them, never when idle)."""
 
@@ -183,7 +198,7 @@ class Engine:
             embeddings = np.stack([w.embedding for w in window])
             dated = WindowSequence.of(window)
             outputs = model.melt(embeddings, dated, measured).astype(np.float64)
-            scores = None if model.ood is None else np.array([w.ood_score for w in window], dtype=np.float64)
+            scores = None if model.ood is None else window_scores(model, window)
             guarded = model.guard(dated, measured, outputs, scores, StageTimes())
             if model.task == "forecast":
                 value, halfwidth = guarded.forecast_next, guarded.forecast_next_halfwidth

@@ -58,6 +58,8 @@ class WindowImage:
     measured_melt: float | None
     embedding: np.ndarray
     ood_score: float | None
+    colour: np.ndarray | None = None
+    """The colour features the OOD score was computed from (None: not stored)."""
 
 
 @dataclass(frozen=True)

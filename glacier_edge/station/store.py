@@ -210,7 +210,7 @@ class Store:
         Images are processed in date order, so insertion order is date order; images embedded by
         another encoder end the window (their embeddings are never mixed with this one's)."""
         rows = self.db.execute(
-            "SELECT id, name, date, covariates, measured_melt, encoder_sha256, embedding, ood_score FROM images "
+            "SELECT id, name, date, covariates, measured_melt, encoder_sha256, embedding, ood_score, colour FROM images "
             "WHERE status = 'ok' ORDER BY id DESC LIMIT ?", (size,)).fetchall()
         import numpy as np  # here: an idle station start does not load numpy
 
@@ -219,7 +219,8 @@ class Store:
             if row[5] != encoder_sha256:
                 break
             window.append(WindowImage(row[0], row[1], row[2], json.loads(row[3]), row[4],
-                                      np.frombuffer(row[6], dtype=np.float32), row[7]))
+                                      np.frombuffer(row[6], dtype=np.float32), row[7],
+                                      None if row[8] is None else np.frombuffer(row[8], dtype=np.float32)))
         return window[::-1]
 
     def set_last_frame(self, image_id: int, pixels: np.ndarray) -> None:

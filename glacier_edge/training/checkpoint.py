@@ -10,7 +10,7 @@ import torch
 
 from glacier_edge.contracts import MODEL_FILE, RUN_FILE, SUMMARY_FILE, RunRecord
 from glacier_edge.errors import ModelBundleError
-from glacier_edge.ood import EmbeddingSummary
+from glacier_edge.ood import COLOUR_FEATURES, EmbeddingSummary
 from glacier_edge.training.models import MODEL_CLASSES, ScaledRegressor
 
 
@@ -23,16 +23,20 @@ def save_checkpoint(directory: Path, model: ScaledRegressor, record: RunRecord) 
 def save_summary(path: Path, summary: EmbeddingSummary) -> None:
     np.savez(path, mean=summary.mean, basis=summary.basis, variance=summary.variance,
              residual_energy=np.float64(summary.residual_energy), colour_mean=summary.colour_mean,
-             colour_precision=summary.colour_precision)
+             colour_precision=summary.colour_precision, term_scale=summary.term_scale)
 
 
 def load_summary(run_dir: Path) -> EmbeddingSummary:
     try:
         with np.load(Path(run_dir) / SUMMARY_FILE) as data:
-            return EmbeddingSummary(data["mean"], data["basis"], data["variance"], float(data["residual_energy"]),
-                                    data["colour_mean"], data["colour_precision"])
+            summary = EmbeddingSummary(data["mean"], data["basis"], data["variance"], float(data["residual_energy"]),
+                                       data["colour_mean"], data["colour_precision"], data["term_scale"])
     except (OSError, KeyError, ValueError) as exc:
         raise ModelBundleError(f"{run_dir}/{SUMMARY_FILE}: cannot load ({exc}); train the run again") from exc
+    if summary.colour_mean.shape != (len(COLOUR_FEATURES),):
+        raise ModelBundleError(f"{run_dir}/{SUMMARY_FILE}: made by an older glacier-edge ({summary.colour_mean.size} "
+                               f"colour features, this one uses {len(COLOUR_FEATURES)}); train the run again")
+    return summary
 
 
 def read_run_record(run_dir: Path) -> RunRecord:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -17,7 +17,16 @@ import torch
 from glacier_edge.contracts import Calibration, NodeFeatures, TrainConfig
 from glacier_edge.features import metadata_matrix
 from glacier_edge.history import HISTORY_COLUMNS, HISTORY_FEATURES, NAIVE, history_columns, history_neutral, naive
-from glacier_edge.ood import EmbeddingSummary, colour_features, fit_summary, ood_scores, threshold_from
+from glacier_edge.ood import (
+    WINDOW_MAJORITY,
+    EmbeddingSummary,
+    colour_features,
+    fit_summary,
+    ood_terms,
+    scores_from_terms,
+    term_scale_from,
+    threshold_from,
+)
 from glacier_edge.training.dataset import SequenceExample, defined_targets
 from glacier_edge.training.loop import TrainResult, predict, train_model
 from glacier_edge.training.models import ScaledRegressor
@@ -85,6 +94,8 @@ def fit(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence
         with torch.no_grad():
             result.model.shrink_toward(column, calibration.train_mean, calibration.gain)
     summary = summarise(examples)
+    if calibration is not None and calibration.ood_term_scale is not None:
+        summary = replace(summary, term_scale=np.asarray(calibration.ood_term_scale, dtype=np.float32))
     return Fitted(result.model, features, result, calibration, summary)
 
 
@@ -95,7 +106,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     (clipped to [0, 1]), the conformal half-width of the shrunk predictions, and the
     out-of-distribution threshold at the chosen false-alarm rate."""
     groups = grouped_folds(len(examples), config.calibration_folds, config.seed)
-    truth, raw, scores = [], [], []
+    truth, raw, terms = [], [], []
     naive_predictions: dict[str, list[np.ndarray]] = {kind: [] for kind in NAIVE}
     for number, held in enumerate(groups, start=1):
         echo(f"calibration fold {number}/{len(groups)}: {len(held)} sequence(s) held out")
@@ -111,7 +122,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
             raw.append(predict(model, example.inputs(0, features), example.task)[valid])
             for kind in NAIVE:
                 naive_predictions[kind].append(naive(kind, example.melt, example.task, train_mean)[valid])
-            scores.append(ood_scores(summary, example.views[0], colour_features(example.sequence.frames)))
+            terms.append(ood_terms(summary, example.views[0], colour_features(example.sequence.frames)))
     y, p = (np.concatenate(part).astype(np.float64) for part in (truth, raw))
     naive_values = {kind: np.concatenate(values) for kind, values in naive_predictions.items()}
     usable = NAIVE if config.history else ("train_mean",)
@@ -121,7 +132,9 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     denominator = float(np.dot(correction, correction))
     gain = float(np.clip(np.dot(correction, y - b) / denominator, 0.0, 1.0)) if denominator > 0 else 0.0
     predicted = b + gain * correction
-    heldout_scores = np.concatenate(scores)
+    term_scale = term_scale_from(np.concatenate(terms))
+    sequence_scores = [scores_from_terms(part, term_scale) for part in terms]
+    heldout_scores = np.concatenate(sequence_scores)
     threshold = threshold_from(heldout_scores)
     all_targets = defined_targets(examples)
     return Calibration(
@@ -130,4 +143,6 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
         persistence_mae=float(np.mean(np.abs(y - naive_values["persistence"]))), fallback=best,
         fallback_mae=float(np.mean(np.abs(y - naive_values[best]))),
         fallback_halfwidth=conformal_halfwidth(y - naive_values[best]), train_mean=float(all_targets.mean()),
-        ood_threshold=threshold, ood_heldout_flag_rate=float(np.mean(heldout_scores > threshold)))
+        ood_threshold=threshold, ood_heldout_flag_rate=float(np.mean(heldout_scores > threshold)),
+        ood_term_scale=tuple(float(v) for v in term_scale), ood_window_majority=WINDOW_MAJORITY,
+        ood_heldout_max_window_share=max(float(np.mean(part > threshold)) for part in sequence_scores))
