@@ -1,8 +1,8 @@
 """The out-of-distribution score as a small ONNX graph, so the edge runner computes it with the
 same engine (and the same verified, hashed bundle) as the models.
 
-embeddings (N, D) and colour (N, C) → score (N,) = max(mean_k z_k² / λ_k / s₁, ‖c − z·Vᵀ‖² / E / s₂,
-dᵀ·P·d / C / s₃), with c = e − μ, z = c·V, d the colour offset and s the held-out term scales:
+embeddings (N, D) and colour (N, C) → score (N,) = max(½·(mean_k z_k² / λ_k + ‖c − z·Vᵀ‖² / E) / s₁,
+dᵀ·P·d / C / s₂), with c = e − μ, z = c·V, d the colour offset and s the held-out term scales:
 exactly :func:`glacier_edge.ood.ood_scores`, in float32.
 """
 
@@ -24,7 +24,7 @@ def export_ood(summary: EmbeddingSummary, path: Path, opset: int) -> ModelFile:
         "mean": summary.mean.astype(np.float32), "basis": summary.basis.astype(np.float32),
         "basis_t": np.ascontiguousarray(summary.basis.T.astype(np.float32)),
         "variance": summary.variance.astype(np.float32), "energy": np.array(summary.residual_energy, np.float32),
-        "term_scale": summary.term_scale.astype(np.float32), "axis": np.array([1], np.int64),
+        "term_scale": summary.term_scale.astype(np.float32), "axis": np.array([1], np.int64), "half": np.array(0.5, np.float32),
         "colour_mean": summary.colour_mean.astype(np.float32),
         "colour_precision": summary.colour_precision.astype(np.float32),
     }
@@ -43,10 +43,11 @@ def export_ood(summary: EmbeddingSummary, path: Path, opset: int) -> ModelFile:
         helper.make_node("MatMul", ["offset", "colour_precision"], ["weighted"]),
         helper.make_node("Mul", ["weighted", "offset"], ["quadratic"]),
         helper.make_node("ReduceMean", ["quadratic", "axis"], ["colour_distance"], keepdims=0),
-        helper.make_node("Unsqueeze", ["inside", "axis"], ["inside_column"]),
-        helper.make_node("Unsqueeze", ["outside", "axis"], ["outside_column"]),
+        helper.make_node("Add", ["inside", "outside"], ["both"]),
+        helper.make_node("Mul", ["both", "half"], ["embedding_distance"]),
+        helper.make_node("Unsqueeze", ["embedding_distance", "axis"], ["embedding_column"]),
         helper.make_node("Unsqueeze", ["colour_distance", "axis"], ["colour_column"]),
-        helper.make_node("Concat", ["inside_column", "outside_column", "colour_column"], ["terms"], axis=1),
+        helper.make_node("Concat", ["embedding_column", "colour_column"], ["terms"], axis=1),
         helper.make_node("Div", ["terms", "term_scale"], ["scaled_terms"]),
         helper.make_node("ReduceMax", ["scaled_terms", "axis"], ["score"], keepdims=0),
     ]

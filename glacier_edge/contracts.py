@@ -251,7 +251,7 @@ class Calibration:
     ood_heldout_flag_rate: float | None = None
     """Share of held-out (in-distribution) frames above the threshold."""
     ood_term_scale: tuple[float, ...] | None = None
-    """Held-out 99th percentile of each OOD distance (inside, outside, colour); baked into ood.onnx."""
+    """Held-out 99th percentile of each OOD distance (embedding, colour); baked into ood.onnx."""
     ood_window_majority: float | None = None
     """A window (the frames the graph reads) with at least this share above the threshold counts
     as out of distribution as a whole; None: each frame on its own score."""

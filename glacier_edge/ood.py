@@ -2,16 +2,17 @@
 
 A compact summary of the training frames is stored with the model: of their embeddings the
 mean, the top principal directions and the variance along each; of their colour (per-channel
-mean and spread, offset from grey, colourfulness) the mean and inverse covariance. Three
-distances, each 1 on average for training frames: inside the embedding's principal subspace
-(Mahalanobis, per component), off it (residual energy relative to training), and of its colour
-(Mahalanobis, per dimension). A frame's score is the largest of the three, each divided by its
-own held-out 99th percentile (``term_scale``), so one clearly unusual aspect is enough: an
-average let the two embedding terms, which barely move for a channel-swapped (false-colour)
-composite under a random-init encoder, dilute the colour term that does (measured, see
-benchmarks/README.md). The threshold is set on held-out folds (sequences the summary never saw)
-at a chosen false-alarm rate, so an optical glacier sequence from elsewhere is not flagged for
-being new, while another sensor or band combination is.
+mean and spread, offset from grey, colourfulness) the mean and inverse covariance. Two
+distances, each ~1 on average for training frames: of the embedding (the mean of a Mahalanobis
+distance inside its principal subspace and the residual energy off it) and of the colour
+(Mahalanobis, per dimension). A frame's score is the larger of the two, each divided by its own
+held-out 99th percentile (``term_scale``), so one clearly unusual aspect is enough: averaging
+them let the embedding, which barely moves for a channel-swapped (false-colour) composite under
+a random-init encoder, dilute the colour distance that does; keeping the two embedding parts as
+separate terms made dark but ordinary corpus sequences false alarms (measured, see
+benchmarks/README.md). The threshold is set on held-out folds (sequences the summary never
+saw) at a chosen false-alarm rate, so an optical glacier sequence from elsewhere is not flagged
+for being new, while another sensor or band combination is.
 
 A frame is judged with the window the graph reads it in (:func:`window_is_ood`): when most frames
 of the window are out of distribution, every prediction made from it is, because the graph
@@ -38,7 +39,7 @@ whole. Held-out corpus sequences reach at most ~25 % (stored per bundle as
 COLOUR_FEATURES = ("mean_r", "mean_g", "mean_b", "std_r", "std_g", "std_b", "chroma_r", "chroma_b",
                    "colourfulness_r", "colourfulness_g", "colourfulness_b")
 """What :func:`colour_features` returns per frame, in order; the bundle's ood.onnx input width."""
-TERMS = ("inside", "outside", "colour")
+TERMS = ("embedding", "colour")
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ class EmbeddingSummary:
     colour_precision: np.ndarray
     """float32 (C, C): inverse covariance of the colour features (ridge-regularised)."""
     term_scale: np.ndarray = field(default_factory=lambda: np.ones(len(TERMS), np.float32))
-    """float32 (3,): each term's held-out 99th percentile (ones until calibrated)."""
+    """float32 (2,): each of :data:`TERMS`' held-out 99th percentile (ones until calibrated)."""
 
 
 def colour_features(frames: np.ndarray) -> np.ndarray:
@@ -91,7 +92,7 @@ def fit_summary(embeddings: np.ndarray, colours: np.ndarray, components: int = C
 
 
 def ood_terms(summary: EmbeddingSummary, embeddings: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """float64 (N, 3): the unscaled distances of :data:`TERMS`, each ~1 for training frames."""
+    """float64 (N, 2): the unscaled distances of :data:`TERMS`, each ~1 for training frames."""
     centred = np.asarray(embeddings, dtype=np.float64) - summary.mean
     projected = centred @ summary.basis.astype(np.float64)
     inside = np.mean(projected**2 / summary.variance, axis=1)
@@ -99,7 +100,7 @@ def ood_terms(summary: EmbeddingSummary, embeddings: np.ndarray, colours: np.nda
     outside = np.sum(residual**2, axis=1) / summary.residual_energy
     offset = np.asarray(colours, dtype=np.float64) - summary.colour_mean
     colour = np.einsum("ni,ij,nj->n", offset, summary.colour_precision.astype(np.float64), offset) / offset.shape[1]
-    return np.stack([inside, outside, colour], axis=1)
+    return np.stack([(inside + outside) / 2.0, colour], axis=1)
 
 
 def scores_from_terms(terms: np.ndarray, term_scale: np.ndarray) -> np.ndarray:
@@ -107,7 +108,7 @@ def scores_from_terms(terms: np.ndarray, term_scale: np.ndarray) -> np.ndarray:
 
 
 def ood_scores(summary: EmbeddingSummary, embeddings: np.ndarray, colours: np.ndarray) -> np.ndarray:
-    """float64 (N,): the largest scaled term; below ~1 for training-like frames."""
+    """float64 (N,): the larger scaled term; below ~1 for training-like frames."""
     return scores_from_terms(ood_terms(summary, embeddings, colours), summary.term_scale)
 
 
@@ -118,6 +119,27 @@ def term_scale_from(heldout_terms: np.ndarray, quantile: float = FALSE_ALARM_QUA
 
 def threshold_from(heldout_scores: np.ndarray, quantile: float = FALSE_ALARM_QUANTILE) -> float:
     return float(np.quantile(heldout_scores, quantile))
+
+
+@dataclass(frozen=True)
+class OodCalibration:
+    """What held-out in-distribution sequences say about the score."""
+
+    term_scale: np.ndarray
+    threshold: float
+    heldout_flag_rate: float
+    heldout_max_window_share: float
+    """The largest share of flagged frames in one held-out sequence (the window rule's margin)."""
+
+
+def calibrate_ood(heldout_terms: list[np.ndarray], quantile: float = FALSE_ALARM_QUANTILE) -> OodCalibration:
+    """From :func:`ood_terms` of held-out sequences (one array each, scored by summaries that
+    never saw them): the term scales, then the threshold at the false-alarm ``quantile``."""
+    scale = term_scale_from(np.concatenate(heldout_terms), quantile)
+    scores = [scores_from_terms(part, scale) for part in heldout_terms]
+    threshold = threshold_from(np.concatenate(scores), quantile)
+    return OodCalibration(scale, threshold, float(np.mean(np.concatenate(scores) > threshold)),
+                          max(float(np.mean(part > threshold)) for part in scores))
 
 
 def window_is_ood(flagged: np.ndarray, majority: float | None = WINDOW_MAJORITY) -> bool:

@@ -17,16 +17,7 @@ import torch
 from glacier_edge.contracts import Calibration, NodeFeatures, TrainConfig
 from glacier_edge.features import metadata_matrix
 from glacier_edge.history import HISTORY_COLUMNS, HISTORY_FEATURES, NAIVE, history_columns, history_neutral, naive
-from glacier_edge.ood import (
-    WINDOW_MAJORITY,
-    EmbeddingSummary,
-    colour_features,
-    fit_summary,
-    ood_terms,
-    scores_from_terms,
-    term_scale_from,
-    threshold_from,
-)
+from glacier_edge.ood import WINDOW_MAJORITY, EmbeddingSummary, calibrate_ood, colour_features, fit_summary, ood_terms
 from glacier_edge.training.dataset import SequenceExample, defined_targets
 from glacier_edge.training.loop import TrainResult, predict, train_model
 from glacier_edge.training.models import ScaledRegressor
@@ -132,10 +123,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     denominator = float(np.dot(correction, correction))
     gain = float(np.clip(np.dot(correction, y - b) / denominator, 0.0, 1.0)) if denominator > 0 else 0.0
     predicted = b + gain * correction
-    term_scale = term_scale_from(np.concatenate(terms))
-    sequence_scores = [scores_from_terms(part, term_scale) for part in terms]
-    heldout_scores = np.concatenate(sequence_scores)
-    threshold = threshold_from(heldout_scores)
+    ood = calibrate_ood(terms)
     all_targets = defined_targets(examples)
     return Calibration(
         folds=len(groups), n=len(y), gain=round(gain, 6), coverage=COVERAGE,
@@ -143,6 +131,6 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
         persistence_mae=float(np.mean(np.abs(y - naive_values["persistence"]))), fallback=best,
         fallback_mae=float(np.mean(np.abs(y - naive_values[best]))),
         fallback_halfwidth=conformal_halfwidth(y - naive_values[best]), train_mean=float(all_targets.mean()),
-        ood_threshold=threshold, ood_heldout_flag_rate=float(np.mean(heldout_scores > threshold)),
-        ood_term_scale=tuple(float(v) for v in term_scale), ood_window_majority=WINDOW_MAJORITY,
-        ood_heldout_max_window_share=max(float(np.mean(part > threshold)) for part in sequence_scores))
+        ood_threshold=ood.threshold, ood_heldout_flag_rate=ood.heldout_flag_rate,
+        ood_term_scale=tuple(float(v) for v in ood.term_scale), ood_window_majority=WINDOW_MAJORITY,
+        ood_heldout_max_window_share=ood.heldout_max_window_share)
