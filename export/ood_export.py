@@ -24,7 +24,8 @@ def export_ood(summary: EmbeddingSummary, path: Path, opset: int) -> ModelFile:
         "mean": summary.mean.astype(np.float32), "basis": summary.basis.astype(np.float32),
         "basis_t": np.ascontiguousarray(summary.basis.T.astype(np.float32)),
         "variance": summary.variance.astype(np.float32), "energy": np.array(summary.residual_energy, np.float32),
-        "term_scale": summary.term_scale.astype(np.float32), "axis": np.array([1], np.int64), "half": np.array(0.5, np.float32),
+        "term_scale": summary.term_scale.astype(np.float32), "half": np.array(0.5, np.float32),
+        "axis": np.array([1], np.int64),
         "colour_mean": summary.colour_mean.astype(np.float32),
         "colour_precision": summary.colour_precision.astype(np.float32),
     }

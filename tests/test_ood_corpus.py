@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 import pytest
+from conftest import shared_data
 
 from glacier_edge.frames import expand_sequences, read_sequence
 from glacier_edge.ood import (
@@ -24,7 +25,6 @@ from glacier_edge.ood import (
     scores_from_terms,
     window_is_ood,
 )
-from conftest import shared_data
 
 TINY_ENCODER = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle" / "encoder.onnx"
 

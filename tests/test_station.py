@@ -345,7 +345,8 @@ def test_window_is_rescored_by_the_running_ood_model() -> None:
             return [feeds["embeddings"].sum(axis=1) + feeds["colour"].sum(axis=1)]
 
     width = len(COLOUR_FEATURES)
-    window = [WindowImage(1, "a.png", None, {}, None, np.full(4, 1.0, np.float32), 0.5, np.full(width, 0.1, np.float32)),
+    window = [WindowImage(1, "a.png", None, {}, None, np.full(4, 1.0, np.float32), 0.5,
+                          np.full(width, 0.1, np.float32)),
               WindowImage(2, "b.png", None, {}, 0.1, np.full(4, 2.0, np.float32), 0.7, np.full(6, 0.1, np.float32)),
               WindowImage(3, "c.png", None, {}, 0.1, np.full(4, 3.0, np.float32), None, None)]
     scores = window_scores(SimpleNamespace(ood=SumOfInputs()), window)

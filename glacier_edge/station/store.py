@@ -210,8 +210,8 @@ class Store:
         Images are processed in date order, so insertion order is date order; images embedded by
         another encoder end the window (their embeddings are never mixed with this one's)."""
         rows = self.db.execute(
-            "SELECT id, name, date, covariates, measured_melt, encoder_sha256, embedding, ood_score, colour FROM images "
-            "WHERE status = 'ok' ORDER BY id DESC LIMIT ?", (size,)).fetchall()
+            "SELECT id, name, date, covariates, measured_melt, encoder_sha256, embedding, ood_score, colour "
+            "FROM images WHERE status = 'ok' ORDER BY id DESC LIMIT ?", (size,)).fetchall()
         import numpy as np  # here: an idle station start does not load numpy
 
         window: list[WindowImage] = []
