@@ -93,16 +93,21 @@ def test_window_majority_rule() -> None:
     assert not window_is_ood(np.array([], bool), 0.5)
 
 
-def test_ood_frames_fall_back_to_persistence_and_fail_on_ood(tmp_path: Path) -> None:
-    """Noise frames inside a generated sequence: flagged, the model is not used there (exit 4)."""
+def run_with_noise_from(first_noise: int, path: Path) -> tuple[dict, str]:
+    """`run --fail-on-ood --format json` on 8 generated frames, noise from ``first_noise`` on: exit 4."""
     sample = glacier_timelapse(8, seed=21)
     frames = sample.frames.copy()
-    frames[5:] = np.random.default_rng(0).integers(0, 256, frames[5:].shape, np.uint8)
-    path = write_timelapse(dataclasses.replace(sample, frames=frames), tmp_path / "mixed.gif")
+    frames[first_noise:] = np.random.default_rng(0).integers(0, 256, frames[first_noise:].shape, np.uint8)
+    write_timelapse(dataclasses.replace(sample, frames=frames), path)
     result = CliRunner().invoke(main, ["run", str(path), "--model", str(TINY), "--format", "json",
                                        "--fail-on-ood"])
     assert result.exit_code == 4, result.output
-    data = json.loads(result.output[: result.output.rindex("}") + 1])
+    return json.loads(result.output[: result.output.rindex("}") + 1]), result.output
+
+
+def test_ood_frames_fall_back_to_persistence_and_fail_on_ood(tmp_path: Path) -> None:
+    """Noise frames inside a generated sequence: flagged, the model is not used there (exit 4)."""
+    data, output = run_with_noise_from(5, tmp_path / "mixed.gif")
     rows = data["frames"]
     assert [row["ood"] for row in rows] == [False] * 5 + [True] * 3
     assert data["summary"]["ood_frames"] == 3 and data["summary"]["fallback"] == "persistence"
@@ -110,24 +115,18 @@ def test_ood_frames_fall_back_to_persistence_and_fail_on_ood(tmp_path: Path) -> 
         assert row["fallback"] and row["predicted_melt"] == pytest.approx(rows[row["index"] - 1]["measured_melt"])
         assert row["interval_high"] - row["predicted_melt"] == pytest.approx(0.03)
     assert not any(row["fallback"] for row in rows[:5])
-    assert "frame(s) out of distribution" in result.output
+    assert "frame(s) out of distribution" in output
 
 
 def test_mostly_ood_sequence_is_ood_as_a_whole(tmp_path: Path) -> None:
     """5 of 8 frames noise: at the bundle's majority (50 %) every frame falls back, the clean ones too."""
-    sample = glacier_timelapse(8, seed=21)
-    frames = sample.frames.copy()
-    frames[3:] = np.random.default_rng(0).integers(0, 256, frames[3:].shape, np.uint8)
-    path = write_timelapse(dataclasses.replace(sample, frames=frames), tmp_path / "mostly.gif")
-    result = CliRunner().invoke(main, ["run", str(path), "--model", str(TINY), "--format", "json",
-                                       "--fail-on-ood"])
-    assert result.exit_code == 4, result.output
-    data = json.loads(result.output[: result.output.rindex("}") + 1])
+    path = tmp_path / "mostly.gif"
+    data, output = run_with_noise_from(3, path)
     summary = data["summary"]
     assert summary["ood_frames"] == 5 and summary["ood_window"] and summary["ood_window_majority"] == 0.5
     assert [row["ood"] for row in data["frames"]] == [True] * 8
     assert [row["fallback"] for row in data["frames"]] == [False] + [True] * 7  # frame 0 has no prediction
-    assert "most of the sequence" in result.output
+    assert "most of the sequence" in output
     table = CliRunner().invoke(main, ["run", str(path), "--model", str(TINY)])
     assert "OUT OF DISTRIBUTION AS A WHOLE: 5 of 8 frames" in table.output
 
