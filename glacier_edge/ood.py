@@ -54,7 +54,7 @@ class EmbeddingSummary:
     residual_energy: float
     """Mean squared distance of training embeddings from the subspace."""
     colour_mean: np.ndarray
-    """float32 (6,): mean of :func:`colour_features` over training frames."""
+    """float32 (C,): mean of :func:`colour_features` over training frames."""
     colour_precision: np.ndarray
     """float32 (C, C): inverse covariance of the colour features (ridge-regularised)."""
     term_scale: np.ndarray = field(default_factory=lambda: np.ones(len(TERMS), np.float32))
