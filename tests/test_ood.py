@@ -138,3 +138,18 @@ def test_unexpected_change_is_an_alert(tmp_path: Path) -> None:
     assert result.exit_code == 3
     assert result.output.count("UNEXPECTED") >= 5
     assert "alert(s): above the threshold or unexpected change" in result.output
+
+
+def test_a_bundle_with_the_older_colour_features_is_refused_in_one_line(tmp_path: Path, sample_gif: Path) -> None:
+    """Bundles exported before the 11 colour features fed 6 to ood.onnx: say so, do not crash."""
+    import shutil
+
+    bundle = Path(shutil.copytree(TINY, tmp_path / "old"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["models"]["ood"]["inputs"][1]["shape"] = ["N", 6]
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    result = CliRunner().invoke(main, ["run", str(sample_gif), "--model", str(bundle)])
+    assert result.exit_code == 2
+    assert (f"{bundle}: its ood.onnx reads 6 colour features, this glacier-edge computes {len(COLOUR_FEATURES)}; "
+            "export the bundle again with this version") in result.output
+    assert "Traceback" not in result.output
