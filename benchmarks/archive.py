@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from glacier_edge.archive.embed_jobs import EmbedSummary, embed_locally
 from glacier_edge.bench.system import system_info
 from glacier_edge.contracts import TrainConfig
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
-from glacier_edge.frames import expand_sequences, read_sequence
-from glacier_edge.training.embed_jobs import EmbedSummary, embed_locally
+from glacier_edge.ingest.frames import expand_sequences, read_sequence
 from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.store import EmbeddingStore, store_bytes
 
@@ -39,7 +39,7 @@ def run_one(label: str, sources: list[Path], config: TrainConfig, scratch: Path,
     root = scratch / label.replace(" ", "_")
     store = EmbeddingStore.open(root, record, config.augmentations, config.seed)
     if "ray" in how:
-        from glacier_edge.training.ray_jobs import embed_with_ray
+        from glacier_edge.archive.ray_jobs import embed_with_ray
 
         summary: EmbedSummary = embed_with_ray(sources, store, config, address="auto", on_done=quiet)
     else:
@@ -74,7 +74,7 @@ def main() -> None:
                            ("local 1 worker x 2 threads", {"workers": 1, "threads": 2}),
                            ("local 2 workers x 1 thread", {"workers": 2, "threads": 1})):
             rows.append(run_one(label, sources, config, Path(scratch), **how))
-        from glacier_edge.training.ray_jobs import start_ray
+        from glacier_edge.archive.ray_jobs import start_ray
 
         ray_started = time.perf_counter()
         start_ray("auto")  # a cluster is started once; its start-up is reported apart

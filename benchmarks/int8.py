@@ -20,15 +20,15 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
-from glacier_edge.export.quantize import FORMATS, median_seconds, prepare, quantize_format
 
 from glacier_edge.bench.system import system_info
-from glacier_edge.bundle import load_bundle
 from glacier_edge.contracts import ROLE_ENCODER
+from glacier_edge.edge.bundle import load_bundle
+from glacier_edge.edge.runtime import EdgeModel, session_options
+from glacier_edge.export.quantize import FORMATS, median_seconds, prepare, quantize_format
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
-from glacier_edge.frames import FrameSequence, expand_sequences, read_sequence
-from glacier_edge.runtime import EdgeModel, session_options
-from glacier_edge.samples import glacier_timelapse
+from glacier_edge.ingest.frames import FrameSequence, expand_sequences, read_sequence
+from glacier_edge.ingest.samples import glacier_timelapse
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -48,7 +48,7 @@ def sequences_for_judging() -> list[FrameSequence]:
 
 
 def resized(frames: np.ndarray) -> np.ndarray:
-    from glacier_edge.frames import resize_frame
+    from glacier_edge.ingest.frames import resize_frame
 
     return np.stack([resize_frame(frame) for frame in frames])
 

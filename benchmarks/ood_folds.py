@@ -20,9 +20,16 @@ from trust import CORPUS, OTHER_OPTICAL, RESULTS, SHARED, false_colour, radar_li
 from glacier_edge.bench.system import system_info
 from glacier_edge.contracts import TrainConfig
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
-from glacier_edge.frames import FrameSequence, expand_sequences, read_sequence
-from glacier_edge.ood import calibrate_ood, colour_features, fit_summary, ood_terms, scores_from_terms, window_is_ood
+from glacier_edge.ingest.frames import FrameSequence, expand_sequences, read_sequence
 from glacier_edge.paths import default_cache_dir
+from glacier_edge.signals.ood import (
+    calibrate_ood,
+    colour_features,
+    fit_summary,
+    ood_terms,
+    scores_from_terms,
+    window_is_ood,
+)
 
 GROUPS = ("held-out corpus (optical, Landsat)", "false colour (bands B,R,G)", "false colour (bands G,B,R)",
           "radar-like (grey speckle)", "other optical (Sentinel-2 Rutor, Aletsch, 2019 scenes)")

@@ -15,12 +15,12 @@ from pathlib import Path
 from glacier_edge.bench.measure import frames_of_length
 from glacier_edge.bench.stats import measure
 from glacier_edge.bench.system import system_info
-from glacier_edge.bundle import load_bundle
+from glacier_edge.edge.bundle import load_bundle
+from glacier_edge.edge.runtime import EdgeModel
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
-from glacier_edge.frames import read_sequence
+from glacier_edge.ingest.frames import read_sequence
+from glacier_edge.ingest.samples import sample_sequence_path
 from glacier_edge.paths import resolve_bundle_dir
-from glacier_edge.runtime import EdgeModel
-from glacier_edge.samples import sample_sequence_path
 
 LENGTHS = (8, 24, 64, 128, 256)
 RESULTS = Path(__file__).resolve().parent / "results"

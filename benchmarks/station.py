@@ -26,10 +26,10 @@ import numpy as np
 from PIL import Image
 
 from glacier_edge.bench.system import system_info
+from glacier_edge.edge.runtime import EdgeModel
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
-from glacier_edge.frames import read_sequence
-from glacier_edge.runtime import EdgeModel
-from glacier_edge.samples import glacier_timelapse, write_frame_files
+from glacier_edge.ingest.frames import read_sequence
+from glacier_edge.ingest.samples import glacier_timelapse, write_frame_files
 from glacier_edge.station.active_model import ActiveModel
 from glacier_edge.station.alerts import AlertSinks
 from glacier_edge.station.engine import Engine, StationOptions, WindowSequence

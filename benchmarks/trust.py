@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from glacier_edge.bench.system import system_info
-from glacier_edge.bundle import load_bundle
 from glacier_edge.contracts import TrainConfig
+from glacier_edge.edge.bundle import load_bundle
+from glacier_edge.edge.runtime import EdgeModel
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
-from glacier_edge.frames import FrameSequence, expand_sequences, read_sequence
+from glacier_edge.ingest.frames import FrameSequence, expand_sequences, read_sequence
 from glacier_edge.paths import default_cache_dir
-from glacier_edge.runtime import EdgeModel
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -68,7 +68,6 @@ def main() -> None:
     if not CORPUS.is_dir():
         sys.exit(f"skipping: the corpus {CORPUS} is absent (it is read from ../shared/data beside the clone)")
     from glacier_edge.export.bundle_export import export_bundle
-
     from glacier_edge.training.pipeline import run_training
 
     paths = expand_sequences([CORPUS])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from glacier_edge.bench.run import run_bench
+from glacier_edge.bench.run import run_bench, torch_available
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
 from glacier_edge.paths import resolve_bundle_dir
 
@@ -24,6 +24,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--frames", type=int, nargs="+", default=[1, 24, 100])
     args = parser.parse_args()
+    if torch_available():
+        import glacier_edge.training.reference  # noqa: F401  (registers the PyTorch eager variant)
     results, report = run_bench(resolve_bundle_dir(args.model), frame_counts=args.frames, providers=["cpu", "cuda"],
                                 threads=args.threads, runs=args.runs, cold_runs=5, echo=print)
     print(report)

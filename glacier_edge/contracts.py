@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
 from glacier_edge.errors import ModelBundleError
-from glacier_edge.naming import DEFAULT_MAX_PIXELS
 from glacier_edge.schema import ContractError, from_json, to_json
+
+DEFAULT_MAX_PIXELS = 50_000_000
+"""Decompression-bomb guard: refuse a frame larger than this many pixels before decoding it."""
 
 # Choices, each defined once (the CLI's click.Choice lists come from here).
 Task = Literal["nowcast", "forecast"]
@@ -150,7 +152,7 @@ class Record:
 
 @dataclass(frozen=True)
 class Metrics:
-    """Agreement of predicted with measured melt (glacier_edge.metrics.melt_metrics)."""
+    """Agreement of predicted with measured melt (glacier_edge.signals.metrics.melt_metrics)."""
 
     mae: float
     rmse: float
@@ -194,7 +196,7 @@ class EncoderRecord:
 @dataclass(frozen=True)
 class NodeFeatures:
     """Columns after the embedding: metadata (dates, covariates), then history (what a station
-    knows before the target is measured: glacier_edge.history)."""
+    knows before the target is measured: glacier_edge.signals.history)."""
 
     metadata: tuple[str, ...] = ()
     neutral: tuple[float, ...] = ()

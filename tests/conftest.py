@@ -9,8 +9,8 @@ import imageio.v3 as iio
 import numpy as np
 import pytest
 
-from glacier_edge.samples import sample_sequence_path
-from glacier_edge.synthetic import synthetic_frames
+from glacier_edge.ingest.samples import sample_sequence_path
+from glacier_edge.ingest.synthetic import synthetic_frames
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 """Real imagery from other public projects (see its README.md): beside the clone, not in it."""

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from glacier_edge.bundle import load_bundle
 from glacier_edge.contracts import BundleManifest, RunRecord, TrainConfig
+from glacier_edge.edge.bundle import load_bundle
 from glacier_edge.errors import ModelBundleError
 from glacier_edge.schema import ContractError, from_json
 

@@ -14,9 +14,9 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 from click.testing import CliRunner  # noqa: E402
 
 from glacier_edge.cli import main  # noqa: E402
-from glacier_edge.frames import expand_sequences  # noqa: E402
-from glacier_edge.history import naive  # noqa: E402
-from glacier_edge.synthetic import synthetic_frames  # noqa: E402
+from glacier_edge.ingest.frames import expand_sequences  # noqa: E402
+from glacier_edge.ingest.synthetic import synthetic_frames  # noqa: E402
+from glacier_edge.signals.history import naive  # noqa: E402
 from glacier_edge.training.evaluation import METHODS  # noqa: E402
 
 

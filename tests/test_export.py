@@ -11,16 +11,16 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 onnx = pytest.importorskip("onnx", reason="the 'train' extra (onnx) is not installed")
 
 from click.testing import CliRunner  # noqa: E402
-from glacier_edge.export.onnx_export import onnx_op_types  # noqa: E402
-from glacier_edge.export.parity import MELT_TOLERANCE, verify_bundle, worst_ratio  # noqa: E402
 
 from glacier_edge.bench.system import cpu_model  # noqa: E402
-from glacier_edge.bundle import load_bundle  # noqa: E402
 from glacier_edge.cli import main  # noqa: E402
 from glacier_edge.contracts import ONNX_IR_VERSION  # noqa: E402
-from glacier_edge.features import node_inputs  # noqa: E402
-from glacier_edge.machine import int8_kernel_path  # noqa: E402
-from glacier_edge.runtime import EdgeModel  # noqa: E402
+from glacier_edge.edge.bundle import load_bundle  # noqa: E402
+from glacier_edge.edge.machine import int8_kernel_path  # noqa: E402
+from glacier_edge.edge.runtime import EdgeModel  # noqa: E402
+from glacier_edge.export.onnx_export import onnx_op_types  # noqa: E402
+from glacier_edge.export.parity import MELT_TOLERANCE, verify_bundle, worst_ratio  # noqa: E402
+from glacier_edge.signals.features import node_inputs  # noqa: E402
 from glacier_edge.training.checkpoint import load_checkpoint  # noqa: E402
 from glacier_edge.training.loop import predict  # noqa: E402
 

@@ -15,10 +15,10 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 from click.testing import CliRunner  # noqa: E402
 from conftest import train_and_export  # noqa: E402
 
-from glacier_edge.bundle import load_bundle  # noqa: E402
 from glacier_edge.cli import main  # noqa: E402
-from glacier_edge.frames import read_sequence  # noqa: E402
-from glacier_edge.runtime import EdgeModel  # noqa: E402
+from glacier_edge.edge.bundle import load_bundle  # noqa: E402
+from glacier_edge.edge.runtime import EdgeModel  # noqa: E402
+from glacier_edge.ingest.frames import read_sequence  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,8 @@ def test_causal_model_ignores_future_frames(forecast_bundle: Path, sample_gif: P
     """Changing the last frame (its embedding and the melt it makes measurable) must not change any
     earlier node's forecast. Checked on the trained network at full gain: the served bundle may
     be shrunk to a constant naive answer, which would pass trivially."""
-    from glacier_edge.features import node_inputs
-    from glacier_edge.melt import measured_melt
+    from glacier_edge.signals.features import node_inputs
+    from glacier_edge.signals.melt import measured_melt
     from glacier_edge.training.checkpoint import load_checkpoint
     from glacier_edge.training.loop import predict
 

@@ -10,7 +10,7 @@ from conftest import BAD_INPUT_MESSAGES
 from PIL import Image
 
 from glacier_edge.errors import BadInputError
-from glacier_edge.frames import FRAME_SIZE, read_sequence, resize_frame, to_rgb8
+from glacier_edge.ingest.frames import FRAME_SIZE, read_sequence, resize_frame, to_rgb8
 
 
 def test_generated_sample_decodes_to_twelve_frames_with_dates(sample_gif: Path) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from glacier_edge.history import history_columns, history_matrix, known_melt, naive, running_mean
+from glacier_edge.signals.history import history_columns, history_matrix, known_melt, naive, running_mean
 
 MELT = np.array([0.0, 0.01, 0.03, 0.02, 0.05, 0.04])
 

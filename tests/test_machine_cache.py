@@ -7,8 +7,8 @@ from pathlib import Path
 import onnxruntime as ort
 import pytest
 
-from glacier_edge import runtime
-from glacier_edge.machine import cpuinfo, isa_flags, machine_key
+from glacier_edge.edge import runtime
+from glacier_edge.edge.machine import cpuinfo, isa_flags, machine_key
 
 TINY_ENCODER = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle" / "encoder.onnx"
 ZEN3 = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse4_2 avx avx2 fma f16c aes\n"
@@ -55,7 +55,7 @@ def test_a_foreign_cache_entry_is_never_loaded(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_int8_kernel_path_names_the_saturation_risk_only_where_it_exists() -> None:
-    from glacier_edge.machine import int8_kernel_path
+    from glacier_edge.edge.machine import int8_kernel_path
 
     assert "16-bit sums that can saturate" in int8_kernel_path("x86_64", isa_flags(cpuinfo(ZEN3)))
     assert int8_kernel_path("x86_64", isa_flags(cpuinfo(ZEN5))).startswith("x86 VNNI")
@@ -64,9 +64,8 @@ def test_int8_kernel_path_names_the_saturation_risk_only_where_it_exists() -> No
 
 def test_int8_format_choices_are_the_formats_export_knows() -> None:
     pytest.importorskip("onnx", reason="onnxruntime.quantization needs the onnx package (train extra)")
-    from glacier_edge.export.quantize import CANDIDATES, FORMATS
-
     from glacier_edge.contracts import INT8_FORMATS
+    from glacier_edge.export.quantize import CANDIDATES, FORMATS
 
     assert tuple(fmt.key for fmt in FORMATS) == INT8_FORMATS
     assert set(CANDIDATES) <= set(FORMATS)

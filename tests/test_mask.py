@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import train_and_export
 
-from glacier_edge.bundle import load_bundle
+from glacier_edge.edge.bundle import load_bundle
 from glacier_edge.errors import BadInputError
-from glacier_edge.frames import read_sequence
-from glacier_edge.mask import mask_from_record, mask_record, parse_mask_specs, rectangles_to_mask
-from glacier_edge.melt import measured_melt
+from glacier_edge.ingest.frames import read_sequence
+from glacier_edge.signals.mask import mask_from_record, mask_record, parse_mask_specs, rectangles_to_mask
+from glacier_edge.signals.melt import measured_melt
 
 
 def test_rectangle_fractions_map_onto_the_128_grid() -> None:
@@ -72,7 +72,7 @@ def test_auto_mask_finds_an_opaque_label_whose_text_changes(tmp_path: Path) -> N
     """Changing terrain, plus an opaque grey label box (top right) with different text each frame."""
     import imageio.v3 as iio
 
-    from glacier_edge.mask import detect_overlays
+    from glacier_edge.signals.mask import detect_overlays
 
     rng = np.random.default_rng(0)
     frames = rng.integers(0, 256, (6, 160, 200, 3), np.uint8)
@@ -92,14 +92,14 @@ def test_auto_mask_finds_an_opaque_label_whose_text_changes(tmp_path: Path) -> N
 
 def test_auto_mask_finds_nothing_in_translucent_copernicus_overlays(rutor_gif: Path) -> None:
     """Measured fact behind the 'copernicus' preset: those overlays are translucent and dithered."""
-    from glacier_edge.mask import detect_overlays
+    from glacier_edge.signals.mask import detect_overlays
 
     assert detect_overlays([rutor_gif], 10**8, echo=lambda message: None).sum() == 0
 
 
 def test_auto_mask_finds_the_generated_samples_date_label(sample_gif: Path) -> None:
     """The sample's label box is opaque: auto finds it in the lower-left corner and nothing else."""
-    from glacier_edge.mask import detect_overlays
+    from glacier_edge.signals.mask import detect_overlays
 
     mask = detect_overlays([sample_gif], 10**8, echo=lambda message: None)
     rows, cols = np.nonzero(mask)

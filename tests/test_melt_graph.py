@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from conftest import SYNTHETIC_CHANGES
 
-from glacier_edge.graph import dense_adjacency, temporal_edge_index
-from glacier_edge.melt import measured_melt, melt_valid_mask, normalize_melt
-from glacier_edge.synthetic import melt_unit, synthetic_frames
+from glacier_edge.ingest.synthetic import melt_unit, synthetic_frames
+from glacier_edge.signals.graph import dense_adjacency, temporal_edge_index
+from glacier_edge.signals.melt import measured_melt, melt_valid_mask, normalize_melt
 
 
 def test_melt_matches_hand_computed_values() -> None:
@@ -50,7 +50,7 @@ def test_temporal_graph_has_both_directions_between_neighbours(frames: int) -> N
 
 
 def test_causal_graph_only_looks_back() -> None:
-    from glacier_edge.graph import dense_adjacency as adjacency_of
+    from glacier_edge.signals.graph import dense_adjacency as adjacency_of
 
     edges = temporal_edge_index(5, "causal")
     assert edges.tolist() == [[0, 1, 2, 3], [1, 2, 3, 4]]
@@ -59,7 +59,7 @@ def test_causal_graph_only_looks_back() -> None:
 
 
 def test_task_targets_and_alignment() -> None:
-    from glacier_edge.melt import align_to_frames, task_targets
+    from glacier_edge.signals.melt import align_to_frames, task_targets
 
     melt = np.array([0.0, 0.1, 0.2, 0.3], np.float32)
     targets, valid = task_targets(melt, "forecast")

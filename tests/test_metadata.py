@@ -12,8 +12,8 @@ import pytest
 from conftest import train_and_export
 
 from glacier_edge.errors import BadInputError
-from glacier_edge.features import DATE_FEATURES, available_metadata, metadata_matrix
-from glacier_edge.frames import read_sequence
+from glacier_edge.ingest.frames import read_sequence
+from glacier_edge.signals.features import DATE_FEATURES, available_metadata, metadata_matrix
 
 DATES = ["2017-07-04", "2018-08-28", "2019-09-12", "2020-08-07", "2022-07-08", "2023-09-26", "2024-09-15",
          "2025-07-09", "2025-08-10", "2025-09-01", "2025-09-20", "2026-07-15"]

@@ -12,7 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from glacier_edge.cli import main
-from glacier_edge.ood import (
+from glacier_edge.ingest.samples import glacier_timelapse, write_timelapse
+from glacier_edge.signals.ood import (
     COLOUR_FEATURES,
     colour_features,
     fit_summary,
@@ -23,7 +24,6 @@ from glacier_edge.ood import (
     threshold_from,
     window_is_ood,
 )
-from glacier_edge.samples import glacier_timelapse, write_timelapse
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
 
@@ -52,6 +52,7 @@ def test_training_frames_score_about_one_and_outliers_high() -> None:
 def test_onnx_score_equals_numpy(tmp_path: Path) -> None:
     onnx = pytest.importorskip("onnx", reason="building ood.onnx needs the onnx package (train extra)")
     import onnxruntime as ort
+
     from glacier_edge.export.ood_export import export_ood
 
     rng = np.random.default_rng(3)

@@ -15,8 +15,8 @@ import onnxruntime as ort
 import pytest
 from conftest import shared_data
 
-from glacier_edge.frames import expand_sequences, read_sequence
-from glacier_edge.ood import (
+from glacier_edge.ingest.frames import expand_sequences, read_sequence
+from glacier_edge.signals.ood import (
     WINDOW_MAJORITY,
     calibrate_ood,
     colour_features,

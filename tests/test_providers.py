@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-import glacier_edge.runtime as runtime
+import glacier_edge.edge.runtime as runtime
 from glacier_edge.errors import ProviderError
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"

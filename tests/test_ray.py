@@ -17,7 +17,7 @@ ray = pytest.importorskip("ray", reason="Ray is the optional 'scale' extra")
 import pyarrow.parquet as pq  # noqa: E402
 
 from glacier_edge.cli import main  # noqa: E402
-from glacier_edge.samples import glacier_timelapse, write_timelapse  # noqa: E402
+from glacier_edge.ingest.samples import glacier_timelapse, write_timelapse  # noqa: E402
 
 pytestmark = pytest.mark.slow
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "glacierview_landsat"

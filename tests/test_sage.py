@@ -7,7 +7,7 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 
 from torch_geometric.nn import DenseSAGEConv, SAGEConv  # noqa: E402
 
-from glacier_edge.graph import dense_adjacency, temporal_edge_index  # noqa: E402
+from glacier_edge.signals.graph import dense_adjacency, temporal_edge_index  # noqa: E402
 from glacier_edge.training.models import DenseGlacierSAGE, GlacierSAGE  # noqa: E402
 
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from glacier_edge.frames import read_sequence
-from glacier_edge.melt import measured_melt
-from glacier_edge.samples import Nuisances, glacier_timelapse, write_timelapse
+from glacier_edge.ingest.frames import read_sequence
+from glacier_edge.ingest.samples import Nuisances, glacier_timelapse, write_timelapse
+from glacier_edge.signals.melt import measured_melt
 
 CLEAN = Nuisances(snow_line=False, clouds=False, illumination=False, colour_cast=False, date_label=False)
 
@@ -30,7 +30,7 @@ def test_ice_retreats_every_step_and_dates_are_irregular() -> None:
 def test_without_nuisances_melt_measures_the_retreat() -> None:
     """Only the terminus moves, so the melt proxy (at 128×128) follows the lost ice area."""
     sample = glacier_timelapse(16, seed=2, nuisances=CLEAN)
-    from glacier_edge.frames import resize_frame
+    from glacier_edge.ingest.frames import resize_frame
 
     melt = measured_melt(np.stack([resize_frame(frame) for frame in sample.frames]))[1:]
     lost = -np.diff(sample.ice_pixels)

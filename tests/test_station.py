@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from glacier_edge.cli import main
-from glacier_edge.frames import read_frame
-from glacier_edge.samples import glacier_timelapse, write_frame_files
+from glacier_edge.ingest.frames import read_frame
+from glacier_edge.ingest.samples import glacier_timelapse, write_frame_files
 from glacier_edge.station.inbox import InboxFile, sensor_from_name, settled
 from glacier_edge.station.store import SCHEMA_VERSION, Store
 
@@ -336,7 +336,7 @@ def test_window_is_rescored_by_the_running_ood_model() -> None:
     now, except images stored with another set of colour features (an older version)."""
     from types import SimpleNamespace
 
-    from glacier_edge.ood import COLOUR_FEATURES
+    from glacier_edge.signals.ood import COLOUR_FEATURES
     from glacier_edge.station.engine import window_scores
     from glacier_edge.station.records import WindowImage
 

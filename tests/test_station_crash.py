@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from glacier_edge.samples import glacier_timelapse, write_frame_files
+from glacier_edge.ingest.samples import glacier_timelapse, write_frame_files
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
 IMAGES, KILLS = 100, 20

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from glacier_edge.bundle import load_bundle
 from glacier_edge.cli import main
-from glacier_edge.samples import glacier_timelapse, write_frame_files
+from glacier_edge.edge.bundle import load_bundle
+from glacier_edge.ingest.samples import glacier_timelapse, write_frame_files
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
 

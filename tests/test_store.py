@@ -20,9 +20,9 @@ import pyarrow.parquet as pq  # noqa: E402
 
 from glacier_edge.cli import main  # noqa: E402
 from glacier_edge.contracts import TrainConfig  # noqa: E402
-from glacier_edge.frames import read_sequence  # noqa: E402
-from glacier_edge.melt import measured_melt  # noqa: E402
-from glacier_edge.samples import glacier_timelapse, write_timelapse  # noqa: E402
+from glacier_edge.ingest.frames import read_sequence  # noqa: E402
+from glacier_edge.ingest.samples import glacier_timelapse, write_timelapse  # noqa: E402
+from glacier_edge.signals.melt import measured_melt  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch", reason="the 'train' extra (torch) is not in
 from torch_helpers import sample_example  # noqa: E402
 
 from glacier_edge.contracts import NodeFeatures, RunRecord, TrainConfig  # noqa: E402
-from glacier_edge.melt import melt_valid_mask  # noqa: E402
+from glacier_edge.signals.melt import melt_valid_mask  # noqa: E402
 from glacier_edge.training.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from glacier_edge.training.loop import predict, train_model  # noqa: E402
 from glacier_edge.training.recipe import node_features  # noqa: E402

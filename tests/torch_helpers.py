@@ -20,8 +20,8 @@ def random_encoder():
 def sample_example():
     """The embedded sample embedded with the random encoder, 4 augmented views."""
     from glacier_edge.contracts import TrainConfig
-    from glacier_edge.frames import read_sequence
-    from glacier_edge.samples import sample_sequence_path
+    from glacier_edge.ingest.frames import read_sequence
+    from glacier_edge.ingest.samples import sample_sequence_path
     from glacier_edge.training.dataset import build_example
 
     encoder, weights = random_encoder()

@@ -14,12 +14,12 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from glacier_edge.export.quantize import FORMATS_BY_KEY, prepare, quantize_format
 
-from glacier_edge.bundle import file_record, read_manifest
 from glacier_edge.contracts import ENCODER_INT8_FILE, MANIFEST_FILE, ROLE_ENCODER, ROLE_ENCODER_INT8
-from glacier_edge.frames import resize_frame
-from glacier_edge.samples import glacier_timelapse
+from glacier_edge.edge.bundle import file_record, read_manifest
+from glacier_edge.export.quantize import FORMATS_BY_KEY, prepare, quantize_format
+from glacier_edge.ingest.frames import resize_frame
+from glacier_edge.ingest.samples import glacier_timelapse
 
 TINY = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "tiny_bundle"
 FORMAT = FORMATS_BY_KEY["qop-u8s8"]

@@ -17,7 +17,7 @@ import numpy as np
 from glacier_edge.bench.stats import LatencyStats, measure
 from glacier_edge.bench.variants import VARIANT_KINDS, Variant, VariantSpec
 from glacier_edge.errors import GlacierEdgeError
-from glacier_edge.frames import FrameSequence
+from glacier_edge.ingest.frames import FrameSequence
 
 
 class BenchmarkError(GlacierEdgeError):

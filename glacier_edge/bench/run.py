@@ -13,13 +13,13 @@ from glacier_edge.bench.measure import ColdStart, VariantResult, cold_start, run
 from glacier_edge.bench.stats import measure
 from glacier_edge.bench.system import SystemInfo, system_info
 from glacier_edge.bench.tables import stage_table, variants_table
-from glacier_edge.bench.variants import variant_table
-from glacier_edge.bundle import Bundle, load_bundle
+from glacier_edge.bench.variants import VARIANT_KINDS, variant_table
 from glacier_edge.contracts import ROLE_ENCODER_INT8, ROLE_GNN, RUN_FILE
+from glacier_edge.edge.bundle import Bundle, load_bundle
+from glacier_edge.edge.runtime import create_session
 from glacier_edge.errors import ProviderError
-from glacier_edge.frames import read_sequence
-from glacier_edge.runtime import create_session
-from glacier_edge.samples import sample_sequence_path
+from glacier_edge.ingest.frames import read_sequence
+from glacier_edge.ingest.samples import sample_sequence_path
 
 Echo = Callable[[str], None]
 
@@ -52,12 +52,12 @@ def torch_available() -> bool:
 
 
 def _reference_run(bundle: Bundle) -> Path | None:
-    """The training run, when torch is installed and the run is still where export found it
-    (importing the torch wing registers its PyTorch variant kind)."""
+    """The training run, when the torch wing registered its PyTorch variant kind (the caller
+    imports :mod:`glacier_edge.training.reference` where torch is installed; this wing never
+    imports it) and the run is still where export found it."""
     run_dir = Path(bundle.manifest.training.run_dir)
-    if not torch_available() or not (run_dir / RUN_FILE).is_file():
+    if "torch" not in VARIANT_KINDS or not (run_dir / RUN_FILE).is_file():
         return None
-    importlib.import_module("glacier_edge.training.reference")
     return run_dir
 
 
@@ -132,7 +132,7 @@ def run_command_line(sequence: Path, bundle_dir: Path, precision: str) -> list[s
 
 def torch_cold_command(sequence: Path, run_dir: Path) -> list[str]:
     """The same prediction through PyTorch (import torch + encoder + PyG) in a fresh interpreter."""
-    code = ("import sys; from pathlib import Path; from glacier_edge.frames import read_sequence; "
+    code = ("import sys; from pathlib import Path; from glacier_edge.ingest.frames import read_sequence; "
             "from glacier_edge.training.reference import TorchReference; "
             "r = TorchReference(Path(sys.argv[2])); f = read_sequence(sys.argv[1]).frames; r.melt(r.embed(f))")
     return [sys.executable, "-c", code, str(sequence), str(run_dir)]

@@ -9,7 +9,7 @@ from importlib import metadata
 
 import onnxruntime as ort
 
-from glacier_edge.machine import cpuinfo, int8_kernel_path
+from glacier_edge.edge.machine import cpuinfo, int8_kernel_path
 
 RELEVANT_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "asimd", "asimddp", "i8mm")
 """x86: AVX2/AVX-512 and the VNNI int8 dot products; ARM: NEON (asimd), dot product, i8mm."""

@@ -14,9 +14,9 @@ from typing import Literal, Protocol
 
 import numpy as np
 
-from glacier_edge.bundle import Bundle, load_bundle
 from glacier_edge.contracts import ROLE_ENCODER_INT8, ROLE_GNN
-from glacier_edge.runtime import EdgeModel, encoder_role_for
+from glacier_edge.edge.bundle import Bundle, load_bundle
+from glacier_edge.edge.runtime import EdgeModel, encoder_role_for
 
 VARIANT_KINDS: dict[str, str] = {"ort": "glacier_edge.bench.variants:OrtVariant"}
 """kind → ``module:Class`` whose ``from_spec(spec, bundle_dir, threads)`` builds the variant."""

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from glacier_edge.bench.measure import frames_of_length, measure_variant
 from glacier_edge.bench.variants import VariantSpec
-from glacier_edge.frames import read_sequence
-from glacier_edge.samples import sample_sequence_path
+from glacier_edge.ingest.frames import read_sequence
+from glacier_edge.ingest.samples import sample_sequence_path
 
 
 def main(argv: list[str]) -> int:

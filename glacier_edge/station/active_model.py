@@ -13,11 +13,11 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from glacier_edge.bundle import Bundle, load_bundle
 from glacier_edge.contracts import MANIFEST_FILE
+from glacier_edge.edge.bundle import Bundle, load_bundle
+from glacier_edge.edge.signing import SIGNATURE_FILE, verify_signature
 from glacier_edge.errors import GlacierEdgeError, ModelBundleError
 from glacier_edge.fileio import atomic_directory
-from glacier_edge.signing import SIGNATURE_FILE, verify_signature
 
 
 def active_dir_for(db_path: Path) -> Path:

@@ -24,8 +24,8 @@ import numpy as np
 
 from glacier_edge.contracts import ROLE_GNN
 from glacier_edge.errors import BadInputError, ModelBundleError
-from glacier_edge.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_frame
-from glacier_edge.melt import measured_melt
+from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_frame
+from glacier_edge.signals.melt import measured_melt
 from glacier_edge.station.active_model import ActiveModel
 from glacier_edge.station.alerts import utc_now
 from glacier_edge.station.inbox import DatedImage
@@ -86,7 +86,7 @@ def window_scores(model, window: list[WindowImage]) -> np.ndarray:
     """OOD scores of the window by the model running now, from the stored embeddings and colour
     features, so a model update that changes only the OOD summary is not judged with the old
     one's scores; images stored by a version with other colour features keep their stored score."""
-    from glacier_edge.ood import COLOUR_FEATURES
+    from glacier_edge.signals.ood import COLOUR_FEATURES
 
     stored = np.array([np.nan if w.ood_score is None else w.ood_score for w in window], dtype=np.float64)
     fresh = [i for i, w in enumerate(window) if w.colour is not None and w.colour.size == len(COLOUR_FEATURES)]
@@ -113,7 +113,7 @@ class Engine:
     # --- model -----------------------------------------------------------------------------
     def model(self):
         """The EdgeModel of the active bundle, rebuilt when the bundle was replaced."""
-        from glacier_edge.runtime import EdgeModel, encoder_role_for  # onnxruntime only when there is work
+        from glacier_edge.edge.runtime import EdgeModel, encoder_role_for  # onnxruntime only when there is work
 
         if self._model is None or self.active.source_changed():
             bundle = self.active.bundle((encoder_role_for(self.options.precision), ROLE_GNN))
@@ -167,8 +167,8 @@ class Engine:
                         utc_now(), values.get("embedding"), values.get("colour"))
 
     def _process(self, image: DatedImage, frame: np.ndarray, last: ImageRow | None) -> Taken:
-        from glacier_edge.ood import colour_features
-        from glacier_edge.runtime import StageTimes
+        from glacier_edge.edge.runtime import StageTimes
+        from glacier_edge.signals.ood import colour_features
 
         model = self.model()
         encoder_sha = model.bundle.model_sha256(model.encoder_role)

@@ -10,7 +10,6 @@ so an idle start costs a directory listing and one query per file.
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -18,10 +17,14 @@ from pathlib import Path
 
 from glacier_edge.errors import BadInputError
 from glacier_edge.fileio import sha256_file
-from glacier_edge.naming import IMAGE_SUFFIXES, date_from_name, read_dates_sidecar, sidecar_path
+from glacier_edge.ingest.naming import (
+    IMAGE_SUFFIXES,
+    date_from_name,
+    read_dates_sidecar,
+    sensor_from_name,
+    sidecar_path,
+)
 from glacier_edge.station.records import DateSource
-
-_SENSOR_IN_NAME = re.compile(r"(?:^|[_\-.])(L[45789]|LC0[89]|LE07|LT05|S2[AB]?|S1[AB]?)(?=[_\-.]|$)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -87,12 +90,6 @@ def settled(files: list[InboxFile], settle: float, clock=time.time, sleep=time.s
         if stat.st_size == file.size and stat.st_mtime_ns == file.mtime_ns and clock() - stat.st_mtime > 0:
             stable.append(file)
     return stable
-
-
-def sensor_from_name(name: str) -> str | None:
-    """Landsat/Sentinel label in a file name (``..._L8.png``, ``S2B_...``), upper-cased."""
-    match = _SENSOR_IN_NAME.search(Path(name).stem)
-    return match.group(1).upper() if match else None
 
 
 def date_image(file: InboxFile) -> DatedImage:

@@ -139,7 +139,7 @@ def format_history(history: StationHistory, output_format: str) -> str:
 
 def plot_history(history: StationHistory, path: Path) -> Path:
     """Measured and predicted melt over the processed images, interval band, dates on the x-axis."""
-    from glacier_edge.plot import MeltPanel, plot_melt
+    from glacier_edge.edge.plot import MeltPanel, plot_melt
 
     rows = [row for row in history.rows if row.status == "ok"]
     if len(rows) < 2:

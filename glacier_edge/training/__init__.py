@@ -1,5 +1,8 @@
-"""The torch wing: encoder, GraphSAGE, embeddings and training. Needs the ``train`` extra.
+"""The torch wing: encoder, graph models, datasets and their embedding cache/store, the training
+loop, the default recipe (residual, held-out calibration, OOD summary) and `evaluate`. Needs the
+``train`` extra.
 
-Nothing in the edge runtime imports this package; the CLI imports it lazily for ``train``,
-``export`` and ``verify`` and says which extra to install when torch is missing.
+May import: torch, torchvision, torch_geometric, pyarrow and every wing below it (edge, station's
+siblings bench and edge, signals, ingest). Never :mod:`glacier_edge.archive`,
+:mod:`glacier_edge.export` or the CLI; nothing in the edge wings imports this package.
 """

@@ -12,7 +12,7 @@ from torch import nn
 from torchvision.models import ResNet50_Weights, WeightsEnum, resnet50
 
 from glacier_edge.contracts import BackboneRecord
-from glacier_edge.frames import FRAME_SIZE
+from glacier_edge.ingest.frames import FRAME_SIZE
 
 
 @dataclass(frozen=True)

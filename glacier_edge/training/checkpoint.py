@@ -10,7 +10,7 @@ import torch
 
 from glacier_edge.contracts import MODEL_FILE, RUN_FILE, SUMMARY_FILE, RunRecord
 from glacier_edge.errors import ModelBundleError
-from glacier_edge.ood import COLOUR_FEATURES, EmbeddingSummary
+from glacier_edge.signals.ood import COLOUR_FEATURES, EmbeddingSummary
 from glacier_edge.training.models import MODEL_CLASSES, ScaledRegressor
 
 

@@ -10,22 +10,17 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from glacier_edge.contracts import EncoderRecord, NodeFeatures, TrainConfig
-from glacier_edge.features import node_inputs
 from glacier_edge.fileio import write_file_atomic
-from glacier_edge.frames import FrameSequence
-from glacier_edge.melt import measured_melt, normalize_melt, task_targets
+from glacier_edge.ingest.frames import FrameSequence
+from glacier_edge.signals.features import node_inputs
+from glacier_edge.signals.melt import measured_melt, normalize_melt, task_targets
 from glacier_edge.training.augment import augment_sequence
 from glacier_edge.training.encoder import FrameEncoder, encode_frames
-
-if TYPE_CHECKING:
-    from glacier_edge.training.store import EmbeddingStore
-
-CACHE_FORMAT = 1
+from glacier_edge.training.store import EmbeddingStore, sequence_key
 
 
 @dataclass
@@ -77,8 +72,8 @@ def embed_views(
         stored = store.read_views(digest, sequence.num_frames)
         if stored is not None and len(stored) == augmentations + 1:
             return stored, digest
-    key = hashlib.sha256(f"{CACHE_FORMAT}|{digest}|{weights.weights_id}|{augmentations}|{seed}".encode())
-    cache_file = cache_dir / "embeddings" / f"{key.hexdigest()[:32]}.npy" if cache_dir else None
+    key = sequence_key(digest, weights, augmentations, seed)
+    cache_file = cache_dir / "embeddings" / f"{key}.npy" if cache_dir else None
     if cache_file is not None and cache_file.is_file():
         try:
             cached = np.load(cache_file)

@@ -1,7 +1,7 @@
 """The frame encoder (a backbone from :mod:`.backbones`, ResNet50 by default) with its
 preprocessing inside the module.
 
-Input is uint8 (N, 128, 128, 3) exactly as :func:`glacier_edge.frames.read_sequence` returns
+Input is uint8 (N, 128, 128, 3) exactly as :func:`glacier_edge.ingest.frames.read_sequence` returns
 it; cast, scaling, ImageNet normalisation and NHWC→NCHW happen in ``forward``, so the exported
 ONNX graph carries them too and training and the edge cannot drift apart.
 """

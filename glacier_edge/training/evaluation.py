@@ -11,23 +11,23 @@ skill = 1 − MAE_model / MAE_best_baseline (> 0: better than the best naive ans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from glacier_edge.contracts import TrainConfig
+from glacier_edge.edge.plot import MeltPanel, plot_melt
 from glacier_edge.errors import BadInputError
-from glacier_edge.features import available_metadata
 from glacier_edge.fileio import atomic_directory, write_json_atomic
-from glacier_edge.frames import expand_sequences
-from glacier_edge.history import NAIVE, naive
-from glacier_edge.mask import mask_from_record, mask_record
-from glacier_edge.melt import align_to_frames
-from glacier_edge.metrics import melt_metrics
-from glacier_edge.plot import MeltPanel, plot_melt
+from glacier_edge.ingest.frames import expand_sequences
 from glacier_edge.schema import to_json
+from glacier_edge.signals.features import available_metadata
+from glacier_edge.signals.history import NAIVE, naive
+from glacier_edge.signals.mask import mask_from_record, mask_record
+from glacier_edge.signals.melt import align_to_frames
+from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.training.dataset import SequenceExample, build_example, defined_targets
 from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.loop import predict
@@ -82,19 +82,22 @@ def _skill(metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
                                       for m in MODELS}}
 
 
+FoldRunner = Callable[[list[SequenceExample], list[np.ndarray], TrainConfig, list[str]], Iterable[list[dict[str, Any]]]]
+"""Runs the outer folds elsewhere (e.g. as Ray tasks: ``glacier_edge.archive.ray_jobs``) and yields each
+fold's :func:`fold_results` as it finishes. Passed in by the caller, so this wing never imports Ray."""
+
+
 def run_folds(examples: list[SequenceExample], groups: list[np.ndarray], config: TrainConfig, metadata: list[str],
-              echo: Echo, ray_address: str | None = None) -> list[dict[str, Any]]:
-    """Every outer fold, one after the other here or as Ray tasks on a cluster."""
+              echo: Echo, fold_runner: FoldRunner | None = None) -> list[dict[str, Any]]:
+    """Every outer fold, one after the other here, or by ``fold_runner`` (a cluster)."""
     def report(fold: list[dict[str, Any]]) -> None:
         names = ", ".join(Path(examples[r["position"]].sequence.source).name for r in fold)
         echo(f"  held out {names}: residual gain {fold[0]['gain'] if fold else None}, "
              f"interval ± {fold[0]['halfwidth'] if fold else float('nan'):.4f}")
 
     results: list[dict[str, Any]] = []
-    if ray_address is not None:
-        from glacier_edge.training.ray_jobs import run_folds_on_ray
-
-        for fold in run_folds_on_ray(examples, groups, config, metadata, ray_address):
+    if fold_runner is not None:
+        for fold in fold_runner(examples, groups, config, metadata):
             report(fold)
             results += fold
         return results
@@ -107,7 +110,7 @@ def run_folds(examples: list[SequenceExample], groups: list[np.ndarray], config:
 
 
 def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Path | None, out_dir: Path | None,
-                   echo: Echo, store: Path | None = None, ray_address: str | None = None) -> dict[str, Any]:
+                   echo: Echo, store: Path | None = None, fold_runner: FoldRunner | None = None) -> dict[str, Any]:
     """Grouped held-out evaluation over ``paths`` (a folder of sequences counts as its sequences)."""
     paths = expand_sequences(list(paths))
     if len(paths) < 2:
@@ -126,7 +129,7 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
                                       cache_dir=cache_dir, mask=mask_from_record(mask_info), store=stored))
     groups = grouped_folds(len(examples), config.folds, config.seed)
     split = "leave-one-sequence-out" if all(len(g) == 1 for g in groups) else f"grouped {len(groups)}-fold"
-    held_results = run_folds(examples, groups, config, metadata, echo, ray_address)
+    held_results = run_folds(examples, groups, config, metadata, echo, fold_runner)
     held_results.sort(key=lambda r: r["position"])  # report in input order
     folds, pooled_pred, pooled_true, inside, panels = [], {m: [] for m in METHODS}, [], [], []
     for result in held_results:

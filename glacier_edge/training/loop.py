@@ -12,10 +12,10 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from glacier_edge.contracts import NodeFeatures, TrainConfig
-from glacier_edge.graph import TASK_GRAPHS, temporal_edge_index
-from glacier_edge.history import PERSISTENCE_FEATURE
-from glacier_edge.melt import align_to_frames
-from glacier_edge.metrics import melt_metrics
+from glacier_edge.signals.graph import TASK_GRAPHS, temporal_edge_index
+from glacier_edge.signals.history import PERSISTENCE_FEATURE
+from glacier_edge.signals.melt import align_to_frames
+from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.training.dataset import SequenceExample, defined_targets
 from glacier_edge.training.models import MODEL_CLASSES, ScaledRegressor
 

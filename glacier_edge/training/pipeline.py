@@ -19,13 +19,13 @@ from glacier_edge.contracts import (
     SequenceSummary,
     TrainConfig,
 )
-from glacier_edge.features import available_metadata
+from glacier_edge.edge.plot import MeltPanel, plot_melt
 from glacier_edge.fileio import atomic_directory
-from glacier_edge.frames import FRAME_SIZE, FrameSequence, expand_sequences, read_sequence
-from glacier_edge.mask import AUTO, detect_overlays, mask_from_record, mask_record
-from glacier_edge.plot import MeltPanel, plot_melt
+from glacier_edge.ingest.frames import FRAME_SIZE, FrameSequence, expand_sequences, read_sequence
+from glacier_edge.ingest.samples import default_training_paths
 from glacier_edge.provenance import package_versions, utc_now
-from glacier_edge.samples import default_training_paths
+from glacier_edge.signals.features import available_metadata
+from glacier_edge.signals.mask import AUTO, detect_overlays, mask_from_record, mask_record
 from glacier_edge.training.checkpoint import save_checkpoint, save_summary
 from glacier_edge.training.dataset import SequenceExample, build_example
 from glacier_edge.training.encoder import build_encoder

@@ -15,9 +15,23 @@ import numpy as np
 import torch
 
 from glacier_edge.contracts import Calibration, NodeFeatures, TrainConfig
-from glacier_edge.features import metadata_matrix
-from glacier_edge.history import HISTORY_COLUMNS, HISTORY_FEATURES, NAIVE, history_columns, history_neutral, naive
-from glacier_edge.ood import WINDOW_MAJORITY, EmbeddingSummary, calibrate_ood, colour_features, fit_summary, ood_terms
+from glacier_edge.signals.features import metadata_matrix
+from glacier_edge.signals.history import (
+    HISTORY_COLUMNS,
+    HISTORY_FEATURES,
+    NAIVE,
+    history_columns,
+    history_neutral,
+    naive,
+)
+from glacier_edge.signals.ood import (
+    WINDOW_MAJORITY,
+    EmbeddingSummary,
+    calibrate_ood,
+    colour_features,
+    fit_summary,
+    ood_terms,
+)
 from glacier_edge.training.dataset import SequenceExample, defined_targets
 from glacier_edge.training.loop import TrainResult, predict, train_model
 from glacier_edge.training.models import ScaledRegressor

@@ -11,7 +11,7 @@ import torch
 
 from glacier_edge.bench.variants import VariantSpec, register_kind
 from glacier_edge.contracts import MODEL_FILE
-from glacier_edge.features import node_inputs
+from glacier_edge.signals.features import node_inputs
 from glacier_edge.training.checkpoint import load_checkpoint
 from glacier_edge.training.encoder import build_encoder, encode_frames
 from glacier_edge.training.loop import predict

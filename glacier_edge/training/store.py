@@ -30,9 +30,9 @@ import numpy as np
 from glacier_edge.contracts import EncoderRecord, Record
 from glacier_edge.errors import BadInputError, MissingDependencyError
 from glacier_edge.fileio import write_file_atomic, write_text_atomic
-from glacier_edge.frames import FrameSequence, list_folder_images
-from glacier_edge.melt import measured_melt
-from glacier_edge.station.inbox import sensor_from_name
+from glacier_edge.ingest.frames import FrameSequence, list_folder_images
+from glacier_edge.ingest.naming import sensor_from_name
+from glacier_edge.signals.melt import measured_melt
 
 INFO_FILE = "store.json"
 PARQUET_OPTIONS = {
@@ -75,10 +75,12 @@ def pyarrow_modules():
     return pa, pq
 
 
+CACHE_FORMAT = 1
+"""Bumped when what an embedding of the same frames means changes: old cache entries then miss."""
+
+
 def sequence_key(frames_digest: str, weights: EncoderRecord, augmentations: int, seed: int) -> str:
     """The embedding cache's key: the same frames, encoder, views and seed give the same file."""
-    from glacier_edge.training.dataset import CACHE_FORMAT
-
     text = f"{CACHE_FORMAT}|{frames_digest}|{weights.weights_id}|{augmentations}|{seed}"
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 

@@ -1,0 +1,187 @@
+"""What `glacier-edge run` prints: a per-frame table, JSON or CSV, all from one
+:class:`~glacier_edge.contracts.RunResult` (schema ``glacier-edge/run-result`` v2; its fields are
+documented there). Frame 0 has no previous frame: its melt fields are null.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from glacier_edge.contracts import Calibration, FrameRow, Latency, ModelInfo, ResultSummary, RunResult, SequenceInfo
+from glacier_edge.edge.runtime import Prediction
+from glacier_edge.signals.melt import melt_valid_mask
+from glacier_edge.signals.metrics import melt_metrics
+
+
+@dataclass(frozen=True)
+class RunContext:
+    bundle: str
+    encoder_weights: str
+    pretrained: bool
+    precision: str
+    parity_verified: bool | None
+    provider: str
+    threads: int | None
+    load_seconds: float
+    alert_threshold: float | None
+    mask_excluded_pixels: int = 0
+
+
+def _clean(value: float) -> float | None:
+    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+
+
+def _value(array: np.ndarray | None, index: int) -> float | None:
+    if array is None or not np.isfinite(array[index]):
+        return None
+    return float(array[index])
+
+
+def _above_threshold(scores: np.ndarray | None, calibration: Calibration | None) -> int:
+    if scores is None or calibration is None or calibration.ood_threshold is None:
+        return 0
+    return int(np.sum(scores > calibration.ood_threshold))
+
+
+def build_result(prediction: Prediction, context: RunContext, calibration: Calibration | None = None) -> RunResult:
+    """The run as one typed record (the single source for all three formats)."""
+    seq = prediction.sequence
+    valid = melt_valid_mask(seq.num_frames)
+    threshold = context.alert_threshold
+    rows = []
+    for index in range(seq.num_frames):
+        measured = float(prediction.measured[index]) if valid[index] else None
+        predicted = float(prediction.predicted[index]) if valid[index] else None
+        halfwidth = _value(prediction.halfwidth, index) if valid[index] else None
+        low = high = None
+        if predicted is not None and halfwidth is not None:
+            low, high = predicted - halfwidth, predicted + halfwidth
+        rows.append(FrameRow(
+            index=index, label=seq.labels[index], date=seq.dates[index].isoformat() if seq.dates[index] else None,
+            measured_melt=measured, predicted_melt=predicted,
+            abs_error=abs(predicted - measured) if predicted is not None and measured is not None else None,
+            alert=bool(threshold is not None and predicted is not None and predicted > threshold),
+            interval_low=low, interval_high=high,
+            unexpected=bool(low is not None and high is not None and measured is not None
+                            and not low <= measured <= high),
+            ood_score=_value(prediction.ood_score, index),
+            ood=bool(prediction.ood[index]) if prediction.ood is not None else False,
+            fallback=bool(prediction.fallback[index]) if prediction.fallback is not None and valid[index] else False,
+        ))
+    predicted_valid = prediction.predicted[valid]
+    forecast = prediction.forecast_next
+    forecast_alert = bool(threshold is not None and forecast is not None and forecast > threshold)
+    metrics = melt_metrics(predicted_valid, prediction.measured[valid])
+    times = prediction.times
+    unexpected = sum(row.unexpected for row in rows)
+    return RunResult(
+        sequence=SequenceInfo(seq.source, seq.num_frames, seq.original_size),
+        model=ModelInfo(context.bundle, context.encoder_weights, context.pretrained, context.precision,
+                        context.parity_verified, context.mask_excluded_pixels),
+        task=prediction.task, provider=context.provider, threads=context.threads, alert_threshold=threshold,
+        frames=tuple(rows),
+        summary=ResultSummary(
+            mean_predicted=float(predicted_valid.mean()), max_predicted=float(predicted_valid.max()),
+            max_predicted_frame=int(np.argmax(predicted_valid)) + 1, mae=metrics["mae"], rmse=metrics["rmse"],
+            pearson_r=_clean(metrics["pearson_r"]),
+            alerts=sum(row.alert for row in rows) + unexpected + int(forecast_alert),
+            forecast_next=forecast, forecast_alert=forecast_alert, unexpected=unexpected,
+            ood_frames=_above_threshold(prediction.ood_score, calibration),
+            ood_threshold=calibration.ood_threshold if calibration is not None else None,
+            ood_window=prediction.ood_window,
+            ood_window_majority=calibration.ood_window_majority if calibration is not None else None,
+            fallback=calibration.fallback if calibration is not None else None,
+            interval_coverage=calibration.coverage if calibration is not None else None,
+            forecast_next_halfwidth=prediction.forecast_next_halfwidth,
+            forecast_next_fallback=prediction.forecast_next_fallback),
+        latency_ms=Latency(load=context.load_seconds * 1000, decode=times.decode * 1000,
+                           encode=times.encode * 1000, graph=times.graph * 1000,
+                           total=(context.load_seconds + times.total) * 1000),
+    )
+
+
+def _cell(value: float | None, digits: int = 4) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _predicted(row: FrameRow) -> str:
+    if row.predicted_melt is None:
+        return "—"
+    text = f"{row.predicted_melt:.4f}"
+    if row.interval_low is not None and row.interval_high is not None:
+        text += f" ± {(row.interval_high - row.interval_low) / 2:.4f}"
+    return text + ("*" if row.fallback else "")
+
+
+def _flags(row: FrameRow) -> str:
+    return " ".join(flag for flag, on in (("ALERT", row.alert), ("UNEXPECTED", row.unexpected), ("OOD", row.ood))
+                    if on)
+
+
+def format_table(result: RunResult) -> str:
+    lines = [f"{'frame':>5s}  {'date':10s}  {'measured':>8s}  {'predicted':>17s}  {'|error|':>7s}  {'ood':>5s}  "
+             f"{'flags':16s}  label"]
+    for row in result.frames:
+        ood = f"{row.ood_score:5.2f}" if row.ood_score is not None else f"{'—':>5s}"
+        lines.append(f"{row.index:5d}  {row.date or '':10s}  {_cell(row.measured_melt):>8s}  "
+                     f"{_predicted(row):>17s}  {_cell(row.abs_error):>7s}  {ood}  {_flags(row):16s}  {row.label}")
+    s, m, lat = result.summary, result.model, result.latency_ms
+    r = "n/a" if s.pearson_r is None else f"{s.pearson_r:.3f}"
+    lines.append("")
+    masked = m.mask_excluded_pixels
+    lines.append("melt = mean |Δ RGB| / 255 between consecutive frames; frame 0 has no previous frame"
+                 + (f"; {masked} overlay pixels masked out" if masked else ""))
+    if s.interval_coverage is not None:
+        lines.append(f"± : {s.interval_coverage:.0%} interval calibrated on held-out sequences; UNEXPECTED: measured "
+                     f"melt outside the interval of the prediction made for it ({s.unexpected} frame(s))")
+    if s.ood_threshold is not None:
+        lines.append(f"out of distribution: {s.ood_frames} of {len(result.frames)} frames score above "
+                     f"{s.ood_threshold:.2f} (unlike the training imagery); * = the model was not used there, the "
+                     f"{s.fallback} answer stands in")
+        if s.ood_window:
+            lines.append(f"OUT OF DISTRIBUTION AS A WHOLE: {s.ood_frames} of {len(result.frames)} frames "
+                         f"(≥ {s.ood_window_majority:.0%}) are unlike the training imagery (another sensor, band "
+                         f"order or kind of scene?); every frame is treated as out of distribution")
+    if result.task == "forecast" and s.forecast_next is not None:
+        lines.append("task: forecast — each 'predicted' value was made from frames up to the previous one")
+        band = f" ± {s.forecast_next_halfwidth:.4f}" if s.forecast_next_halfwidth is not None else ""
+        lines.append(f"FORECAST for the step after frame {len(result.frames) - 1}: {s.forecast_next:.4f}{band}"
+                     f"{' (' + str(s.fallback) + ', input out of distribution)' if s.forecast_next_fallback else ''}"
+                     f"{'  ALERT' if s.forecast_alert else ''}")
+    lines.append(f"predicted: mean {s.mean_predicted:.4f}, max {s.max_predicted:.4f} (frame "
+                 f"{s.max_predicted_frame});  vs measured: MAE {s.mae:.4f}, Pearson r {r}")
+    if result.alert_threshold is not None:
+        lines.append(f"alerts: {s.alerts} frame(s) above {result.alert_threshold}")
+    verified = {True: "parity verified", False: "PARITY FAILED", None: "parity not verified"}[m.parity_verified]
+    lines.append(f"model: {m.bundle} ({m.precision}, {verified}); encoder: {m.encoder_weights}")
+    lines.append(f"provider: {result.provider}  threads: {result.threads or 'default'}  latency ms: "
+                 f"load {lat.load:.0f}, decode {lat.decode:.0f}, encode {lat.encode:.0f}, "
+                 f"graph {lat.graph:.1f}, total {lat.total:.0f}")
+    return "\n".join(lines)
+
+
+CSV_FIELDS = ("index", "date", "label", "measured_melt", "predicted_melt", "abs_error", "alert", "interval_low",
+              "interval_high", "unexpected", "ood_score", "ood", "fallback")
+
+
+def format_csv(result: RunResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for row in result.frames:
+        writer.writerow({key: ("" if getattr(row, key) is None else getattr(row, key)) for key in CSV_FIELDS})
+    return buffer.getvalue()
+
+
+def format_result(result: RunResult, output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(result.to_json(), indent=2)
+    if output_format == "csv":
+        return format_csv(result)
+    return format_table(result)
