@@ -4,7 +4,7 @@ and melt error against fp32. Saved to benchmarks/results/int8_<cpu>.{txt,json}.
 
     python benchmarks/int8.py --model BUNDLE
 
-Every format of export/quantize.FORMATS is calibrated on generated glaciers (seeds 0-5, as
+Every format of glacier_edge/export/quantize.FORMATS is calibrated on generated glaciers (seeds 0-5, as
 the default training set), then judged on other generated glaciers (seeds 40-42) and on three
 real corpus sequences when ../shared/data is present. For each, sessions with and without
 ``session.x64quantprecision=1`` (ORT: promote U8S8 products to U8U8 on x86 without VNNI, where
