@@ -36,6 +36,8 @@ GRAPH_KINDS: tuple[str, ...] = ("bidirectional", "causal")
 TASK_GRAPHS = {"nowcast": "bidirectional", "forecast": "causal"}
 """nowcast: melt_t from frames around t (the seed). forecast: melt_{t+1} from frames up to t."""
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "csv")
+EVALUATION_GROUPS: tuple[str, ...] = ("sequence", "region")
+"""What `evaluate` holds out at a time: sequences (grouped k-fold) or whole regions."""
 INT8_FORMATS: tuple[str, ...] = ("qdq-s8s8", "qdq-u8s8", "qop-u8s8", "qop-u8s8-tensor", "qop-u8u8", "qop-u8s8-reduced")
 """int8 encoder formats `export --int8-format` takes (export/quantize.py defines each)."""
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",

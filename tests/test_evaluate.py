@@ -74,3 +74,33 @@ def test_evaluate_needs_two_sequences(sequence_folder: Path) -> None:
     result = CliRunner().invoke(main, ["evaluate", str(sequence_folder / "seq0.gif"), "--weights", "random"])
     assert result.exit_code == 2
     assert "evaluate needs at least 2 sequences" in result.output
+
+
+def test_evaluate_leave_one_region_out(sequence_folder: Path, tmp_path: Path) -> None:
+    regions = tmp_path / "regions.csv"
+    regions.write_text("sequence,region\nseq0.gif,alps\nseq1.gif,alps\nseq2.gif,caucasus\n")
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(main, ["evaluate", str(sequence_folder), "--group-by", "region", "--regions",
+                                       str(regions), "--epochs", "30", "--augmentations", "0", "--weights", "random",
+                                       "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads((out / "evaluation.json").read_text())
+    assert data["split"] == "leave-one-region-out (2 regions)" and data["group_by"] == "region"
+    assert [f["region"] for f in data["folds"]] == ["alps", "alps", "caucasus"]
+    by_region = {r["region"]: r for r in data["regions"]}
+    assert {name: r["sequences"] for name, r in by_region.items()} == {"alps": 2, "caucasus": 1}
+    assert by_region["alps"]["n"] == 4 + 5 and by_region["caucasus"]["n"] == 3
+    # a region's figures pool its own sequences: caucasus is seq2's fold alone
+    seq2 = data["folds"][2]
+    assert by_region["caucasus"]["metrics"]["graph_model"]["mae"] == pytest.approx(seq2["metrics"]["graph_model"]["mae"])
+    assert data["regions"][0]["skill"]["graph_model"] <= data["regions"][1]["skill"]["graph_model"]  # worst first
+    worst = data["regions"][0]
+    assert f"worst region: {worst['region']}, skill {worst['skill']['graph_model']:.3f}" in result.output
+
+
+def test_group_by_region_without_regions_is_one_line(sequence_folder: Path) -> None:
+    result = CliRunner().invoke(main, ["evaluate", str(sequence_folder), "--group-by", "region", "--weights", "random"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1] == (
+        "glacier-edge: error: evaluate --group-by region: the sequences' regions are unknown: give --regions CSV "
+        "(columns sequence,region) or sequences named by GLIMS ID (e.g. gv_g007281e45526n)")

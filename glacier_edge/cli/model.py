@@ -27,6 +27,7 @@ from glacier_edge.cli.shared import (
     training_options,
 )
 from glacier_edge.contracts import (
+    EVALUATION_GROUPS,
     INT8_FORMATS,
     OUTPUT_FORMATS,
     PRECISIONS,
@@ -199,8 +200,15 @@ def _check_writable(path: Path | None, option: str) -> None:
 @click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
               help="Run the outer folds as Ray tasks: a local Ray with no ADDRESS, else the cluster at ADDRESS "
                    "(needs the 'scale' extra).")
+@click.option("--group-by", type=click.Choice(EVALUATION_GROUPS), default="sequence", show_default=True,
+              help="Hold out sequences (grouped k-fold, --folds) or one whole region at a time (leave-one-region-out). "
+                   "Regions come from --regions, else from GLIMS IDs in the names (glaciers within 50 km of each "
+                   "other, transitively, form one region); whenever they are known each region is reported.")
+@click.option("--regions", "regions_csv", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+              help="CSV with the columns sequence,region (sequence: the file or folder name).")
 @training_options
-def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, ray_address: str | None, **options: Any) -> None:
+def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, ray_address: str | None, group_by: str,
+             regions_csv: Path | None, **options: Any) -> None:
     """Held-out evaluation: sequences split into folds, the default recipe trained on the rest.
 
     Reports MAE, RMSE and Pearson r per held-out sequence and pooled for the graph model, a
@@ -209,7 +217,7 @@ def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, ray_address: str
     those baselines, and the coverage of the stored interval. SEQUENCES: two or more
     GIFs/folders, or one folder of them.
 
-    Example: glacier-edge evaluate corpus/ --task forecast --out eval/
+    Example: glacier-edge evaluate corpus/ --task forecast --group-by region --out eval/
     """
     require_torch_wing("evaluate")
     from glacier_edge.training.evaluation import evaluation_table, run_evaluation
@@ -223,7 +231,7 @@ def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, ray_address: str
 
         fold_runner = partial(run_folds_on_ray, address=ray_address)
     result = run_evaluation(list(sequences), config=config, cache_dir=cache_dir, out_dir=out_dir, echo=echo_err,
-                            store=store, fold_runner=fold_runner)
+                            store=store, fold_runner=fold_runner, group_by=group_by, regions_csv=regions_csv)
     click.echo(evaluation_table(result))
     if out_dir is not None:
         click.echo(f"wrote {out_dir}/evaluation.json and evaluation.png")

@@ -22,6 +22,7 @@ from glacier_edge.edge.plot import MeltPanel, plot_melt
 from glacier_edge.errors import BadInputError
 from glacier_edge.fileio import atomic_directory, write_json_atomic
 from glacier_edge.ingest.frames import expand_sequences
+from glacier_edge.ingest.regions import sequence_regions
 from glacier_edge.schema import to_json
 from glacier_edge.signals.features import available_metadata
 from glacier_edge.signals.history import NAIVE, naive
@@ -109,12 +110,51 @@ def run_folds(examples: list[SequenceExample], groups: list[np.ndarray], config:
     return results
 
 
+def outer_groups(count: int, config: TrainConfig, group_by: str,
+                 regions: list[str] | None) -> tuple[list[np.ndarray], str]:
+    """The held-out groups of sequence positions and the split's name: by sequence (leave-one-out
+    up to ``config.folds`` sequences, grouped k-fold beyond) or one region at a time."""
+    if group_by == "region":
+        if regions is None:
+            raise BadInputError("evaluate --group-by region: the sequences' regions are unknown: give --regions CSV "
+                                "(columns sequence,region) or sequences named by GLIMS ID (e.g. gv_g007281e45526n)")
+        names = sorted(set(regions))
+        if len(names) < 2:
+            raise BadInputError(f"evaluate --group-by region needs sequences from at least 2 regions; all are in "
+                                f"{names[0]}")
+        groups = [np.array([i for i, region in enumerate(regions) if region == name]) for name in names]
+        return groups, f"leave-one-region-out ({len(names)} regions)"
+    groups = grouped_folds(count, config.folds, config.seed)
+    return groups, "leave-one-sequence-out" if all(len(g) == 1 for g in groups) else f"grouped {len(groups)}-fold"
+
+
+def region_summaries(folds: list[dict[str, Any]], predictions: list[dict[str, np.ndarray]],
+                     truths: list[np.ndarray], inside: list[np.ndarray]) -> list[dict[str, Any]]:
+    """Pooled metrics, skill and interval coverage of each region's held-out sequences, worst skill first."""
+    summaries = []
+    for region in sorted({f["region"] for f in folds}):
+        members = [i for i, f in enumerate(folds) if f["region"] == region]
+        truth = np.concatenate([truths[i] for i in members])
+        metrics = {m: melt_metrics(np.concatenate([predictions[i][m] for i in members]), truth) for m in METHODS}
+        coverage = float(np.concatenate([inside[i] for i in members]).mean())
+        summaries.append({"region": region, "sequences": len(members), "n": int(truth.size), "metrics": metrics,
+                          "skill": _skill(metrics), "coverage": coverage})
+    return sorted(summaries, key=lambda s: s["skill"]["graph_model"])
+
+
 def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Path | None, out_dir: Path | None,
-                   echo: Echo, store: Path | None = None, fold_runner: FoldRunner | None = None) -> dict[str, Any]:
-    """Grouped held-out evaluation over ``paths`` (a folder of sequences counts as its sequences)."""
+                   echo: Echo, store: Path | None = None, fold_runner: FoldRunner | None = None,
+                   group_by: str = "sequence", regions_csv: Path | None = None) -> dict[str, Any]:
+    """Grouped held-out evaluation over ``paths`` (a folder of sequences counts as its sequences).
+
+    ``group_by="region"`` holds out one region at a time (regions from ``regions_csv`` or from
+    GLIMS-style names, :mod:`glacier_edge.ingest.regions`); whenever the regions are known, each is
+    also reported on its own, beside the per-sequence and pooled figures."""
     paths = expand_sequences(list(paths))
     if len(paths) < 2:
         raise BadInputError("evaluate needs at least 2 sequences (one is held out while the others train)")
+    regions = sequence_regions(paths, regions_csv)
+    groups, split = outer_groups(len(paths), config, group_by, regions)
     sequences = read_sequences(paths, config.max_pixels)
     metadata = available_metadata(sequences) if config.metadata else []
     mask_info = mask_record(config.mask_specs)
@@ -127,11 +167,9 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
              f"{config.augmentations + 1} views")
         examples.append(build_example(seq, encoder, weights_info, config, augmentations=config.augmentations,
                                       cache_dir=cache_dir, mask=mask_from_record(mask_info), store=stored))
-    groups = grouped_folds(len(examples), config.folds, config.seed)
-    split = "leave-one-sequence-out" if all(len(g) == 1 for g in groups) else f"grouped {len(groups)}-fold"
     held_results = run_folds(examples, groups, config, metadata, echo, fold_runner)
     held_results.sort(key=lambda r: r["position"])  # report in input order
-    folds, pooled_pred, pooled_true, inside, panels = [], {m: [] for m in METHODS}, [], [], []
+    folds, pooled_pred, pooled_true, inside, panels, kept = [], {m: [] for m in METHODS}, [], [], [], []
     for result in held_results:
         example, predictions = examples[result["position"]], result["predictions"]
         targets, valid = example.targets_and_valid
@@ -140,7 +178,9 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
         folds.append({"held_out": example.sequence.source, "frames": example.sequence.num_frames,
                       "n": int(valid.sum()), "metrics": metrics, "skill": _skill(metrics),
                       "coverage": float(covered.mean()), "interval_halfwidth": result["halfwidth"],
-                      "residual_gain": result["gain"]})
+                      "residual_gain": result["gain"],
+                      "region": regions[result["position"]] if regions is not None else None})
+        kept.append({m: p[valid] for m, p in predictions.items()})
         for method, values in predictions.items():
             pooled_pred[method].append(values[valid])
         pooled_true.append(targets[valid])
@@ -155,6 +195,8 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
         "melt_mask": mask_info and {k: v for k, v in to_json(mask_info).items() if k != "bitmap"},
         "folds": folds, "pooled": pooled, "pooled_skill": _skill(pooled),
         "pooled_coverage": float(np.concatenate(inside).mean()), "nominal_coverage": 0.9,
+        "group_by": group_by,
+        "regions": region_summaries(folds, kept, pooled_true, inside) if regions is not None else [],
     }
     if out_dir is not None:
         with atomic_directory(out_dir) as staging:
@@ -183,6 +225,19 @@ def evaluation_table(result: dict[str, Any]) -> str:
                           for m in METHODS)
         lines.append(f"{name[-26:]:26s} {n:3d}  {cells}  {skill['graph_model']:6.3f} {coverage:5.2f}")
     skill = result["pooled_skill"]
+    regions = result.get("regions") or []
+    if regions:
+        lines += ["", f"{'region (worst skill first)':26s} {'seqs':>4s} {'n':>5s}  {'model MAE':>9s}  "
+                      f"{'best naive':>14s} {'MAE':>7s}  {'skill':>6s} {'cover':>5s}"]
+        for region in regions:
+            best = region["skill"]["best_baseline"]
+            lines.append(f"{region['region'][:26]:26s} {region['sequences']:4d} {region['n']:5d}  "
+                         f"{region['metrics']['graph_model']['mae']:9.4f}  {best:>14s} "
+                         f"{region['metrics'][best]['mae']:7.4f}  {region['skill']['graph_model']:6.3f} "
+                         f"{region['coverage']:5.2f}")
+        worst = regions[0]
+        lines.append(f"worst region: {worst['region']}, skill {worst['skill']['graph_model']:.3f} "
+                     f"(pooled {skill['graph_model']:.3f})")
     lines.append(f"pooled skill vs the best baseline ({skill['best_baseline']}): graph model "
                  f"{skill['graph_model']:.3f}, no-graph MLP {skill['mlp_no_graph']:.3f} (≥ 0: never worse than "
                  f"the naive answer); interval coverage {result['pooled_coverage']:.1%} of nominal "
