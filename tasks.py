@@ -163,7 +163,9 @@ def arm64_check(env: Path, scratch: Path, home: dict[str, str], sample: Path) ->
 
 
 def test_leaves_home_alone() -> None:
-    """`test` with an empty home directory: afterwards the home must still be empty."""
+    """`test` with an empty home directory: afterwards the home must still be empty. The venvs are
+    installed first, with the real home (pip reads its index configuration there)."""
+    dev_venv(), edge_venv()
     with tempfile.TemporaryDirectory(prefix="glacier-edge-home-") as home:
         run(sys.executable, __file__, "test", env={**os.environ, "HOME": home, "CI": "", "XDG_CACHE_HOME": "",
                                                     "XDG_CONFIG_HOME": "", "XDG_DATA_HOME": ""})
