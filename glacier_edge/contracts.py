@@ -261,6 +261,10 @@ class Calibration:
     as out of distribution as a whole; None: each frame on its own score."""
     ood_heldout_max_window_share: float | None = None
     """The largest share of frames above the threshold in one held-out in-distribution sequence."""
+    melt_range: tuple[float, ...] | None = None
+    """(low, high): the served melt's clip range, the training targets' range widened by 10 % of it.
+    The station's online trust measures its losses in this unit; None in bundles exported before it."""
+
 
 
 @dataclass(frozen=True)
@@ -514,6 +518,37 @@ class FrameRow:
     ood: bool = False
     fallback: bool = False
     """The prediction is the bundle's naive fallback, because its input frame was out of distribution."""
+    online_melt: float | None = None
+    """The station's own answer: the bundle's answer and the naive answers weighted by what the earlier
+    frames of this sequence taught (exponentially weighted average; null where the bundle has no melt range)."""
+    online_low: float | None = None
+    online_high: float | None = None
+    """Its adaptive conformal interval (nominal 90 %)."""
+    online_unexpected: bool = False
+    """Measured melt outside the online interval."""
+
+
+@dataclass(frozen=True)
+class OnlineSummary:
+    """What a station learnt from its own scored forecasts (:mod:`glacier_edge.signals.online`)."""
+
+    experts: tuple[str, ...]
+    weights: tuple[float, ...]
+    """After the last scored forecast: what the next forecast is made with (equal before any)."""
+    scored: int
+    running_skill: float | None
+    """1 − MAE(online) / MAE(persistence) over the scored forecasts."""
+    coverage: float | None
+    """Share of measured values inside the online interval."""
+    regret_bound: float
+    """Guaranteed: cumulative |error| of the online answer ≤ the best expert's + this (melt units)."""
+    coverage_gap_bound: float | None
+    """Guaranteed: |miss rate − 10 %| ≤ this (null before any scored forecast)."""
+    majority_after: int | None = None
+    """Scored forecasts after which one expert first held more than half of the weight."""
+    majority_expert: str | None = None
+    forecast_next: float | None = None
+    forecast_next_halfwidth: float | None = None
 
 
 @dataclass(frozen=True)
@@ -543,6 +578,8 @@ class ResultSummary:
     """Nominal coverage of the intervals (0.9); null without a calibrated bundle."""
     forecast_next_halfwidth: float | None = None
     forecast_next_fallback: bool = False
+    online: OnlineSummary | None = None
+    """The online combination over this sequence, applied causally frame by frame as a station would."""
 
 
 @dataclass(frozen=True)
@@ -561,7 +598,8 @@ class RunResult(Record):
     """``glacier-edge run --format json``: the single source of the table, JSON and CSV outputs."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/run-result"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
+    """v3: per-frame online answers and intervals, and the summary's ``online`` block."""
     WHAT: ClassVar[str] = "run result"
 
     sequence: SequenceInfo

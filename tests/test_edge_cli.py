@@ -32,7 +32,7 @@ def test_run_json_on_the_tiny_bundle(sample_gif: Path, tmp_path: Path) -> None:
     code, output = run_cli("run", str(sample_gif), "--model", str(TINY), "--format", "json", "--output", str(out))
     assert code == 0, output
     result = json.loads(out.read_text())
-    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 2
+    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 3
     assert len(result["frames"]) == 12 and result["frames"][0]["measured_melt"] is None
     assert result["frames"][1]["date"] == "1990-07-26"
     assert result["model"]["parity_verified"] is None and result["model"]["pretrained"] is False
@@ -44,7 +44,8 @@ def test_run_csv_and_table_agree(sample_gif: Path) -> None:
     assert code == 0
     rows = [line.split(",") for line in csv_text.splitlines() if line and not line.startswith("note:")]
     assert rows[0] == ["index", "date", "label", "measured_melt", "predicted_melt", "abs_error", "alert",
-                       "interval_low", "interval_high", "unexpected", "ood_score", "ood", "fallback"]
+                       "interval_low", "interval_high", "unexpected", "ood_score", "ood", "fallback", "online_melt",
+                       "online_low", "online_high", "online_unexpected"]
     assert rows[1][:3] == ["0", "1989-08-29", "glacier-edge-sample-v1.gif#0"] and len(rows) == 13
     code, table = run_cli("run", str(sample_gif), "--model", str(TINY))
     assert code == 0 and f"{float(rows[5][4]):.4f}" in table
@@ -93,3 +94,33 @@ def test_committed_tiny_bundle_is_what_the_script_makes(tmp_path: Path) -> None:
         sys.path.pop(0)
     for name, data in build(tmp_path / "again").items():
         assert (TINY / name).read_bytes() == data, f"{name} differs: run tests/fixtures/make_tiny_bundle.py"
+
+
+def test_run_applies_the_online_rule_causally_frame_by_frame(sample_gif: Path, tmp_path: Path) -> None:
+    """The station's online answer in `run` equals the rule replayed by hand from the printed
+    predictions and measurements: persistence = the previous measured melt, running mean = the mean
+    of those before, the bundle's train mean where nothing is measured yet."""
+    import numpy as np
+
+    from glacier_edge.signals.online import OnlineTrust
+
+    out = tmp_path / "result.json"
+    code, output = run_cli("run", str(sample_gif), "--model", str(TINY), "--format", "json", "--output", str(out))
+    assert code == 0, output
+    result = json.loads(out.read_text())
+    manifest = json.loads((TINY / "manifest.json").read_text())["calibration"]
+    trust = OnlineTrust(*manifest["melt_range"], manifest["halfwidth"])
+    measured_before: list[float] = []
+    for row in result["frames"][1:]:
+        persistence = measured_before[-1] if measured_before else manifest["train_mean"]
+        running = float(np.mean(measured_before)) if measured_before else manifest["train_mean"]
+        answers = np.array([row["predicted_melt"], persistence, running])
+        value, halfwidth, inside = trust.update(answers, row["measured_melt"])
+        assert row["online_melt"] == pytest.approx(value, abs=1e-9)
+        assert row["online_high"] - row["online_low"] == pytest.approx(2 * halfwidth, abs=1e-9)
+        assert row["online_unexpected"] is (not inside)
+        measured_before.append(row["measured_melt"])
+    online = result["summary"]["online"]
+    assert online["scored"] == 11 and online["weights"] == pytest.approx(trust.weights().tolist(), abs=1e-6)
+    assert online["running_skill"] == pytest.approx(trust.running_skill())
+    assert "station (online): weights model" in run_cli("run", str(sample_gif), "--model", str(TINY))[1]

@@ -58,8 +58,11 @@ def test_evaluate_leave_one_sequence_out(sequence_folder: Path, tmp_path: Path, 
     assert [Path(f["held_out"]).name for f in data["folds"]] == ["seq0.gif", "seq1.gif", "seq2.gif"]
     # held-out targets: nowcast frames 1..T-1, forecast frames 0..T-2 — T-1 values either way
     assert [f["n"] for f in data["folds"]] == [4, 5, 3]
-    assert set(data["pooled"]) == set(METHODS) == {"graph_model", "mlp_no_graph", "persistence", "running_mean",
-                                                      "train_mean"}
+    assert set(data["pooled"]) == set(METHODS) == {"graph_model", "mlp_no_graph", "station_online", "persistence",
+                                                      "running_mean", "train_mean"}
+    for fold in data["folds"]:  # the online station replayed on each held-out sequence, causally
+        assert sum(fold["online_final_weights"].values()) == pytest.approx(1, abs=1e-3)
+        assert len(fold["online_running_skill"]) == fold["n"] and 0 <= fold["online_coverage"] <= 1
     assert data["pooled"]["train_mean"]["n"] == 12
     skill = data["pooled_skill"]
     best = skill["best_baseline"]

@@ -1,5 +1,5 @@
 """What `glacier-edge run` prints: a per-frame table, JSON or CSV, all from one
-:class:`~glacier_edge.contracts.RunResult` (schema ``glacier-edge/run-result`` v2; its fields are
+:class:`~glacier_edge.contracts.RunResult` (schema ``glacier-edge/run-result`` v3; its fields are
 documented there). Frame 0 has no previous frame: its melt fields are null.
 """
 
@@ -13,10 +13,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from glacier_edge.contracts import Calibration, FrameRow, Latency, ModelInfo, ResultSummary, RunResult, SequenceInfo
+from glacier_edge.contracts import (
+    Calibration,
+    FrameRow,
+    Latency,
+    ModelInfo,
+    OnlineSummary,
+    ResultSummary,
+    RunResult,
+    SequenceInfo,
+)
 from glacier_edge.edge.runtime import Prediction
-from glacier_edge.signals.melt import melt_valid_mask
+from glacier_edge.signals.melt import align_to_frames, melt_valid_mask
 from glacier_edge.signals.metrics import melt_metrics
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, coverage_gap_bound, regret_bound
 
 
 @dataclass(frozen=True)
@@ -54,6 +64,9 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
     seq = prediction.sequence
     valid = melt_valid_mask(seq.num_frames)
     threshold = context.alert_threshold
+    online = prediction.online
+    online_value = align_to_frames(online.value, prediction.task) if online is not None else None
+    online_halfwidth = align_to_frames(online.halfwidth, prediction.task) if online is not None else None
     rows = []
     for index in range(seq.num_frames):
         measured = float(prediction.measured[index]) if valid[index] else None
@@ -62,6 +75,11 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
         low = high = None
         if predicted is not None and halfwidth is not None:
             low, high = predicted - halfwidth, predicted + halfwidth
+        online_melt = _value(online_value, index) if valid[index] else None
+        online_half = _value(online_halfwidth, index) if valid[index] else None
+        online_low = online_high = None
+        if online_melt is not None and online_half is not None:
+            online_low, online_high = online_melt - online_half, online_melt + online_half
         rows.append(FrameRow(
             index=index, label=seq.labels[index], date=seq.dates[index].isoformat() if seq.dates[index] else None,
             measured_melt=measured, predicted_melt=predicted,
@@ -73,6 +91,9 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             ood_score=_value(prediction.ood_score, index),
             ood=bool(prediction.ood[index]) if prediction.ood is not None else False,
             fallback=bool(prediction.fallback[index]) if prediction.fallback is not None and valid[index] else False,
+            online_melt=online_melt, online_low=online_low, online_high=online_high,
+            online_unexpected=bool(online_low is not None and online_high is not None and measured is not None
+                                   and not online_low <= measured <= online_high),
         ))
     predicted_valid = prediction.predicted[valid]
     forecast = prediction.forecast_next
@@ -99,11 +120,32 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             fallback=calibration.fallback if calibration is not None else None,
             interval_coverage=calibration.coverage if calibration is not None else None,
             forecast_next_halfwidth=prediction.forecast_next_halfwidth,
-            forecast_next_fallback=prediction.forecast_next_fallback),
+            forecast_next_fallback=prediction.forecast_next_fallback,
+            online=online_summary(online, prediction.task)),
         latency_ms=Latency(load=context.load_seconds * 1000, decode=times.decode * 1000,
                            encode=times.encode * 1000, graph=times.graph * 1000,
                            total=(context.load_seconds + times.total) * 1000),
     )
+
+
+def online_summary(online: OnlineReplay | None, task: str) -> OnlineSummary | None:
+    """The online block of the summary: final weights, running skill and coverage, the guarantees,
+    when one expert first held the majority, and (forecast) the online answer for the next step."""
+    if online is None:
+        return None
+    trust = online.final
+    majority = [(k, int(np.argmax(w))) for k, w in enumerate(online.weights) if w.max() > 0.5]
+    scored_before = np.concatenate([[0], np.cumsum(online.scored)[:-1]])
+    majority_after = int(scored_before[majority[0][0]]) if majority else None
+    forecast = task == "forecast"
+    return OnlineSummary(
+        experts=ONLINE_EXPERTS, weights=tuple(round(float(w), 6) for w in trust.weights()), scored=trust.scored,
+        running_skill=_clean(trust.running_skill()), coverage=_clean(trust.coverage()),
+        regret_bound=regret_bound(trust.scored, melt_range=trust.melt_range),
+        coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored),
+        majority_after=majority_after, majority_expert=ONLINE_EXPERTS[majority[0][1]] if majority else None,
+        forecast_next=float(online.value[-1]) if forecast else None,
+        forecast_next_halfwidth=_clean(float(online.halfwidth[-1])) if forecast else None)
 
 
 def _cell(value: float | None, digits: int = 4) -> str:
@@ -119,18 +161,31 @@ def _predicted(row: FrameRow) -> str:
     return text + ("*" if row.fallback else "")
 
 
+def _online(row: FrameRow) -> str:
+    if row.online_melt is None:
+        return "—"
+    text = f"{row.online_melt:.4f}"
+    if row.online_low is not None and row.online_high is not None and math.isfinite(row.online_high):
+        text += f" ± {(row.online_high - row.online_low) / 2:.4f}"
+    return text
+
+
 def _flags(row: FrameRow) -> str:
     return " ".join(flag for flag, on in (("ALERT", row.alert), ("UNEXPECTED", row.unexpected), ("OOD", row.ood))
                     if on)
 
 
 def format_table(result: RunResult) -> str:
-    lines = [f"{'frame':>5s}  {'date':10s}  {'measured':>8s}  {'predicted':>17s}  {'|error|':>7s}  {'ood':>5s}  "
-             f"{'flags':16s}  label"]
+    online = result.summary.online
+    station = f"  {'station (online)':>17s}" if online is not None else ""
+    lines = [f"{'frame':>5s}  {'date':10s}  {'measured':>8s}  {'predicted':>17s}{station}  {'|error|':>7s}  "
+             f"{'ood':>5s}  {'flags':16s}  label"]
     for row in result.frames:
         ood = f"{row.ood_score:5.2f}" if row.ood_score is not None else f"{'—':>5s}"
+        cell = f"  {_online(row):>17s}" if online is not None else ""
         lines.append(f"{row.index:5d}  {row.date or '':10s}  {_cell(row.measured_melt):>8s}  "
-                     f"{_predicted(row):>17s}  {_cell(row.abs_error):>7s}  {ood}  {_flags(row):16s}  {row.label}")
+                     f"{_predicted(row):>17s}{cell}  {_cell(row.abs_error):>7s}  {ood}  {_flags(row):16s}  "
+                     f"{row.label}")
     s, m, lat = result.summary, result.model, result.latency_ms
     r = "n/a" if s.pearson_r is None else f"{s.pearson_r:.3f}"
     lines.append("")
@@ -154,6 +209,8 @@ def format_table(result: RunResult) -> str:
         lines.append(f"FORECAST for the step after frame {len(result.frames) - 1}: {s.forecast_next:.4f}{band}"
                      f"{' (' + str(s.fallback) + ', input out of distribution)' if s.forecast_next_fallback else ''}"
                      f"{'  ALERT' if s.forecast_alert else ''}")
+    if online is not None:
+        lines += online_lines(online)
     lines.append(f"predicted: mean {s.mean_predicted:.4f}, max {s.max_predicted:.4f} (frame "
                  f"{s.max_predicted_frame});  vs measured: MAE {s.mae:.4f}, Pearson r {r}")
     if result.alert_threshold is not None:
@@ -166,8 +223,29 @@ def format_table(result: RunResult) -> str:
     return "\n".join(lines)
 
 
+def online_lines(online: OnlineSummary) -> list[str]:
+    """The station's own trust in words: its weights, skill and coverage, and what is guaranteed."""
+    weights = ", ".join(f"{name.replace('_', ' ')} {weight:.2f}"
+                        for name, weight in zip(online.experts, online.weights))
+    skill = "n/a" if online.running_skill is None else f"{online.running_skill:+.3f}"
+    coverage = "n/a" if online.coverage is None else f"{online.coverage:.0%}"
+    gap = "—" if online.coverage_gap_bound is None else f"{online.coverage_gap_bound:.2f}"
+    lines = [f"station (online): weights {weights} after {online.scored} scored forecast(s), starting equal; "
+             f"running skill {skill} vs persistence; adaptive 90 % interval coverage {coverage}",
+             f"  guaranteed whatever the glacier does: cumulative |error| ≤ the best of the three + "
+             f"{online.regret_bound:.4f}; |miss rate − 10 %| ≤ {gap}"]
+    if online.majority_expert is not None:
+        lines.append(f"  {online.majority_expert.replace('_', ' ')} first held the majority of the weight after "
+                     f"{online.majority_after} scored forecast(s)")
+    if online.forecast_next is not None:
+        band = "" if online.forecast_next_halfwidth is None else f" ± {online.forecast_next_halfwidth:.4f}"
+        lines.append(f"  station's FORECAST for the next step: {online.forecast_next:.4f}{band}")
+    return lines
+
+
 CSV_FIELDS = ("index", "date", "label", "measured_melt", "predicted_melt", "abs_error", "alert", "interval_low",
-              "interval_high", "unexpected", "ood_score", "ood", "fallback")
+              "interval_high", "unexpected", "ood_score", "ood", "fallback", "online_melt", "online_low",
+              "online_high", "online_unexpected")
 
 
 def format_csv(result: RunResult) -> str:

@@ -35,7 +35,8 @@ from glacier_edge.signals.features import node_inputs
 from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.signals.history import naive
 from glacier_edge.signals.mask import mask_from_record
-from glacier_edge.signals.melt import align_to_frames, measured_melt, normalize_melt
+from glacier_edge.signals.melt import align_to_frames, measured_melt, normalize_melt, task_targets
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, replay
 from glacier_edge.signals.ood import COLOUR_FEATURES, colour_features, window_is_ood
 
 
@@ -173,6 +174,8 @@ class Prediction:
     forecast_next_halfwidth: float | None = None
     ood_window: bool = False
     """Most frames scored above the threshold, so every frame counts as out of distribution."""
+    online: OnlineReplay | None = None
+    """Per node: the online combination, replayed causally (None: the bundle has no melt range)."""
 
 
 def _check_colour_width(bundle: Bundle) -> None:
@@ -267,10 +270,24 @@ class EdgeModel:
             halfwidth = np.where(ood, cal.fallback_halfwidth, cal.halfwidth)
         aligned_fallback = align_to_frames(ood.astype(np.float64), self.task) == 1.0
         last = len(values) - 1
+        online = self.online(values, measured)
         return Prediction(
             sequence, measured, align_to_frames(values, self.task), self.task,
             float(values[last]) if self.task == "forecast" else None, times, scores,
             ood if scores is not None else None, aligned_fallback,
             None if halfwidth is None else align_to_frames(halfwidth, self.task),
             bool(ood[last]) if self.task == "forecast" else False,
-            float(halfwidth[last]) if halfwidth is not None and self.task == "forecast" else None, ood_window)
+            float(halfwidth[last]) if halfwidth is not None and self.task == "forecast" else None, ood_window,
+            online)
+
+    def online(self, served: np.ndarray, measured: np.ndarray) -> OnlineReplay | None:
+        """The station's own trust over this sequence: the served answers (model, or fallback) and
+        the naive answers combined causally, node by node (:func:`glacier_edge.signals.online.replay`)."""
+        cal = self.calibration
+        if cal is None or cal.melt_range is None:
+            return None
+        targets, valid = task_targets(measured, self.task)
+        answers = np.stack([served, *(naive(kind, measured, self.task, cal.train_mean)
+                                      for kind in ONLINE_EXPERTS[1:])], axis=1)
+        low, high = cal.melt_range
+        return replay(answers, targets.astype(np.float64), valid, OnlineTrust(low, high, cal.halfwidth))

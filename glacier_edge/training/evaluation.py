@@ -29,14 +29,19 @@ from glacier_edge.signals.history import NAIVE, naive
 from glacier_edge.signals.mask import mask_from_record, mask_record
 from glacier_edge.signals.melt import align_to_frames
 from glacier_edge.signals.metrics import melt_metrics
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, replay
 from glacier_edge.training.dataset import SequenceExample, build_example, defined_targets
 from glacier_edge.training.encoder import build_encoder
-from glacier_edge.training.loop import predict
+from glacier_edge.training.loop import output_range, predict
 from glacier_edge.training.models import FrameMLP
 from glacier_edge.training.pipeline import open_store, read_sequences
 from glacier_edge.training.recipe import fit, grouped_folds
 
-MODELS = ("graph_model", "mlp_no_graph")
+MODELS = ("graph_model", "mlp_no_graph", "station_online")
+"""station_online: the graph model's served answer and the naive answers combined online, one scored
+forecast at a time, as a new station would (:mod:`glacier_edge.signals.online`)."""
+WARM_UP = 10
+"""Scored forecasts after which a station's running skill is judged (issue 19's goal: ≥ −0.05)."""
 BASELINES = NAIVE
 METHODS = MODELS + BASELINES
 Echo = Callable[[str], None]
@@ -71,8 +76,11 @@ def _held_out(held: list[SequenceExample], train: list[SequenceExample], config:
             "mlp_no_graph": predict(mlp.model, example.inputs(0, mlp.features), example.task),
             **{kind: naive(kind, example.melt, example.task, train_mean) for kind in BASELINES},
         }
+        melt_range = (graph.calibration.melt_range if graph.calibration is not None and graph.calibration.melt_range
+                      else output_range(defined_targets(train)))
         out.append({"example": example, "predictions": predictions, "halfwidth": halfwidth,
-                    "gain": graph.calibration.gain if graph.calibration is not None else None})
+                    "gain": graph.calibration.gain if graph.calibration is not None else None,
+                    "melt_range": tuple(melt_range)})
     return out
 
 
@@ -81,6 +89,23 @@ def _skill(metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
     reference = metrics[best]["mae"]
     return {"best_baseline": best, **{m: (1 - metrics[m]["mae"] / reference) if reference > 0 else float("nan")
                                       for m in MODELS}}
+
+
+def station_replay(predictions: dict[str, np.ndarray], targets: np.ndarray, valid: np.ndarray,
+                   result: dict[str, Any]) -> OnlineReplay:
+    """A new station on this held-out sequence: the graph model's answer and the naive answers,
+    combined causally with the fold's calibration as the prior (its interval, its melt range)."""
+    answers = np.stack([predictions[name if name != "model" else "graph_model"] for name in ONLINE_EXPERTS], axis=1)
+    low, high = result["melt_range"]
+    return replay(answers, targets, valid, OnlineTrust(low, high, result["halfwidth"]))
+
+
+def running_skill(served: np.ndarray, persistence: np.ndarray, truth: np.ndarray) -> list[float]:
+    """The station's running skill against persistence after each scored forecast (nan while
+    persistence has made no error yet)."""
+    served_error, naive_error = np.cumsum(np.abs(served - truth)), np.cumsum(np.abs(persistence - truth))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return [float(v) for v in np.where(naive_error > 0, 1 - served_error / naive_error, np.nan)]
 
 
 FoldRunner = Callable[[list[SequenceExample], list[np.ndarray], TrainConfig, list[str]], Iterable[list[dict[str, Any]]]]
@@ -129,7 +154,8 @@ def outer_groups(count: int, config: TrainConfig, group_by: str,
 
 
 def region_summaries(folds: list[dict[str, Any]], predictions: list[dict[str, np.ndarray]],
-                     truths: list[np.ndarray], inside: list[np.ndarray]) -> list[dict[str, Any]]:
+                     truths: list[np.ndarray], inside: list[np.ndarray],
+                     online_inside: list[np.ndarray]) -> list[dict[str, Any]]:
     """Pooled metrics, skill and interval coverage of each region's held-out sequences, worst skill first."""
     summaries = []
     for region in sorted({f["region"] for f in folds}):
@@ -137,8 +163,12 @@ def region_summaries(folds: list[dict[str, Any]], predictions: list[dict[str, np
         truth = np.concatenate([truths[i] for i in members])
         metrics = {m: melt_metrics(np.concatenate([predictions[i][m] for i in members]), truth) for m in METHODS}
         coverage = float(np.concatenate([inside[i] for i in members]).mean())
+        online_coverage = float(np.concatenate([online_inside[i] for i in members]).mean())
+        after_warm_up = [folds[i]["online_running_skill"][WARM_UP - 1:] for i in members]
         summaries.append({"region": region, "sequences": len(members), "n": int(truth.size), "metrics": metrics,
-                          "skill": _skill(metrics), "coverage": coverage})
+                          "skill": _skill(metrics), "coverage": coverage, "online_coverage": online_coverage,
+                          "online_worst_running_skill_after_warm_up": min(
+                              (min(s) for s in after_warm_up if s), default=float("nan"))})
     return sorted(summaries, key=lambda s: s["skill"]["graph_model"])
 
 
@@ -170,17 +200,25 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
     held_results = run_folds(examples, groups, config, metadata, echo, fold_runner)
     held_results.sort(key=lambda r: r["position"])  # report in input order
     folds, pooled_pred, pooled_true, inside, panels, kept = [], {m: [] for m in METHODS}, [], [], [], []
+    online_inside: list[np.ndarray] = []
     for result in held_results:
         example, predictions = examples[result["position"]], result["predictions"]
         targets, valid = example.targets_and_valid
+        online = station_replay(predictions, targets, valid, result)
+        predictions = {**predictions, "station_online": online.value}
         metrics = {m: melt_metrics(p[valid], targets[valid]) for m, p in predictions.items()}
         covered = np.abs(targets[valid] - predictions["graph_model"][valid]) <= result["halfwidth"]
         folds.append({"held_out": example.sequence.source, "frames": example.sequence.num_frames,
                       "n": int(valid.sum()), "metrics": metrics, "skill": _skill(metrics),
                       "coverage": float(covered.mean()), "interval_halfwidth": result["halfwidth"],
                       "residual_gain": result["gain"],
+                      "online_coverage": float(online.inside[valid].mean()),
+                      "online_final_weights": dict(zip(ONLINE_EXPERTS, online.final.weights().round(4).tolist())),
+                      "online_running_skill": running_skill(online.value[valid], predictions["persistence"][valid],
+                                                            targets[valid]),
                       "region": regions[result["position"]] if regions is not None else None})
         kept.append({m: p[valid] for m, p in predictions.items()})
+        online_inside.append(online.inside[valid])
         for method, values in predictions.items():
             pooled_pred[method].append(values[valid])
         pooled_true.append(targets[valid])
@@ -196,7 +234,8 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
         "folds": folds, "pooled": pooled, "pooled_skill": _skill(pooled),
         "pooled_coverage": float(np.concatenate(inside).mean()), "nominal_coverage": 0.9,
         "group_by": group_by,
-        "regions": region_summaries(folds, kept, pooled_true, inside) if regions is not None else [],
+        "pooled_online_coverage": float(np.concatenate(online_inside).mean()),
+        "regions": region_summaries(folds, kept, pooled_true, inside, online_inside) if regions is not None else [],
     }
     if out_dir is not None:
         with atomic_directory(out_dir) as staging:
@@ -213,33 +252,40 @@ def _r(value: float) -> str:
 
 def evaluation_table(result: dict[str, Any]) -> str:
     header = f"{'held-out sequence':26s} {'n':>3s}  " + "  ".join(f"{m:>20s}" for m in METHODS) + \
-        f"  {'skill':>6s} {'cover':>5s}"
+        f"  {'skill':>6s} {'cover':>5s}  {'online':>6s} {'cover':>5s}"
     sub = f"{'':26s} {'':>3s}  " + "  ".join(f"{'MAE':>7s} {'RMSE':>6s} {'r':>5s}" for _ in METHODS)
     lines = [f"task: {result['task']}; graph model: {result['arch']}; split: {result['split']}; "
              f"encoder: {result['encoder']}", header, sub, "-" * len(header)]
-    rows = [(Path(f["held_out"]).name, f["n"], f["metrics"], f["skill"], f["coverage"]) for f in result["folds"]]
+    rows = [(Path(f["held_out"]).name, f["n"], f["metrics"], f["skill"], f["coverage"], f["online_coverage"])
+            for f in result["folds"]]
     rows.append(("POOLED", sum(f["n"] for f in result["folds"]), result["pooled"], result["pooled_skill"],
-                 result["pooled_coverage"]))
-    for name, n, metrics, skill, coverage in rows:
+                 result["pooled_coverage"], result["pooled_online_coverage"]))
+    for name, n, metrics, skill, coverage, online_coverage in rows:
         cells = "  ".join(f"{metrics[m]['mae']:7.4f} {metrics[m]['rmse']:6.4f} {_r(metrics[m]['pearson_r'])}"
                           for m in METHODS)
-        lines.append(f"{name[-26:]:26s} {n:3d}  {cells}  {skill['graph_model']:6.3f} {coverage:5.2f}")
+        lines.append(f"{name[-26:]:26s} {n:3d}  {cells}  {skill['graph_model']:6.3f} {coverage:5.2f}  "
+                     f"{skill['station_online']:6.3f} {online_coverage:5.2f}")
     skill = result["pooled_skill"]
     regions = result.get("regions") or []
     if regions:
         lines += ["", f"{'region (worst skill first)':26s} {'seqs':>4s} {'n':>5s}  {'model MAE':>9s}  "
-                      f"{'best naive':>14s} {'MAE':>7s}  {'skill':>6s} {'cover':>5s}"]
+                      f"{'best naive':>14s} {'MAE':>7s}  {'skill':>6s} {'cover':>5s}  {'online':>6s} {'cover':>5s} "
+                      f"{'worst run. skill after ' + str(WARM_UP):>26s}"]
         for region in regions:
             best = region["skill"]["best_baseline"]
             lines.append(f"{region['region'][:26]:26s} {region['sequences']:4d} {region['n']:5d}  "
                          f"{region['metrics']['graph_model']['mae']:9.4f}  {best:>14s} "
                          f"{region['metrics'][best]['mae']:7.4f}  {region['skill']['graph_model']:6.3f} "
-                         f"{region['coverage']:5.2f}")
+                         f"{region['coverage']:5.2f}  {region['skill']['station_online']:6.3f} "
+                         f"{region['online_coverage']:5.2f} {region['online_worst_running_skill_after_warm_up']:26.3f}")
         worst = regions[0]
+        worst_online = min(regions, key=lambda r: r["skill"]["station_online"])
         lines.append(f"worst region: {worst['region']}, skill {worst['skill']['graph_model']:.3f} "
-                     f"(pooled {skill['graph_model']:.3f})")
+                     f"(pooled {skill['graph_model']:.3f}); online station: worst region {worst_online['region']}, "
+                     f"skill {worst_online['skill']['station_online']:.3f} (pooled {skill['station_online']:.3f})")
     lines.append(f"pooled skill vs the best baseline ({skill['best_baseline']}): graph model "
-                 f"{skill['graph_model']:.3f}, no-graph MLP {skill['mlp_no_graph']:.3f} (≥ 0: never worse than "
-                 f"the naive answer); interval coverage {result['pooled_coverage']:.1%} of nominal "
+                 f"{skill['graph_model']:.3f}, no-graph MLP {skill['mlp_no_graph']:.3f}, online station "
+                 f"{skill['station_online']:.3f} (≥ 0: never worse than the naive answer); interval coverage "
+                 f"{result['pooled_coverage']:.1%} (online: {result['pooled_online_coverage']:.1%}) of nominal "
                  f"{result['nominal_coverage']:.0%}")
     return "\n".join(lines)

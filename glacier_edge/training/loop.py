@@ -24,6 +24,12 @@ OUTPUT_MARGIN = 0.1
 """Predictions are clipped to the training targets' range widened by this share of the range."""
 
 
+def output_range(targets: np.ndarray) -> tuple[float, float]:
+    """The served melt's clip range: the training targets' range widened by ``OUTPUT_MARGIN`` of it."""
+    span = float(targets.max() - targets.min())
+    return float(targets.min()) - OUTPUT_MARGIN * span, float(targets.max()) + OUTPUT_MARGIN * span
+
+
 @dataclass
 class TrainResult:
     model: ScaledRegressor
@@ -80,8 +86,7 @@ def train_model(
     if base is not None:
         modelled = targets - np.concatenate([x[0][e.targets_and_valid[1], base] for x, e in zip(inputs, examples)])
     model.fit_scaling(all_inputs, torch.from_numpy(modelled.astype(np.float32)), embedding_dim=embedding_dim)
-    span = float(targets.max() - targets.min())
-    model.set_output_range(float(targets.min()) - OUTPUT_MARGIN * span, float(targets.max()) + OUTPUT_MARGIN * span)
+    model.set_output_range(*output_range(targets))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     result = TrainResult(model)

@@ -33,7 +33,7 @@ from glacier_edge.signals.ood import (
     ood_terms,
 )
 from glacier_edge.training.dataset import SequenceExample, defined_targets
-from glacier_edge.training.loop import TrainResult, predict, train_model
+from glacier_edge.training.loop import TrainResult, output_range, predict, train_model
 from glacier_edge.training.models import ScaledRegressor
 
 COVERAGE = 0.9
@@ -147,4 +147,4 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
         fallback_halfwidth=conformal_halfwidth(y - naive_values[best]), train_mean=float(all_targets.mean()),
         ood_threshold=ood.threshold, ood_heldout_flag_rate=ood.heldout_flag_rate,
         ood_term_scale=tuple(float(v) for v in ood.term_scale), ood_window_majority=WINDOW_MAJORITY,
-        ood_heldout_max_window_share=ood.heldout_max_window_share)
+        ood_heldout_max_window_share=ood.heldout_max_window_share, melt_range=output_range(all_targets))

@@ -1,0 +1,106 @@
+"""The station's online trust: the combination's regret bound and the adaptive intervals' coverage
+bound hold on constructed sequences (including adversarial ones), and the rule is causal."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from glacier_edge.signals.online import (
+    ONLINE_EXPERTS,
+    TARGET_MISS_RATE,
+    OnlineTrust,
+    coverage_gap_bound,
+    regret_bound,
+    replay,
+)
+
+
+def fresh(prior_halfwidth: float = 0.01) -> OnlineTrust:
+    return OnlineTrust(low=0.0, high=0.1, prior_halfwidth=prior_halfwidth)
+
+
+def test_starts_equal_and_learns_the_expert_that_is_right() -> None:
+    trust = fresh()
+    assert trust.weights() == pytest.approx([1 / 3] * 3)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        truth = rng.uniform(0.01, 0.09)
+        answers = np.array([truth + 0.03, truth, truth - 0.02])  # persistence is exact here
+        trust.update(answers, truth)
+    weights = trust.weights()
+    assert weights[ONLINE_EXPERTS.index("persistence")] > 0.99
+    assert trust.error_sum / trust.scored < regret_bound(200, melt_range=0.1) / 200  # near the exact expert
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_regret_against_the_best_expert_stays_within_the_bound(seed: int) -> None:
+    """Random and switching experts (the best one changes halfway): the stated bound holds."""
+    rng = np.random.default_rng(seed)
+    trust, length = fresh(), 400
+    combined, expert_losses = 0.0, np.zeros(3)
+    for step in range(length):
+        truth = rng.uniform(0, 0.1)
+        good = 0 if step < length // 2 else 2
+        answers = np.clip(truth + rng.normal(0, 0.03, 3), 0, 0.1)
+        answers[good] = np.clip(truth + rng.normal(0, 0.002), 0, 0.1)
+        value, _, _ = trust.update(answers, truth)
+        combined += abs(value - truth)
+        expert_losses += np.abs(answers - truth)
+    assert combined - expert_losses.min() <= regret_bound(length, melt_range=0.1)
+    assert combined < expert_losses.max()
+
+
+def test_regret_bound_holds_on_an_adversarial_sequence() -> None:
+    """Two experts at the ends of the range and a truth that always lands far from the combination."""
+    trust, combined, losses = fresh(), 0.0, np.zeros(3)
+    for _ in range(300):
+        answers = np.array([0.0, 0.1, 0.05])
+        value = trust.combine(answers)
+        truth = 0.0 if value > 0.05 else 0.1
+        trust.update(answers, truth)
+        combined += abs(value - truth)
+        losses += np.abs(answers - truth)
+    assert combined - losses.min() <= regret_bound(300, melt_range=0.1)
+
+
+@pytest.mark.parametrize("scale_jump", [1.0, 5.0, 0.2])
+def test_adaptive_intervals_cover_90_percent_within_the_bound(scale_jump: float) -> None:
+    """Noise whose scale changes 5× (or shrinks) halfway: the bundle's prior interval is wrong
+    after the shift, and the miss rate still ends within the guarantee of α = 0.1."""
+    rng = np.random.default_rng(1)
+    trust, length = fresh(prior_halfwidth=0.005), 2000
+    for step in range(length):
+        scale = 0.003 * (scale_jump if step >= length // 2 else 1.0)
+        answers = np.full(3, 0.05)
+        trust.update(answers, 0.05 + rng.normal(0, scale))
+    miss = 1 - trust.coverage()
+    assert abs(miss - TARGET_MISS_RATE) <= coverage_gap_bound(length)
+    assert 0.85 <= trust.coverage() <= 0.95
+
+
+def test_coverage_bound_holds_for_an_adversary_that_always_misses_when_it_can() -> None:
+    trust, length = fresh(), 500
+    for _ in range(length):
+        halfwidth = trust.halfwidth()
+        value = trust.combine(np.full(3, 0.05))
+        truth = value + (halfwidth * 1.5 if math.isfinite(halfwidth) else 0.0)  # outside unless infinite
+        trust.update(np.full(3, 0.05), truth)
+    assert abs((1 - trust.coverage()) - TARGET_MISS_RATE) <= coverage_gap_bound(length)
+
+
+def test_replay_is_causal_and_unscored_targets_teach_nothing() -> None:
+    rng = np.random.default_rng(2)
+    answers, measured = rng.uniform(0, 0.1, (20, 3)), rng.uniform(0, 0.1, 20)
+    defined = np.ones(20, dtype=bool)
+    defined[7] = False
+    first = replay(answers, measured, defined, fresh())
+    changed = measured.copy()
+    changed[12:] += 0.05
+    second = replay(answers, changed, defined, fresh())
+    np.testing.assert_array_equal(first.value[:13], second.value[:13])  # target 12 is forecast before it is seen
+    assert not np.array_equal(first.value[13:], second.value[13:])
+    assert first.final.scored == 19
+    np.testing.assert_array_equal(first.weights[7], first.weights[8])  # the unscored target changed no weight
