@@ -75,10 +75,15 @@ def edge_venv() -> Path:
 
 
 def scratch_env(scratch: Path) -> dict[str, str]:
-    """Environment for tools run by `test`: every home, config and cache directory they would write
-    (glacier-edge's own, XDG, matplotlib, Ray) inside ``scratch``; hypothesis' examples in the clone."""
+    """Environment for tools run by `test`: the home directory and every config and cache directory
+    they would write (glacier-edge's own, XDG, matplotlib, Ray's ~/.ray) inside ``scratch``;
+    hypothesis' examples in the clone; torch's weight cache read where the user keeps it."""
+    torch_home = os.environ.get("TORCH_HOME") or str(Path.home() / ".cache" / "torch")  # read only: cached weights
+    (scratch / "home-directory").mkdir(exist_ok=True)
     return {
         **os.environ,
+        "HOME": str(scratch / "home-directory"),  # what writes to ~ regardless of XDG (Ray: ~/.ray) writes here
+        "TORCH_HOME": torch_home,
         "GLACIER_EDGE_HOME": str(scratch / "home"),
         "GLACIER_EDGE_CACHE": str(scratch / "cache"),
         "XDG_CACHE_HOME": str(scratch / "xdg-cache"),

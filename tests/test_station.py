@@ -352,3 +352,29 @@ def test_window_is_rescored_by_the_running_ood_model() -> None:
     scores = window_scores(SimpleNamespace(ood=SumOfInputs()), window)
     assert scores[0] == pytest.approx(4.0 + 0.1 * width)
     assert scores[1] == 0.7 and np.isnan(scores[2])
+
+
+def test_station_online_answers_equal_run_over_the_same_images(station: dict[str, Path]) -> None:
+    """The station learns its own trust one image at a time, with its state in SQLite; `run` over
+    the same files applies the same rule frame by frame: the same online answers, intervals and
+    final weights (forecast bundle, window holding every image, so the served forecasts agree too)."""
+    as_forecast(station["model"])
+    code, output = watch(station)
+    assert code == 0 and "station (online) " in output, output
+    stored = rows(station["db"], "SELECT online_value, online_low, online_high FROM predictions ORDER BY id")
+    assert len(stored) == 10
+    code, output = cli("run", *sorted(station["inbox"].iterdir()), "--model", station["model"], "--format", "json")
+    result = json.loads(output[output.index("{"):output.rindex("}") + 1])
+    for k in range(1, 10):  # frame k's online answer is the forecast made when image k−1 arrived
+        frame = result["frames"][k]
+        assert stored[k - 1][0] == pytest.approx(frame["online_melt"], abs=1e-7)
+        if stored[k - 1][1] is not None:
+            assert stored[k - 1][1] == pytest.approx(frame["online_low"], abs=1e-7)
+            assert stored[k - 1][2] == pytest.approx(frame["online_high"], abs=1e-7)
+    online = result["summary"]["online"]
+    assert stored[-1][0] == pytest.approx(online["forecast_next"], abs=1e-7)  # the open forecast
+    code, output = cli("history", "--db", station["db"], "--format", "json")
+    history = json.loads(output)
+    assert history["schema_version"] == 2 and history["online"]["scored"] == online["scored"] == 9
+    assert history["online"]["weights"] == pytest.approx(online["weights"], abs=1e-6)
+    assert history["rows"][3]["online_melt"] == pytest.approx(result["frames"][3]["online_melt"], abs=1e-7)

@@ -30,8 +30,9 @@ SQLite) use :class:`OnlineTrust`, so the same images give the same numbers.
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import numpy as np
 
@@ -133,6 +134,15 @@ class OnlineTrust:
 
     def coverage(self) -> float:
         return math.nan if self.scored == 0 else self.inside_count / self.scored
+
+    def to_state(self) -> str:
+        """The whole state as JSON (what a station stores after each scored forecast)."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_state(cls, text: str) -> OnlineTrust:
+        values = json.loads(text)
+        return cls(**{name: values[name] for name in (f.name for f in fields(cls))})
 
 
 @dataclass(frozen=True)

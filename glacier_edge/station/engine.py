@@ -26,6 +26,7 @@ from glacier_edge.contracts import ROLE_GNN
 from glacier_edge.errors import BadInputError, ModelBundleError
 from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_frame
 from glacier_edge.signals.melt import measured_melt
+from glacier_edge.signals.online import OnlineTrust
 from glacier_edge.station.active_model import ActiveModel
 from glacier_edge.station.alerts import utc_now
 from glacier_edge.station.inbox import DatedImage
@@ -190,8 +191,9 @@ class Engine:
         model_sha = self.active.sha256() or ""
         alerts: list[Alert] = []
         scored = None
+        trust = self._trust(model, model_sha)
         if model.task == "forecast" and last is not None and melt is not None:
-            scored = self._score(self.store.open_forecast(int(last.id)), image_id, melt, last.measured_melt)
+            scored = self._score(self.store.open_forecast(int(last.id)), image_id, melt, last.measured_melt, trust)
         prediction = None
         if model.task == "forecast" or len(window) >= 2:
             measured = np.array([0.0, *[w.measured_melt for w in window[1:]]], dtype=np.float32)
@@ -211,15 +213,19 @@ class Engine:
             low, high = (None, None) if halfwidth is None else (value - halfwidth, value + halfwidth)
             prediction = PredictionRow(None, image_id, model_sha, model.task, float(value), low, high, ood, fallback,
                                        None, None, None, None, now)
+            if trust is not None:
+                prediction = self._online(prediction, trust, model, image_id)
             prediction_id = self.store.insert_prediction(prediction)
             prediction = replace(prediction, id=prediction_id)
             if model.task == "nowcast" and melt is not None:
-                scored = self._score(prediction, image_id, melt, last.measured_melt if last else None)
+                scored = self._score(prediction, image_id, melt, last.measured_melt if last else None, trust)
             threshold = self.options.alert_threshold
             if threshold is not None and value > threshold:
                 alerts.append(Alert(None, image_id, "threshold", float(value),
                                     {"threshold": threshold, "task": model.task, "image": image.file.path.name,
                                      "date": image.date.isoformat(), "fallback": fallback}, now))
+        if trust is not None:
+            self.store.save_online_state(model_sha, trust.to_state(), now)
         if scored is not None and scored.inside is False:
             alerts.append(Alert(None, image_id, "unexpected_change", float(melt),
                                 {"interval_low": scored.interval_low, "interval_high": scored.interval_high,
@@ -228,11 +234,40 @@ class Engine:
         stored = tuple(replace(alert, id=self.store.insert_alert(alert)) for alert in alerts)
         return Taken("processed", image, "", melt, prediction, scored, stored)
 
+    def _trust(self, model, model_sha: str) -> OnlineTrust | None:
+        """This model's online state at this station: stored, or fresh (equal weights, the bundle's
+        interval) for a model it has not run before; None when the bundle has no melt range."""
+        calibration = model.calibration
+        if calibration is None or calibration.melt_range is None:
+            return None
+        stored = self.store.online_state(model_sha)
+        if stored is not None:
+            return OnlineTrust.from_state(stored)
+        low, high = calibration.melt_range
+        return OnlineTrust(low, high, calibration.halfwidth)
+
+    def _online(self, prediction: PredictionRow, trust: OnlineTrust, model, image_id: int) -> PredictionRow:
+        """The station's own answer for this prediction: the served value and the naive answers
+        known now (as :func:`glacier_edge.signals.history.naive` defines them for the task),
+        combined with the weights learnt so far."""
+        before = None if model.task == "forecast" else image_id  # nowcast: the target's own melt is not known
+        newest, total, count = self.store.measured_history(before)
+        fallback = model.calibration.train_mean
+        answers = (prediction.value, fallback if newest is None else newest, total / count if count else fallback)
+        value, halfwidth = trust.combine(np.asarray(answers)), trust.halfwidth()
+        low, high = (value - halfwidth, value + halfwidth) if np.isfinite(halfwidth) else (None, None)
+        return replace(prediction, online_value=value, online_low=low, online_high=high, online_answers=answers)
+
     def _score(self, prediction: PredictionRow | None, target_id: int, melt: float,
-               previous_melt: float | None) -> PredictionRow | None:
-        """Score the prediction made for this image: error, persistence's error, inside the interval."""
+               previous_melt: float | None, trust: OnlineTrust | None = None) -> PredictionRow | None:
+        """Score the prediction made for this image: error, persistence's error, inside the interval;
+        and teach the online state what its answers would have missed by."""
         if prediction is None or prediction.id is None:
             return None
+        if trust is not None and prediction.online_answers is not None:
+            _, _, online_inside = trust.update(np.asarray(prediction.online_answers), melt)
+            self.store.score_online(prediction.id, online_inside)
+            prediction = replace(prediction, online_inside=online_inside)
         error = abs(prediction.value - melt)
         persistence = None if previous_melt is None else abs(previous_melt - melt)
         inside = None

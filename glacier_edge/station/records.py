@@ -68,7 +68,8 @@ class PredictionRow:
     image (nowcast) or the next one (forecast: unknown until it arrives, then scored)."""
 
     COLUMNS: ClassVar[str] = ("id, image_id, model_sha256, task, value, interval_low, interval_high, ood, fallback, "
-                              "target_image_id, error, persistence_error, inside, created_at")
+                              "target_image_id, error, persistence_error, inside, created_at, online_value, "
+                              "online_low, online_high, online_answers, online_inside")
 
     id: int | None
     image_id: int
@@ -85,12 +86,21 @@ class PredictionRow:
     """|melt_{t−1} − melt_t| for the target: what "same as last step" would have missed by."""
     inside: bool | None
     created_at: str
+    online_value: float | None = None
+    """The station's own answer (:mod:`glacier_edge.signals.online`), made with the weights it had then."""
+    online_low: float | None = None
+    online_high: float | None = None
+    online_answers: tuple[float, ...] | None = None
+    """The experts' answers it combined (served, persistence, running mean): scored when the target arrives."""
+    online_inside: bool | None = None
 
     @classmethod
     def from_row(cls, row: tuple) -> PredictionRow:
         values = list(row)
         values[7], values[8] = bool(values[7]), bool(values[8])
         values[12] = None if values[12] is None else bool(values[12])
+        values[17] = None if values[17] is None else tuple(json.loads(values[17]))
+        values[18] = None if values[18] is None else bool(values[18])
         return cls(*values)
 
 

@@ -18,7 +18,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from glacier_edge.contracts import Record
+from glacier_edge.contracts import OnlineSummary, Record
+from glacier_edge.edge.report import online_lines
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineTrust, coverage_gap_bound, regret_bound
 from glacier_edge.station.store import Store
 
 
@@ -44,12 +46,17 @@ class HistoryRow:
     forecast_next: float | None
     """Forecast task: what this image led the station to forecast for the next one."""
     alerts: tuple[str, ...]
+    online_melt: float | None = None
+    """The station's own answer for this image (online combination), with its adaptive interval."""
+    online_low: float | None = None
+    online_high: float | None = None
 
 
 @dataclass(frozen=True)
 class StationHistory(Record):
     SCHEMA: ClassVar[str] = "glacier-edge/station-history"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    """v2: per image the online answer and interval; the station's learnt weights, skill and coverage."""
     WHAT: ClassVar[str] = "station history"
 
     database: str
@@ -61,6 +68,8 @@ class StationHistory(Record):
     coverage: float | None
     """Share of scored predictions with an interval whose measured melt fell inside it."""
     rows: tuple[HistoryRow, ...]
+    online: OnlineSummary | None = None
+    """What the station learnt from its own scored forecasts (the model running now)."""
     schema: str = SCHEMA
     schema_version: int = VERSION
 
@@ -83,12 +92,27 @@ def read_history(store: Store) -> StationHistory:
             target.persistence_error if target else None, target.inside if target else None, image.ood_score,
             target.fallback if target else None,
             forecast.value if forecast is not None and forecast.task == "forecast" else None,
-            tuple(alerts.get(int(image.id), ()))))
+            tuple(alerts.get(int(image.id), ())), target.online_value if target else None,
+            target.online_low if target else None, target.online_high if target else None))
     skill, _ = store.running_skill()
     scored = sum(p.error is not None for p in predictions)
     inside = [p.inside for p in predictions if p.inside is not None]
     return StationHistory(str(store.path), len(rows), sum(r.status == "quarantined" for r in rows), scored, skill,
-                          float(np.mean(inside)) if inside else None, tuple(rows))
+                          float(np.mean(inside)) if inside else None, tuple(rows), online_state_summary(store))
+
+
+def online_state_summary(store: Store) -> OnlineSummary | None:
+    """The newest learnt online state as the summary `run` prints (weights, skill, coverage, bounds)."""
+    latest = store.latest_online_state()
+    if latest is None:
+        return None
+    trust = OnlineTrust.from_state(latest[1])
+    skill, coverage = trust.running_skill(), trust.coverage()
+    return OnlineSummary(
+        experts=ONLINE_EXPERTS, weights=tuple(round(float(w), 6) for w in trust.weights()), scored=trust.scored,
+        running_skill=None if skill != skill else skill, coverage=None if coverage != coverage else coverage,
+        regret_bound=regret_bound(trust.scored, melt_range=trust.melt_range),
+        coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored))
 
 
 def _cell(value: float | None) -> str:
@@ -96,8 +120,8 @@ def _cell(value: float | None) -> str:
 
 
 def format_table(history: StationHistory) -> str:
-    lines = [f"{'date':10s}  {'measured':>8s}  {'predicted':>17s}  {'|error|':>7s}  {'persist.':>8s}  "
-             f"{'ood':>5s}  {'next':>7s}  flags  image"]
+    lines = [f"{'date':10s}  {'measured':>8s}  {'predicted':>17s}  {'station (online)':>17s}  {'|error|':>7s}  "
+             f"{'persist.':>8s}  {'ood':>5s}  {'next':>7s}  flags  image"]
     for row in history.rows:
         if row.status == "quarantined":
             lines.append(f"{row.date or '':10s}  {'QUARANTINED':>8s}  {row.name}: {row.reason}")
@@ -107,13 +131,17 @@ def format_table(history: StationHistory) -> str:
             predicted += f" ± {(row.interval_high - row.interval_low) / 2:.4f}"
         flags = " ".join([*(a.upper() for a in row.alerts), *(["fallback"] if row.fallback else [])])
         ood = "—" if row.ood_score is None else f"{row.ood_score:5.2f}"
-        lines.append(f"{row.date or '':10s}  {_cell(row.measured_melt):>8s}  {predicted:>17s}  "
+        online = _cell(row.online_melt)
+        if row.online_melt is not None and row.online_low is not None and row.online_high is not None:
+            online += f" ± {(row.online_high - row.online_low) / 2:.4f}"
+        lines.append(f"{row.date or '':10s}  {_cell(row.measured_melt):>8s}  {predicted:>17s}  {online:>17s}  "
                      f"{_cell(row.abs_error):>7s}  {_cell(row.persistence_error):>8s}  {ood:>5s}  "
                      f"{_cell(row.forecast_next):>7s}  {flags or '-':5s}  {row.name}")
     skill = "n/a" if history.skill_vs_persistence is None else f"{history.skill_vs_persistence:+.3f}"
     coverage = "n/a" if history.coverage is None else f"{history.coverage:.0%}"
     lines += ["", f"{history.images} images ({history.quarantined} quarantined); {history.scored} predictions scored "
               f"against what was then measured: skill vs persistence {skill}, inside their interval {coverage}",
+              *(online_lines(history.online) if history.online is not None else []),
               f"database: {history.database}"]
     return "\n".join(lines)
 

@@ -27,7 +27,7 @@ from glacier_edge.station.records import (
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA_V1 = """
 CREATE TABLE images (
@@ -98,7 +98,22 @@ CREATE INDEX alerts_pending ON alerts (id) WHERE delivered_at IS NULL;
 undelivered alerts), so the cost of a new image does not grow with the images stored (v1 scanned:
 measured 8 → 14 ms per image from 500 to 2,500 stored)."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2}
+_ONLINE_V3 = """
+ALTER TABLE predictions ADD COLUMN online_value REAL;
+ALTER TABLE predictions ADD COLUMN online_low REAL;
+ALTER TABLE predictions ADD COLUMN online_high REAL;
+ALTER TABLE predictions ADD COLUMN online_answers TEXT;
+ALTER TABLE predictions ADD COLUMN online_inside INTEGER;
+CREATE TABLE online_state (
+    model_sha256 TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+"""v3: the station's own trust (:mod:`glacier_edge.signals.online`): per prediction its online answer,
+interval and the answers it combined; per model the learnt state (a new model starts afresh)."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3}
 """Version → the SQL that brings a database from version − 1 to it (0: empty)."""
 
 
@@ -241,13 +256,46 @@ class Store:
     def insert_prediction(self, prediction: PredictionRow) -> int:
         cursor = self.db.execute(
             "INSERT INTO predictions (image_id, model_sha256, task, value, interval_low, interval_high, ood, "
-            "fallback, target_image_id, error, persistence_error, inside, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "fallback, target_image_id, error, persistence_error, inside, created_at, online_value, online_low, "
+            "online_high, online_answers, online_inside) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (prediction.image_id, prediction.model_sha256, prediction.task, prediction.value,
              prediction.interval_low, prediction.interval_high, int(prediction.ood), int(prediction.fallback),
              prediction.target_image_id, prediction.error, prediction.persistence_error,
-             None if prediction.inside is None else int(prediction.inside), prediction.created_at))
+             None if prediction.inside is None else int(prediction.inside), prediction.created_at,
+             prediction.online_value, prediction.online_low, prediction.online_high,
+             None if prediction.online_answers is None else json.dumps(list(prediction.online_answers)),
+             None if prediction.online_inside is None else int(prediction.online_inside)))
         return int(cursor.lastrowid)
+
+    def score_online(self, prediction_id: int, inside: bool) -> None:
+        self.db.execute("UPDATE predictions SET online_inside = ? WHERE id = ?", (int(inside), prediction_id))
+
+    def online_state(self, model_sha256: str) -> str | None:
+        """The learnt online state of this model at this station (JSON), or None before its first image."""
+        row = self._one("SELECT state FROM online_state WHERE model_sha256 = ?", (model_sha256,))
+        return None if row is None else str(row[0])
+
+    def save_online_state(self, model_sha256: str, state: str, when: str) -> None:
+        self.db.execute("INSERT INTO online_state (model_sha256, state, updated_at) VALUES (?, ?, ?) "
+                        "ON CONFLICT (model_sha256) DO UPDATE SET state = excluded.state, "
+                        "updated_at = excluded.updated_at", (model_sha256, state, when))
+
+    def latest_online_state(self) -> tuple[str, str] | None:
+        """(model sha256, state) of the most recently updated model, for `history`."""
+        row = self._one("SELECT model_sha256, state FROM online_state ORDER BY updated_at DESC LIMIT 1")
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def measured_history(self, before_image_id: int | None = None) -> tuple[float | None, float, int]:
+        """(newest measured melt, sum, count) over the ok images (those before ``before_image_id`` if
+        given): persistence and the running mean a station knows."""
+        where = "status = 'ok' AND measured_melt IS NOT NULL"
+        args: tuple[object, ...] = ()
+        if before_image_id is not None:
+            where += " AND id < ?"
+            args = (before_image_id,)
+        total, count = self._one(f"SELECT sum(measured_melt), count(*) FROM images WHERE {where}", args)
+        newest = self._one(f"SELECT measured_melt FROM images WHERE {where} ORDER BY id DESC LIMIT 1", args)
+        return (None if newest is None else float(newest[0])), float(total or 0.0), int(count or 0)
 
     def open_forecast(self, made_at_image: int) -> PredictionRow | None:
         """The forecast made at ``made_at_image`` whose target image has not arrived yet."""

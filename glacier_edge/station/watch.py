@@ -59,6 +59,10 @@ def describe_taken(taken: Taken) -> str:
             band = f" ± {(prediction.interval_high - prediction.interval_low) / 2:.4f}"
         what = "forecast next" if prediction.task == "forecast" else "nowcast"
         parts.append(f"{what} {prediction.value:.4f}{band}")
+        if prediction.online_value is not None:
+            online_band = ("" if prediction.online_low is None or prediction.online_high is None
+                           else f" ± {(prediction.online_high - prediction.online_low) / 2:.4f}")
+            parts.append(f"station (online) {prediction.online_value:.4f}{online_band}")
         if prediction.ood:
             parts.append("OOD (naive answer used)" if prediction.fallback else "OOD")
     if taken.scored is not None:
