@@ -580,6 +580,8 @@ class ResultSummary:
     forecast_next_fallback: bool = False
     online: OnlineSummary | None = None
     """The online combination over this sequence, applied causally frame by frame as a station would."""
+    prior_note: str | None = None
+    """Set when the glacier lies in a region the bundle never trained on (GLIMS IDs in the names)."""
 
 
 @dataclass(frozen=True)

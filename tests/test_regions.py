@@ -71,3 +71,36 @@ def test_a_bad_regions_csv_is_one_line(tmp_path: Path) -> None:
     table.write_text("sequence,region\na.gif,\n")
     with pytest.raises(BadInputError, match=r"line 2: empty sequence or region"):
         read_regions_csv(table)
+
+
+def test_a_glacier_far_from_every_training_glacier_gets_a_prior_from_elsewhere() -> None:
+    from glacier_edge.ingest.regions import prior_from_elsewhere
+
+    alps = ["corpus/gv_g007281e45526n", "corpus/gv_g007297e45961n"]
+    note = prior_from_elsewhere(["new/gv_g044467e42706n.gif"], alps)
+    assert note is not None and note.startswith("this glacier (44.467°, 42.706°) is 2,951 km")
+    assert "nearest of the bundle's 2 training glaciers (regions 7.3E 45.5–46.0N)" in note
+    assert prior_from_elsewhere(["gv_g007300e45600n.gif"], alps) is None  # 8 km from a training glacier
+    assert prior_from_elsewhere(["my_glacier.gif"], alps) is None  # position unknown: nothing is claimed
+    assert prior_from_elsewhere(["gv_g044467e42706n.gif"], ["generated"]) is None
+
+
+def test_run_says_the_prior_is_from_elsewhere(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from glacier_edge.cli import main
+    from glacier_edge.ingest.samples import glacier_timelapse, write_timelapse
+
+    bundle = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "tiny_bundle", tmp_path / "bundle"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["training"]["train_sequences"][0]["source"] = "corpus/gv_g007281e45526n"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    gif = write_timelapse(glacier_timelapse(4, seed=1), tmp_path / "gv_g044467e42706n.gif")
+    result = CliRunner().invoke(main, ["run", str(gif), "--model", str(bundle)])
+    assert result.exit_code == 0, result.output
+    assert "PRIOR FROM ELSEWHERE: this glacier (44.467°, 42.706°) is" in result.output
+    near = write_timelapse(glacier_timelapse(4, seed=1), tmp_path / "gv_g007300e45600n.gif")
+    assert "PRIOR FROM ELSEWHERE" not in CliRunner().invoke(main, ["run", str(near), "--model", str(bundle)]).output

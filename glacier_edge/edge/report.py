@@ -211,6 +211,8 @@ def format_table(result: RunResult) -> str:
                      f"{'  ALERT' if s.forecast_alert else ''}")
     if online is not None:
         lines += online_lines(online)
+    if s.prior_note is not None:
+        lines.append(f"PRIOR FROM ELSEWHERE: {s.prior_note}")
     lines.append(f"predicted: mean {s.mean_predicted:.4f}, max {s.max_predicted:.4f} (frame "
                  f"{s.max_predicted_frame});  vs measured: MAE {s.mae:.4f}, Pearson r {r}")
     if result.alert_threshold is not None:

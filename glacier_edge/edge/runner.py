@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 from glacier_edge.contracts import ROLE_GNN, RunResult
@@ -13,6 +14,7 @@ from glacier_edge.edge.report import RunContext, build_result
 from glacier_edge.edge.runtime import EdgeModel, Prediction, encoder_role_for
 from glacier_edge.errors import GlacierEdgeError
 from glacier_edge.ingest.frames import FrameSequence, read_sequence
+from glacier_edge.ingest.regions import prior_from_elsewhere
 
 
 def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "auto", threads: int | None = None,
@@ -48,7 +50,12 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         provider=model.provider, threads=threads, load_seconds=load_seconds, alert_threshold=alert_threshold,
         mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
     )
-    return build_result(prediction, context, bundle.manifest.calibration), prediction
+    result = build_result(prediction, context, bundle.manifest.calibration)
+    note = prior_from_elsewhere([frames.source, *frames.labels[:1]],
+                                [s.source for s in bundle.manifest.training.train_sequences])
+    if note is not None:
+        result = replace(result, summary=replace(result.summary, prior_note=note))
+    return result, prediction
 
 
 def _timed_read(paths: list[Path], max_pixels: int) -> tuple[FrameSequence, float]:

@@ -126,3 +126,22 @@ def sequence_regions(paths: Sequence[Path], regions_csv: Path | None = None,
     if any(position is None for position in positions):
         return None
     return link_regions([p for p in positions if p is not None], link_km)
+
+
+def prior_from_elsewhere(sources: Sequence[str], training_sources: Sequence[str],
+                         link_km: float = DEFAULT_LINK_KM) -> str | None:
+    """One line when this sequence's glacier (a GLIMS ID in one of ``sources``: its path or frame
+    names) lies farther than ``link_km`` from every training glacier — by the region rule above it
+    is then in a region the bundle never saw, and the bundle's calibration is a prior from
+    elsewhere. None when it is near one, or when either position is unknown (no GLIMS IDs)."""
+    here = next((p for p in (glims_position(s) for s in sources) if p is not None), None)
+    trained = [p for p in (glims_position(s) for s in training_sources) if p is not None]
+    if here is None or not trained:
+        return None
+    nearest = min(distance_km(here, p) for p in trained)
+    if nearest <= link_km:
+        return None
+    regions = sorted(set(link_regions(trained, link_km)))
+    return (f"this glacier ({here.lon:.3f}°, {here.lat:.3f}°) is {nearest:,.0f} km from the nearest of the bundle's "
+            f"{len(trained)} training glaciers (regions {'; '.join(regions)}): its calibration is a prior from "
+            f"elsewhere — trust the station (online) answer, which learns this place")

@@ -30,6 +30,7 @@ from glacier_edge.signals.mask import mask_from_record, mask_record
 from glacier_edge.signals.melt import align_to_frames
 from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, replay
+from glacier_edge.signals.ood import colour_features, ood_scores, window_is_ood
 from glacier_edge.training.dataset import SequenceExample, build_example, defined_targets
 from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.loop import output_range, predict
@@ -78,9 +79,15 @@ def _held_out(held: list[SequenceExample], train: list[SequenceExample], config:
         }
         melt_range = (graph.calibration.melt_range if graph.calibration is not None and graph.calibration.melt_range
                       else output_range(defined_targets(train)))
+        flagged = np.zeros(example.sequence.num_frames, dtype=bool)
+        if graph.calibration is not None and graph.calibration.ood_threshold is not None:
+            scores = ood_scores(graph.summary, example.views[0], colour_features(example.sequence.frames))
+            flagged = scores > graph.calibration.ood_threshold
         out.append({"example": example, "predictions": predictions, "halfwidth": halfwidth,
                     "gain": graph.calibration.gain if graph.calibration is not None else None,
-                    "melt_range": tuple(melt_range)})
+                    "melt_range": tuple(melt_range), "ood_flagged": int(flagged.sum()),
+                    "ood_window": window_is_ood(flagged, graph.calibration.ood_window_majority
+                                                if graph.calibration is not None else None)})
     return out
 
 
@@ -165,8 +172,12 @@ def region_summaries(folds: list[dict[str, Any]], predictions: list[dict[str, np
         coverage = float(np.concatenate([inside[i] for i in members]).mean())
         online_coverage = float(np.concatenate([online_inside[i] for i in members]).mean())
         after_warm_up = [folds[i]["online_running_skill"][WARM_UP - 1:] for i in members]
+        frames = sum(folds[i]["frames"] for i in members)
+        flagged = sum(folds[i]["ood_flag_share"] * folds[i]["frames"] for i in members)
         summaries.append({"region": region, "sequences": len(members), "n": int(truth.size), "metrics": metrics,
                           "skill": _skill(metrics), "coverage": coverage, "online_coverage": online_coverage,
+                          "ood_flag_share": flagged / frames,
+                          "ood_sequences_as_a_whole": sum(folds[i]["ood_as_a_whole"] for i in members),
                           "online_worst_running_skill_after_warm_up": min(
                               (min(s) for s in after_warm_up if s), default=float("nan"))})
     return sorted(summaries, key=lambda s: s["skill"]["graph_model"])
@@ -213,6 +224,8 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
                       "coverage": float(covered.mean()), "interval_halfwidth": result["halfwidth"],
                       "residual_gain": result["gain"],
                       "online_coverage": float(online.inside[valid].mean()),
+                      "ood_flag_share": result["ood_flagged"] / example.sequence.num_frames,
+                      "ood_as_a_whole": bool(result["ood_window"]),
                       "online_final_weights": dict(zip(ONLINE_EXPERTS, online.final.weights().round(4).tolist())),
                       "online_running_skill": running_skill(online.value[valid], predictions["persistence"][valid],
                                                             targets[valid]),
@@ -270,14 +283,15 @@ def evaluation_table(result: dict[str, Any]) -> str:
     if regions:
         lines += ["", f"{'region (worst skill first)':26s} {'seqs':>4s} {'n':>5s}  {'model MAE':>9s}  "
                       f"{'best naive':>14s} {'MAE':>7s}  {'skill':>6s} {'cover':>5s}  {'online':>6s} {'cover':>5s} "
-                      f"{'worst run. skill after ' + str(WARM_UP):>26s}"]
+                      f"{'worst run. skill after ' + str(WARM_UP):>26s}  {'OOD':>5s}"]
         for region in regions:
             best = region["skill"]["best_baseline"]
             lines.append(f"{region['region'][:26]:26s} {region['sequences']:4d} {region['n']:5d}  "
                          f"{region['metrics']['graph_model']['mae']:9.4f}  {best:>14s} "
                          f"{region['metrics'][best]['mae']:7.4f}  {region['skill']['graph_model']:6.3f} "
                          f"{region['coverage']:5.2f}  {region['skill']['station_online']:6.3f} "
-                         f"{region['online_coverage']:5.2f} {region['online_worst_running_skill_after_warm_up']:26.3f}")
+                         f"{region['online_coverage']:5.2f} "
+                         f"{region['online_worst_running_skill_after_warm_up']:26.3f}  {region['ood_flag_share']:5.1%}")
         worst = regions[0]
         worst_online = min(regions, key=lambda r: r["skill"]["station_online"])
         lines.append(f"worst region: {worst['region']}, skill {worst['skill']['graph_model']:.3f} "
