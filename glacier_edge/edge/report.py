@@ -141,7 +141,7 @@ def online_summary(online: OnlineReplay | None, task: str) -> OnlineSummary | No
     return OnlineSummary(
         experts=ONLINE_EXPERTS, weights=tuple(round(float(w), 6) for w in trust.weights()), scored=trust.scored,
         running_skill=_clean(trust.running_skill()), coverage=_clean(trust.coverage()),
-        regret_bound=regret_bound(trust.scored, melt_range=trust.melt_range),
+        regret_bound=regret_bound(trust.scored, trust.max_spread),
         coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored),
         majority_after=majority_after, majority_expert=ONLINE_EXPERTS[majority[0][1]] if majority else None,
         forecast_next=float(online.value[-1]) if forecast else None,

@@ -111,7 +111,7 @@ def online_state_summary(store: Store) -> OnlineSummary | None:
     return OnlineSummary(
         experts=ONLINE_EXPERTS, weights=tuple(round(float(w), 6) for w in trust.weights()), scored=trust.scored,
         running_skill=None if skill != skill else skill, coverage=None if coverage != coverage else coverage,
-        regret_bound=regret_bound(trust.scored, melt_range=trust.melt_range),
+        regret_bound=regret_bound(trust.scored, trust.max_spread),
         coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored))
 
 
