@@ -170,6 +170,9 @@ class SequenceSummary:
     metrics: Metrics
     frames_sha256: str = ""
     dates: tuple[str | None, ...] = ()
+    region: str | None = None
+    """From `train --regions CSV`, else from a GLIMS ID in the name (glacier_edge.ingest.regions);
+    `run --region` compares a station's region with these."""
 
 
 @dataclass(frozen=True)

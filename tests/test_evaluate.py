@@ -107,3 +107,13 @@ def test_group_by_region_without_regions_is_one_line(sequence_folder: Path) -> N
     assert result.output.strip().splitlines()[-1] == (
         "glacier-edge: error: evaluate --group-by region: the sequences' regions are unknown: give --regions CSV "
         "(columns sequence,region) or sequences named by GLIMS ID (e.g. gv_g007281e45526n)")
+
+
+def test_train_records_each_sequence_region(sequence_folder: Path, tmp_path: Path) -> None:
+    regions = tmp_path / "regions.csv"
+    regions.write_text("sequence,region\nseq0.gif,alps\nseq1.gif,alps\nseq2.gif,caucasus\n")
+    result = CliRunner().invoke(main, ["train", str(sequence_folder), "--regions", str(regions), "--epochs", "5",
+                                       "--augmentations", "0", "--weights", "random", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert [s["region"] for s in record["train_sequences"]] == ["alps", "alps", "caucasus"]

@@ -104,3 +104,35 @@ def test_run_says_the_prior_is_from_elsewhere(tmp_path: Path) -> None:
     assert "PRIOR FROM ELSEWHERE: this glacier (44.467°, 42.706°) is" in result.output
     near = write_timelapse(glacier_timelapse(4, seed=1), tmp_path / "gv_g007300e45600n.gif")
     assert "PRIOR FROM ELSEWHERE" not in CliRunner().invoke(main, ["run", str(near), "--model", str(bundle)]).output
+
+
+def test_a_region_label_is_compared_with_the_training_regions() -> None:
+    from glacier_edge.ingest.regions import prior_from_elsewhere
+
+    note = prior_from_elsewhere(["x.gif"], ["a", "b"], region="norway", training_regions=["alps", "caucasus", "alps"])
+    assert note is not None and note.startswith("region 'norway' is not among the bundle's training regions "
+                                                "(alps; caucasus): its calibration is a prior from elsewhere")
+    assert prior_from_elsewhere(["x.gif"], ["a"], region="alps", training_regions=["alps"]) is None
+    assert prior_from_elsewhere(["x.gif"], ["a"], region="alps", training_regions=[]) is None  # cannot be told
+
+
+def test_run_region_label_against_the_bundle(tmp_path: Path) -> None:
+    import json
+    import shutil
+
+    from click.testing import CliRunner
+
+    from glacier_edge.cli import main
+    from glacier_edge.ingest.samples import glacier_timelapse, write_timelapse
+
+    bundle = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "tiny_bundle", tmp_path / "bundle"))
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["training"]["train_sequences"][0]["region"] = "alps"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    gif = write_timelapse(glacier_timelapse(4, seed=1), tmp_path / "g.gif")
+    result = CliRunner().invoke(main, ["run", str(gif), "--model", str(bundle), "--region", "norway"])
+    assert result.exit_code == 0, result.output
+    assert ("PRIOR FROM ELSEWHERE: region 'norway' is not among the bundle's training regions (alps)"
+            in result.output)
+    same = CliRunner().invoke(main, ["run", str(gif), "--model", str(bundle), "--region", "alps"])
+    assert same.exit_code == 0 and "PRIOR FROM ELSEWHERE" not in same.output

@@ -23,6 +23,7 @@ from glacier_edge.cli.shared import (
     max_pixels_option,
     model_option,
     progress,
+    regions_option,
     require_torch_wing,
     training_options,
 )
@@ -62,8 +63,10 @@ def frames(sequence: tuple[Path, ...], out_dir: Path, max_pixels: int) -> None:
               help=f"Run directory to write (replaced as a whole).  [default: {default_run_dir()}]")
 @click.option("--val", "val_sequences", multiple=True, type=click.Path(path_type=Path),
               help="A held-out sequence to report metrics on (repeatable); never trained on.")
+@regions_option
 @training_options
-def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...], **options: Any) -> None:
+def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tuple[Path, ...],
+          regions_csv: Path | None, **options: Any) -> None:
     """Train the frame encoder + GraphSAGE melt model on SEQUENCES (default: generated glaciers).
 
     Each sequence is one graph (frames = nodes, consecutive frames linked); Adam and MSE on
@@ -82,7 +85,8 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
     out_dir = out_dir or default_run_dir()
     with progress(config.epochs, "training") as (advance, log):
         record = run_training(list(sequences), out_dir, config=config, val_sequences=list(val_sequences),
-                              cache_dir=cache_dir, store=store, echo=log, progress=lambda epoch: advance(1))
+                              cache_dir=cache_dir, store=store, echo=log, progress=lambda epoch: advance(1),
+                              regions_csv=regions_csv)
     for role, summaries in (("train", record.train_sequences), ("val", record.val_sequences)):
         for entry in summaries:
             m = entry.metrics
@@ -124,11 +128,15 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
                    "checked after --fail-on-alert.")
 @click.option("--trusted-key", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
               help="Ed25519 public key (PEM): run only a bundle signed by it (`glacier-edge sign`).")
+@click.option("--region", default=None, metavar="LABEL",
+              help="This glacier's region, as the training regions were labelled (`train --regions`): when the "
+                   "bundle never trained on it, the output says that its calibration is a prior from elsewhere. "
+                   "Without it, GLIMS IDs in the names decide (farther than 50 km from every training glacier).")
 @max_pixels_option
 def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: str, allow_fallback: bool,
                 threads: int | None, precision: str, output_format: str, output: Path | None, plot: Path | None,
                 alert_threshold: float | None, fail_on_alert: bool, fail_on_ood: bool, trusted_key: Path | None,
-                max_pixels: int) -> None:
+                region: str | None, max_pixels: int) -> None:
     """Predict melt for SEQUENCE on ONNX Runtime alone (no torch): the station command.
 
     SEQUENCE is an animated GIF, a folder of images, or several image files in order. Prints
@@ -156,7 +164,7 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
     _check_writable(plot, "--plot")
     result, prediction = run_edge(list(sequence), resolve_bundle_dir(model_dir), provider=provider, threads=threads,
                                   allow_fallback=allow_fallback, precision=precision, max_pixels=max_pixels,
-                                  alert_threshold=alert_threshold, trusted_key=trusted_key)
+                                  alert_threshold=alert_threshold, trusted_key=trusted_key, region=region)
     text = format_result(result, output_format)
     if plot is not None:
         from glacier_edge.edge.plot import MeltPanel, plot_melt
@@ -204,8 +212,7 @@ def _check_writable(path: Path | None, option: str) -> None:
               help="Hold out sequences (grouped k-fold, --folds) or one whole region at a time (leave-one-region-out). "
                    "Regions come from --regions, else from GLIMS IDs in the names (glaciers within 50 km of each "
                    "other, transitively, form one region); whenever they are known each region is reported.")
-@click.option("--regions", "regions_csv", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
-              help="CSV with the columns sequence,region (sequence: the file or folder name).")
+@regions_option
 @training_options
 def evaluate(sequences: tuple[Path, ...], out_dir: Path | None, ray_address: str | None, group_by: str,
              regions_csv: Path | None, **options: Any) -> None:

@@ -102,6 +102,11 @@ model_option = click.option(
     help=f"Model bundle.  [default: ${MODEL_ENVVAR}, else {default_bundle_dir()}]",
 )
 
+regions_option = click.option(
+    "--regions", "regions_csv", type=click.Path(path_type=Path, exists=True, dir_okay=False), default=None,
+    help="CSV with the columns sequence,region (sequence: the file or folder name); default: regions from GLIMS IDs "
+         "in the names (glaciers within 50 km of each other, transitively, form one region).")
+
 TRAINING_OPTIONS = (
     click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True),
     click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True,

@@ -19,7 +19,8 @@ from glacier_edge.ingest.regions import prior_from_elsewhere
 
 def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "auto", threads: int | None = None,
              allow_fallback: bool = False, precision: str = "fp32", max_pixels: int,
-             alert_threshold: float | None = None, trusted_key: Path | None = None) -> tuple[RunResult, Prediction]:
+             alert_threshold: float | None = None, trusted_key: Path | None = None,
+             region: str | None = None) -> tuple[RunResult, Prediction]:
     """Decode the sequence, run both models, compare with the measured melt.
 
     Decoding runs in a thread while the bundle is hashed and the sessions are created (both
@@ -51,8 +52,9 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
     )
     result = build_result(prediction, context, bundle.manifest.calibration)
-    note = prior_from_elsewhere([frames.source, *frames.labels[:1]],
-                                [s.source for s in bundle.manifest.training.train_sequences])
+    trained = bundle.manifest.training.train_sequences
+    note = prior_from_elsewhere([frames.source, *frames.labels[:1]], [s.source for s in trained], region=region,
+                                training_regions=[s.region for s in trained if s.region])
     if note is not None:
         result = replace(result, summary=replace(result.summary, prior_note=note))
     return result, prediction

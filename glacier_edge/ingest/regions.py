@@ -128,12 +128,21 @@ def sequence_regions(paths: Sequence[Path], regions_csv: Path | None = None,
     return link_regions([p for p in positions if p is not None], link_km)
 
 
-def prior_from_elsewhere(sources: Sequence[str], training_sources: Sequence[str],
-                         link_km: float = DEFAULT_LINK_KM) -> str | None:
-    """One line when this sequence's glacier (a GLIMS ID in one of ``sources``: its path or frame
-    names) lies farther than ``link_km`` from every training glacier — by the region rule above it
-    is then in a region the bundle never saw, and the bundle's calibration is a prior from
-    elsewhere. None when it is near one, or when either position is unknown (no GLIMS IDs)."""
+def prior_from_elsewhere(sources: Sequence[str], training_sources: Sequence[str], *, region: str | None = None,
+                         training_regions: Sequence[str] = (), link_km: float = DEFAULT_LINK_KM) -> str | None:
+    """One line when the bundle never trained on this glacier's region, so its calibration is a
+    prior from elsewhere; None when it did, or when that cannot be told.
+
+    With a ``region`` label: it is compared with the labels the training sequences carry (from
+    `train --regions` or their names). Without one: this glacier (a GLIMS ID in one of
+    ``sources``, its path or frame names) lies farther than ``link_km`` from every training glacier,
+    i.e. by the region rule above it is in a region the bundle never saw."""
+    if region is not None:
+        known = sorted(set(training_regions))
+        if not known or region in known:
+            return None
+        return (f"region '{region}' is not among the bundle's training regions ({'; '.join(known)}): its "
+                f"calibration is a prior from elsewhere — trust the station (online) answer, which learns this place")
     here = next((p for p in (glims_position(s) for s in sources) if p is not None), None)
     trained = [p for p in (glims_position(s) for s in training_sources) if p is not None]
     if here is None or not trained:

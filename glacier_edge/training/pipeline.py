@@ -22,6 +22,7 @@ from glacier_edge.contracts import (
 from glacier_edge.edge.plot import MeltPanel, plot_melt
 from glacier_edge.fileio import atomic_directory
 from glacier_edge.ingest.frames import FRAME_SIZE, FrameSequence, expand_sequences, read_sequence
+from glacier_edge.ingest.regions import sequence_regions
 from glacier_edge.ingest.samples import default_training_paths
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.signals.features import available_metadata
@@ -51,10 +52,10 @@ def open_store(path: Path | None, weights: EncoderRecord, config: TrainConfig, e
     return store
 
 
-def _describe(example: SequenceExample, metrics: dict[str, float]) -> SequenceSummary:
+def _describe(example: SequenceExample, metrics: dict[str, float], region: str | None = None) -> SequenceSummary:
     return SequenceSummary(str(Path(example.sequence.source).resolve()), example.sequence.num_frames,
                            Metrics(**metrics), example.frames_sha256,
-                           tuple(d.isoformat() if d else None for d in example.sequence.dates))
+                           tuple(d.isoformat() if d else None for d in example.sequence.dates), region)
 
 
 def run_training(
@@ -67,12 +68,14 @@ def run_training(
     store: Path | None = None,
     echo: Echo = print,
     progress: Callable[[int], Any] | None = None,
+    regions_csv: Path | None = None,
 ) -> RunRecord:
     """Train on ``sequences`` (the generated sample glaciers when empty) and write the run to ``out_dir``.
 
     A single folder of sequence folders (or GIFs) counts as its sequences."""
     started = time.perf_counter()
     train_paths = expand_sequences(list(sequences)) or default_training_paths()
+    regions = sequence_regions(train_paths, regions_csv) or [None] * len(train_paths)
     specs = config.mask_specs
     mask_info = mask_record(specs, detect_overlays(train_paths, config.max_pixels, echo) if AUTO in specs else None)
     mask = mask_from_record(mask_info)
@@ -97,7 +100,7 @@ def run_training(
     model, features = fitted.model, fitted.features
     fit_seconds = time.perf_counter() - fit_started
 
-    train_report = [_describe(e, evaluate(model, e, features)) for e in train_examples]
+    train_report = [_describe(e, evaluate(model, e, features), region) for e, region in zip(train_examples, regions)]
     val_report = [_describe(e, evaluate(model, e, features)) for e in val_examples]
     embedding_dim = weights_info.backbone.embedding_dim
     record = RunRecord(
