@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
+from glacier_edge.cli import main
 from glacier_edge.errors import BadInputError
 from glacier_edge.ingest.regions import (
     Position,
     distance_km,
     glims_position,
     link_regions,
+    prior_from_elsewhere,
     read_regions_csv,
     sequence_regions,
 )
+from glacier_edge.ingest.samples import glacier_timelapse, write_timelapse
 
 # The 35 sequence folders of the shared Landsat corpus (names only; ../shared/data/glacierview_landsat).
 CORPUS = """g007281e45526n g007297e45961n g007394e45986n g007419e45967n g007510e46381n g007549e46005n
@@ -74,8 +80,6 @@ def test_a_bad_regions_csv_is_one_line(tmp_path: Path) -> None:
 
 
 def test_a_glacier_far_from_every_training_glacier_gets_a_prior_from_elsewhere() -> None:
-    from glacier_edge.ingest.regions import prior_from_elsewhere
-
     alps = ["corpus/gv_g007281e45526n", "corpus/gv_g007297e45961n"]
     note = prior_from_elsewhere(["new/gv_g044467e42706n.gif"], alps)
     assert note is not None and note.startswith("this glacier (44.467°, 42.706°) is 2,951 km")
@@ -85,30 +89,31 @@ def test_a_glacier_far_from_every_training_glacier_gets_a_prior_from_elsewhere()
     assert prior_from_elsewhere(["gv_g044467e42706n.gif"], ["generated"]) is None
 
 
-def test_run_says_the_prior_is_from_elsewhere(tmp_path: Path) -> None:
-    import json
-    import shutil
-
-    from click.testing import CliRunner
-
-    from glacier_edge.cli import main
-    from glacier_edge.ingest.samples import glacier_timelapse, write_timelapse
-
+def bundle_trained_on(tmp_path: Path, **first_sequence: str) -> Path:
+    """A copy of the tiny bundle whose first training sequence carries ``first_sequence``'s fields
+    (source, region): manifest.json itself is not hashed, so the copy still verifies."""
     bundle = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "tiny_bundle", tmp_path / "bundle"))
     manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["training"]["train_sequences"][0]["source"] = "corpus/gv_g007281e45526n"
+    manifest["training"]["train_sequences"][0].update(first_sequence)
     (bundle / "manifest.json").write_text(json.dumps(manifest))
-    gif = write_timelapse(glacier_timelapse(4, seed=1), tmp_path / "gv_g044467e42706n.gif")
-    result = CliRunner().invoke(main, ["run", str(gif), "--model", str(bundle)])
+    return bundle
+
+
+def run_on(tmp_path: Path, name: str, bundle: Path, *extra: str) -> str:
+    gif = write_timelapse(glacier_timelapse(4, seed=1), tmp_path / name)
+    result = CliRunner().invoke(main, ["run", str(gif), "--model", str(bundle), *extra])
     assert result.exit_code == 0, result.output
-    assert "PRIOR FROM ELSEWHERE: this glacier (44.467°, 42.706°) is" in result.output
-    near = write_timelapse(glacier_timelapse(4, seed=1), tmp_path / "gv_g007300e45600n.gif")
-    assert "PRIOR FROM ELSEWHERE" not in CliRunner().invoke(main, ["run", str(near), "--model", str(bundle)]).output
+    return result.output
+
+
+def test_run_says_the_prior_is_from_elsewhere(tmp_path: Path) -> None:
+    bundle = bundle_trained_on(tmp_path, source="corpus/gv_g007281e45526n")
+    output = run_on(tmp_path, "gv_g044467e42706n.gif", bundle)
+    assert "PRIOR FROM ELSEWHERE: this glacier (44.467°, 42.706°) is" in output
+    assert "PRIOR FROM ELSEWHERE" not in run_on(tmp_path, "gv_g007300e45600n.gif", bundle)
 
 
 def test_a_region_label_is_compared_with_the_training_regions() -> None:
-    from glacier_edge.ingest.regions import prior_from_elsewhere
-
     note = prior_from_elsewhere(["x.gif"], ["a", "b"], region="norway", training_regions=["alps", "caucasus", "alps"])
     assert note is not None and note.startswith("region 'norway' is not among the bundle's training regions "
                                                 "(alps; caucasus): its calibration is a prior from elsewhere")
@@ -117,22 +122,7 @@ def test_a_region_label_is_compared_with_the_training_regions() -> None:
 
 
 def test_run_region_label_against_the_bundle(tmp_path: Path) -> None:
-    import json
-    import shutil
-
-    from click.testing import CliRunner
-
-    from glacier_edge.cli import main
-    from glacier_edge.ingest.samples import glacier_timelapse, write_timelapse
-
-    bundle = Path(shutil.copytree(Path(__file__).parent / "fixtures" / "tiny_bundle", tmp_path / "bundle"))
-    manifest = json.loads((bundle / "manifest.json").read_text())
-    manifest["training"]["train_sequences"][0]["region"] = "alps"
-    (bundle / "manifest.json").write_text(json.dumps(manifest))
-    gif = write_timelapse(glacier_timelapse(4, seed=1), tmp_path / "g.gif")
-    result = CliRunner().invoke(main, ["run", str(gif), "--model", str(bundle), "--region", "norway"])
-    assert result.exit_code == 0, result.output
-    assert ("PRIOR FROM ELSEWHERE: region 'norway' is not among the bundle's training regions (alps)"
-            in result.output)
-    same = CliRunner().invoke(main, ["run", str(gif), "--model", str(bundle), "--region", "alps"])
-    assert same.exit_code == 0 and "PRIOR FROM ELSEWHERE" not in same.output
+    bundle = bundle_trained_on(tmp_path, region="alps")
+    output = run_on(tmp_path, "g.gif", bundle, "--region", "norway")
+    assert "PRIOR FROM ELSEWHERE: region 'norway' is not among the bundle's training regions (alps)" in output
+    assert "PRIOR FROM ELSEWHERE" not in run_on(tmp_path, "g.gif", bundle, "--region", "alps")
