@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch threads (run tasks side by side with 1)")
     parser.add_argument("--group-by", choices=["sequence", "region"], default="sequence",
                         help="region: leave-one-region-out (regions from the GLIMS IDs in the folder names)")
+    parser.add_argument("--calibration-groups", choices=["sequence", "region"],
+                        default=TrainConfig().calibration_groups,
+                        help="what the recipe's inner calibration folds hold out (a lever to measure)")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -41,13 +44,16 @@ def main() -> None:
         sys.exit(f"skipping: the corpus {CORPUS} is absent (it is read from ../shared/data beside the clone)")
     system = system_info(None)
     for task in args.tasks:
-        config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights)
+        config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights,
+                             calibration_groups=args.calibration_groups)
         result = run_evaluation([CORPUS], config=config, cache_dir=default_cache_dir(), out_dir=None, echo=print,
                                 group_by=args.group_by)
         table = f"{system.line()}\n{evaluation_table(result)}"
         print(table, flush=True)
         RESULTS.mkdir(exist_ok=True)
         name = f"evaluation_{task}" + ("_regions" if args.group_by == "region" else "")
+        if args.calibration_groups != TrainConfig().calibration_groups:
+            name += f"_calibrated_by_{args.calibration_groups}"
         write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
         write_json_atomic(RESULTS / f"{name}.json", result)
 

@@ -27,7 +27,9 @@ Arch = Literal["sage", "gat"]
 FinalActivation = Literal["identity", "relu"]
 Normalization = Literal["absolute", "minmax"]
 Precision = Literal["fp32", "int8"]
+CalibrationGroups = Literal["sequence", "region"]
 TASKS: tuple[str, ...] = get_args(Task)
+CALIBRATION_GROUPS: tuple[str, ...] = get_args(CalibrationGroups)
 ARCHS: tuple[str, ...] = get_args(Arch)
 FINAL_ACTIVATIONS: tuple[str, ...] = get_args(FinalActivation)
 NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
@@ -103,6 +105,10 @@ class TrainConfig:
     batch_graphs: int = 8
     """Sequence graphs per mini-batch."""
     weight_decay: float = 0.0
+    calibration_groups: CalibrationGroups = "sequence"
+    """What the calibration folds hold out: sequences, or whole regions (from GLIMS IDs in the names,
+    when the training sequences span two or more) so that the gain and interval measure transfer to a
+    region the model has not seen instead of being set by the region that fills the corpus."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.augmentations < 0 or self.max_pixels < 1:

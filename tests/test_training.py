@@ -70,3 +70,18 @@ def test_checkpoint_round_trips(tmp_path: Path, trained_run: Path) -> None:
     loaded, loaded_record = load_checkpoint(tmp_path)
     assert loaded_record == record and loaded_record.schema == "glacier-edge/run"
     assert np.array_equal(predict(loaded, example.views[0]), predict(model, example.views[0]))
+
+
+def test_calibration_folds_hold_out_whole_regions_when_asked() -> None:
+    from types import SimpleNamespace
+
+    from glacier_edge.training.recipe import calibration_groups
+
+    names = ["gv_g007281e45526n", "gv_g009837e46351n", "gv_g007297e45961n", "gv_g044467e42706n", "gv_g009860e46370n"]
+    examples = [SimpleNamespace(sequence=SimpleNamespace(source=f"corpus/{name}")) for name in names]
+    by_region = calibration_groups(examples, TrainConfig(calibration_groups="region"))
+    assert sorted(sorted(g.tolist()) for g in by_region) == [[0, 2], [1, 4], [3]]  # Western, Central, Caucasus
+    by_sequence = calibration_groups(examples, TrainConfig())
+    assert sorted(i for g in by_sequence for i in g.tolist()) == [0, 1, 2, 3, 4] and len(by_sequence) == 3
+    unnamed = [SimpleNamespace(sequence=SimpleNamespace(source=f"seq{i}.gif")) for i in range(4)]
+    assert len(calibration_groups(unnamed, TrainConfig(calibration_groups="region"))) == 3  # no regions: sequences

@@ -14,6 +14,7 @@ import click
 
 from glacier_edge.contracts import (
     ARCHS,
+    CALIBRATION_GROUPS,
     FINAL_ACTIVATIONS,
     NORMALIZATIONS,
     TASKS,
@@ -153,6 +154,11 @@ TRAINING_OPTIONS = (
                  show_default=True,
                  help="Held-out folds inside training, grouped by sequence (3+ sequences): they set the residual "
                       "gain, the interval and the out-of-distribution threshold stored with the model."),
+    click.option("--calibration-groups", type=click.Choice(CALIBRATION_GROUPS), default=DEFAULTS.calibration_groups,
+                 show_default=True,
+                 help="What the calibration folds hold out: sequences, or whole regions (GLIMS IDs in the names; "
+                      "used when the training sequences span 2+ regions), so the gain and interval measure transfer "
+                      "to an unseen region."),
     click.option("--folds", type=click.IntRange(min=2), default=DEFAULTS.folds, show_default=True,
                  help="evaluate: outer folds grouped by sequence (leave-one-sequence-out up to this many)."),
     click.option("--batch-graphs", type=click.IntRange(min=1), default=DEFAULTS.batch_graphs, show_default=True,

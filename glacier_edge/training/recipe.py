@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from glacier_edge.contracts import Calibration, NodeFeatures, TrainConfig
+from glacier_edge.ingest.regions import sequence_regions
 from glacier_edge.signals.features import metadata_matrix
 from glacier_edge.signals.history import (
     HISTORY_COLUMNS,
@@ -74,6 +76,16 @@ def grouped_folds(count: int, folds: int, seed: int) -> list[np.ndarray]:
     return [part for part in np.array_split(order, min(folds, count)) if len(part)]
 
 
+def calibration_groups(examples: Sequence[SequenceExample], config: TrainConfig) -> list[np.ndarray]:
+    """The calibration folds: grouped by sequence, or one region each (``calibration_groups="region"``
+    and the names' GLIMS IDs give two or more regions)."""
+    if config.calibration_groups == "region":
+        regions = sequence_regions([Path(example.sequence.source) for example in examples])
+        if regions is not None and len(set(regions)) >= 2:
+            return [np.array([i for i, r in enumerate(regions) if r == name]) for name in sorted(set(regions))]
+    return grouped_folds(len(examples), config.calibration_folds, config.seed)
+
+
 def conformal_halfwidth(residuals: np.ndarray, coverage: float = COVERAGE) -> float:
     """Split-conformal: the ⌈(n+1)·coverage⌉-th smallest |residual| (inf when n is too small)."""
     n = len(residuals)
@@ -110,7 +122,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     station's fallback), the gain toward the model that minimises held-out squared error
     (clipped to [0, 1]), the conformal half-width of the shrunk predictions, and the
     out-of-distribution threshold at the chosen false-alarm rate."""
-    groups = grouped_folds(len(examples), config.calibration_folds, config.seed)
+    groups = calibration_groups(examples, config)
     truth, raw, terms = [], [], []
     naive_predictions: dict[str, list[np.ndarray]] = {kind: [] for kind in NAIVE}
     for number, held in enumerate(groups, start=1):
