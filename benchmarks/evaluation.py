@@ -52,7 +52,7 @@ def main() -> None:
         print(table, flush=True)
         RESULTS.mkdir(exist_ok=True)
         name = f"evaluation_{task}" + ("_regions" if args.group_by == "region" else "")
-        if args.calibration_groups != TrainConfig().calibration_groups:
+        if args.calibration_groups != TrainConfig().calibration_groups:  # a lever, not the default
             name += f"_calibrated_by_{args.calibration_groups}"
         write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
         write_json_atomic(RESULTS / f"{name}.json", result)

@@ -105,10 +105,12 @@ class TrainConfig:
     batch_graphs: int = 8
     """Sequence graphs per mini-batch."""
     weight_decay: float = 0.0
-    calibration_groups: CalibrationGroups = "sequence"
-    """What the calibration folds hold out: sequences, or whole regions (from GLIMS IDs in the names,
-    when the training sequences span two or more) so that the gain and interval measure transfer to a
-    region the model has not seen instead of being set by the region that fills the corpus."""
+    calibration_groups: CalibrationGroups = "region"
+    """What the calibration folds hold out: whole regions (from GLIMS IDs in the names, when the
+    training sequences span two or more; else sequences), so that the gain, interval and OOD
+    threshold measure transfer to a region the model has not seen instead of being set by the
+    region that fills the corpus. Measured leave-one-region-out: the worst region's skill went from
+    −0.27 to −0.05 (nowcast) and from −0.33 to −0.09 (forecast); "sequence" is the former default."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.augmentations < 0 or self.max_pixels < 1:
