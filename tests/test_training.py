@@ -85,3 +85,22 @@ def test_calibration_folds_hold_out_whole_regions_when_asked() -> None:
     assert sorted(i for g in by_sequence for i in g.tolist()) == [0, 1, 2, 3, 4] and len(by_sequence) == 3
     unnamed = [SimpleNamespace(sequence=SimpleNamespace(source=f"seq{i}.gif")) for i in range(4)]
     assert len(calibration_groups(unnamed, TrainConfig(calibration_groups="region"))) == 3  # no regions: sequences
+
+
+def test_the_ood_guard_is_calibrated_by_sequence_whatever_the_calibration_groups() -> None:
+    """Held-out regions set the gain and interval; the OOD threshold and term scales still come from
+    folds grouped by sequence (region folds widened them until radar-like frames went unflagged)."""
+    from glacier_edge.training.recipe import calibrate
+
+    base = sample_example()
+    names = ["gv_g007281e45526n", "gv_g009837e46351n", "gv_g007297e45961n", "gv_g044467e42706n", "gv_g009860e46370n"]
+    examples = []
+    for index, name in enumerate(names):
+        views = base.views * (1.0 + 0.05 * index)  # five distinguishable sequences
+        examples.append(dataclasses.replace(base, views=views,
+                                            sequence=dataclasses.replace(base.sequence, source=f"corpus/{name}")))
+    by_region = calibrate(examples, TrainConfig(epochs=2, calibration_groups="region"), [], echo=lambda _: None)
+    by_sequence = calibrate(examples, TrainConfig(epochs=2, calibration_groups="sequence"), [], echo=lambda _: None)
+    assert by_region.ood_threshold == by_sequence.ood_threshold
+    assert by_region.ood_term_scale == by_sequence.ood_term_scale
+    assert by_region.n == by_sequence.n == sum(int(e.targets_and_valid[1].sum()) for e in examples)
