@@ -26,7 +26,7 @@ from glacier_edge.contracts import (
 from glacier_edge.edge.runtime import Prediction
 from glacier_edge.signals.melt import align_to_frames, melt_valid_mask
 from glacier_edge.signals.metrics import melt_metrics
-from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, coverage_gap_bound, regret_bound
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, coverage_gap_bound, regret_bound
 
 
 @dataclass(frozen=True)
@@ -133,19 +133,24 @@ def online_summary(online: OnlineReplay | None, task: str) -> OnlineSummary | No
     when one expert first held the majority, and (forecast) the online answer for the next step."""
     if online is None:
         return None
-    trust = online.final
     majority = [(k, int(np.argmax(w))) for k, w in enumerate(online.weights) if w.max() > 0.5]
     scored_before = np.concatenate([[0], np.cumsum(online.scored)[:-1]])
-    majority_after = int(scored_before[majority[0][0]]) if majority else None
     forecast = task == "forecast"
+    return trust_summary(
+        online.final, majority_after=int(scored_before[majority[0][0]]) if majority else None,
+        majority_expert=ONLINE_EXPERTS[majority[0][1]] if majority else None,
+        forecast_next=float(online.value[-1]) if forecast else None,
+        forecast_next_halfwidth=_clean(float(online.halfwidth[-1])) if forecast else None)
+
+
+def trust_summary(trust: OnlineTrust, **extra: object) -> OnlineSummary:
+    """What a learnt online state says (weights, running skill and coverage, both guarantees), the
+    same for `run` and `history`; ``extra`` fills the fields only a replay knows."""
     return OnlineSummary(
         experts=ONLINE_EXPERTS, weights=tuple(round(float(w), 6) for w in trust.weights()), scored=trust.scored,
         running_skill=_clean(trust.running_skill()), coverage=_clean(trust.coverage()),
         regret_bound=regret_bound(trust.scored, trust.max_spread),
-        coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored),
-        majority_after=majority_after, majority_expert=ONLINE_EXPERTS[majority[0][1]] if majority else None,
-        forecast_next=float(online.value[-1]) if forecast else None,
-        forecast_next_halfwidth=_clean(float(online.halfwidth[-1])) if forecast else None)
+        coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored), **extra)
 
 
 def _cell(value: float | None, digits: int = 4) -> str:

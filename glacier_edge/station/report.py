@@ -19,8 +19,8 @@ from typing import ClassVar
 import numpy as np
 
 from glacier_edge.contracts import OnlineSummary, Record
-from glacier_edge.edge.report import online_lines
-from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineTrust, coverage_gap_bound, regret_bound
+from glacier_edge.edge.report import online_lines, trust_summary
+from glacier_edge.signals.online import OnlineTrust
 from glacier_edge.station.store import Store
 
 
@@ -106,13 +106,7 @@ def online_state_summary(store: Store) -> OnlineSummary | None:
     latest = store.latest_online_state()
     if latest is None:
         return None
-    trust = OnlineTrust.from_state(latest[1])
-    skill, coverage = trust.running_skill(), trust.coverage()
-    return OnlineSummary(
-        experts=ONLINE_EXPERTS, weights=tuple(round(float(w), 6) for w in trust.weights()), scored=trust.scored,
-        running_skill=None if skill != skill else skill, coverage=None if coverage != coverage else coverage,
-        regret_bound=regret_bound(trust.scored, trust.max_spread),
-        coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored))
+    return trust_summary(OnlineTrust.from_state(latest[1]))
 
 
 def _cell(value: float | None) -> str:
