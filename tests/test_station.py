@@ -378,3 +378,15 @@ def test_station_online_answers_equal_run_over_the_same_images(station: dict[str
     assert history["schema_version"] == 2 and history["online"]["scored"] == online["scored"] == 9
     assert history["online"]["weights"] == pytest.approx(online["weights"], abs=1e-6)
     assert history["rows"][3]["online_melt"] == pytest.approx(result["frames"][3]["online_melt"], abs=1e-7)
+
+
+def test_a_station_in_a_region_the_bundle_never_saw_says_so_once(station: dict[str, Path]) -> None:
+    manifest = json.loads((station["model"] / "manifest.json").read_text())
+    manifest["training"]["train_sequences"][0]["region"] = "alps"
+    (station["model"] / "manifest.json").write_text(json.dumps(manifest))
+    code, output = watch(station, "--region", "norway")
+    assert code == 0, output
+    assert output.count("PRIOR FROM ELSEWHERE: region 'norway' is not among the bundle's training regions (alps)") == 1
+    shutil.rmtree(station["db"].parent)
+    code, output = watch(station, "--region", "alps")
+    assert code == 0 and "PRIOR FROM ELSEWHERE" not in output

@@ -55,11 +55,15 @@ trusted_key_option = click.option(
               help="Without --once: look at INBOX at least this often, events or not.")
 @click.option("--lock-timeout", type=click.FloatRange(min=0), default=10.0, show_default=True,
               help="Seconds to wait for a database another process is writing.")
+@click.option("--region", default=None, metavar="LABEL",
+              help="This station's region, as the training regions were labelled (`train --regions`): when the "
+                   "bundle never trained on it, the log says once that its calibration is a prior from elsewhere.")
 @max_pixels_option
 def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, once: bool, window: int | None,
                   alert_threshold: float | None, alerts_file: Path | None, on_alert: str | None,
                   alert_timeout: float, trusted_key: Path | None, precision: str, provider: str,
-                  threads: int | None, settle: float, poll: float, lock_timeout: float, max_pixels: int) -> None:
+                  threads: int | None, settle: float, poll: float, lock_timeout: float, region: str | None,
+                  max_pixels: int) -> None:
     """Station mode: take each new image in INBOX once, keep every result in SQLite.
 
     Per image (in date order: file name, NAME.dates.txt sidecar, else arrival time, stated):
@@ -107,6 +111,9 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
 
                 options = StationOptions(window, alert_threshold, precision, provider, threads, max_pixels)
                 engines.append(Engine(store, active, options, echo_err))
+                note = engines[0].prior_note([str(inbox.resolve())], region)
+                if note is not None:
+                    log(f"PRIOR FROM ELSEWHERE: {note}")
             return engines[0]
 
         def report(summary: BatchSummary) -> None:
