@@ -14,7 +14,7 @@ from glacier_edge.edge.report import RunContext, build_result
 from glacier_edge.edge.runtime import EdgeModel, Prediction, encoder_role_for
 from glacier_edge.errors import GlacierEdgeError
 from glacier_edge.ingest.frames import FrameSequence, read_sequence
-from glacier_edge.ingest.regions import prior_from_elsewhere
+from glacier_edge.ingest.regions import bundle_prior_note
 
 
 def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "auto", threads: int | None = None,
@@ -52,9 +52,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
     )
     result = build_result(prediction, context, bundle.manifest.calibration)
-    trained = bundle.manifest.training.train_sequences
-    note = prior_from_elsewhere([frames.source, *frames.labels[:1]], [s.source for s in trained], region=region,
-                                training_regions=[s.region for s in trained if s.region])
+    note = bundle_prior_note([frames.source, *frames.labels[:1]], bundle.manifest.training, region)
     if note is not None:
         result = replace(result, summary=replace(result.summary, prior_note=note))
     return result, prediction

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from glacier_edge.contracts import TrainingSummary
 from glacier_edge.errors import BadInputError
 
 DEFAULT_LINK_KM = 50.0
@@ -92,6 +93,12 @@ def _extent_name(group: list[Position]) -> str:
     return f"{span([p.lon for p in group], 'E', 'W')} {span([p.lat for p in group], 'N', 'S')}"
 
 
+def region_groups(regions: Sequence[str]) -> list[list[int]]:
+    """Positions of the sequences of each region, regions in name order: the folds that hold out
+    one region at a time (`evaluate --group-by region`, the recipe's calibration folds)."""
+    return [[i for i, region in enumerate(regions) if region == name] for name in sorted(set(regions))]
+
+
 def read_regions_csv(path: Path) -> dict[str, str]:
     """``sequence,region`` rows (a header naming both columns; more columns are ignored): the
     sequence column holds the file or folder name as given to the command (its last part)."""
@@ -126,6 +133,13 @@ def sequence_regions(paths: Sequence[Path], regions_csv: Path | None = None,
     if any(position is None for position in positions):
         return None
     return link_regions([p for p in positions if p is not None], link_km)
+
+
+def bundle_prior_note(sources: Sequence[str], training: TrainingSummary, region: str | None = None) -> str | None:
+    """:func:`prior_from_elsewhere` against a bundle's training sequences (their sources and regions)."""
+    trained = training.train_sequences
+    return prior_from_elsewhere(sources, [s.source for s in trained], region=region,
+                                training_regions=[s.region for s in trained if s.region])
 
 
 def prior_from_elsewhere(sources: Sequence[str], training_sources: Sequence[str], *, region: str | None = None,

@@ -25,7 +25,7 @@ import numpy as np
 from glacier_edge.contracts import ROLE_GNN
 from glacier_edge.errors import BadInputError, ModelBundleError
 from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_frame
-from glacier_edge.ingest.regions import prior_from_elsewhere
+from glacier_edge.ingest.regions import bundle_prior_note
 from glacier_edge.signals.melt import measured_melt
 from glacier_edge.signals.online import OnlineTrust
 from glacier_edge.station.active_model import ActiveModel
@@ -132,10 +132,8 @@ class Engine:
 
     def prior_note(self, sources: list[str], region: str | None) -> str | None:
         """One line when the model never trained on this station's region (``region`` label, else a
-        GLIMS ID in ``sources``): :func:`glacier_edge.ingest.regions.prior_from_elsewhere`."""
-        trained = self.model().bundle.manifest.training.train_sequences
-        return prior_from_elsewhere(sources, [s.source for s in trained], region=region,
-                                    training_regions=[s.region for s in trained if s.region])
+        GLIMS ID in ``sources``): :func:`glacier_edge.ingest.regions.bundle_prior_note`."""
+        return bundle_prior_note(sources, self.model().bundle.manifest.training, region)
 
     def window_size(self, model) -> int:
         """--window, else the longest training sequence of this model (at most MAX_WINDOW)."""

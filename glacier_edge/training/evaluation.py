@@ -22,7 +22,7 @@ from glacier_edge.edge.plot import MeltPanel, plot_melt
 from glacier_edge.errors import BadInputError
 from glacier_edge.fileio import atomic_directory, write_json_atomic
 from glacier_edge.ingest.frames import expand_sequences
-from glacier_edge.ingest.regions import sequence_regions
+from glacier_edge.ingest.regions import region_groups, sequence_regions
 from glacier_edge.schema import to_json
 from glacier_edge.signals.features import available_metadata
 from glacier_edge.signals.history import NAIVE, naive
@@ -154,7 +154,7 @@ def outer_groups(count: int, config: TrainConfig, group_by: str,
         if len(names) < 2:
             raise BadInputError(f"evaluate --group-by region needs sequences from at least 2 regions; all are in "
                                 f"{names[0]}")
-        groups = [np.array([i for i, region in enumerate(regions) if region == name]) for name in names]
+        groups = [np.array(group) for group in region_groups(regions)]
         return groups, f"leave-one-region-out ({len(names)} regions)"
     groups = grouped_folds(count, config.folds, config.seed)
     return groups, "leave-one-sequence-out" if all(len(g) == 1 for g in groups) else f"grouped {len(groups)}-fold"

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from glacier_edge.contracts import Calibration, NodeFeatures, TrainConfig
-from glacier_edge.ingest.regions import sequence_regions
+from glacier_edge.ingest.regions import region_groups, sequence_regions
 from glacier_edge.signals.features import metadata_matrix
 from glacier_edge.signals.history import (
     HISTORY_COLUMNS,
@@ -82,7 +82,7 @@ def calibration_groups(examples: Sequence[SequenceExample], config: TrainConfig)
     if config.calibration_groups == "region":
         regions = sequence_regions([Path(example.sequence.source) for example in examples])
         if regions is not None and len(set(regions)) >= 2:
-            return [np.array([i for i, r in enumerate(regions) if r == name]) for name in sorted(set(regions))]
+            return [np.array(group) for group in region_groups(regions)]
     return grouped_folds(len(examples), config.calibration_folds, config.seed)
 
 
