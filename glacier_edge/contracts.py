@@ -28,6 +28,10 @@ FinalActivation = Literal["identity", "relu"]
 Normalization = Literal["absolute", "minmax"]
 Precision = Literal["fp32", "int8"]
 CalibrationGroups = Literal["sequence", "region"]
+SceneKind = Literal["nadir", "camera"]
+SCENE_KINDS: dict[str, str] = {"nadir": "nadir satellite chip", "camera": "fixed oblique camera"}
+"""Each kind of imagery a bundle can know, and its words in messages (the keys are what JSON stores)."""
+DeclaredSceneKind = Literal["auto", "nadir", "camera"]
 TASKS: tuple[str, ...] = get_args(Task)
 CALIBRATION_GROUPS: tuple[str, ...] = get_args(CalibrationGroups)
 ARCHS: tuple[str, ...] = get_args(Arch)
@@ -111,6 +115,9 @@ class TrainConfig:
     threshold measure transfer to a region the model has not seen instead of being set by the
     region that fills the corpus. Measured leave-one-region-out: the worst region's skill went from
     −0.27 to −0.05 (nowcast) and from −0.33 to −0.09 (forecast); "sequence" is the former default."""
+    scene_kind: DeclaredSceneKind = "auto"
+    """The kind of imagery trained on; "auto": the kind most training frames show
+    (:func:`glacier_edge.ingest.layout.scene_kind_of`). The guard flags frames of another kind."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.augmentations < 0 or self.max_pixels < 1:
@@ -330,6 +337,8 @@ class RunRecord(Record):
     val_sequences: tuple[SequenceSummary, ...]
     seconds: Durations
     versions: dict[str, str | None]
+    scene_kind: SceneKind = "nadir"
+    """The kind of imagery the model was trained on (declared, or shown by most training frames)."""
     schema: str = SCHEMA
     schema_version: int = VERSION
 
@@ -364,6 +373,9 @@ class TrainingSummary:
     final_train_mse: float | None
     train_sequences: tuple[SequenceSummary, ...]
     val_sequences: tuple[SequenceSummary, ...]
+    scene_kind: SceneKind = "nadir"
+    """The kind of imagery the model knows; bundles made before it was recorded were all trained
+    on satellite chips."""
 
 
 @dataclass(frozen=True)
@@ -537,6 +549,9 @@ class FrameRow:
     """Its adaptive conformal interval (nominal 90 %)."""
     online_unexpected: bool = False
     """Measured melt outside the online interval."""
+    scene_kind: SceneKind | None = None
+    """The kind of scene this frame shows (its layout: :mod:`glacier_edge.ingest.layout`)."""
+    perspective: float | None = None
 
 
 @dataclass(frozen=True)
@@ -593,6 +608,12 @@ class ResultSummary:
     """The online combination over this sequence, applied causally frame by frame as a station would."""
     prior_note: str | None = None
     """Set when the glacier lies in a region the bundle never trained on (GLIMS IDs in the names)."""
+    bundle_scene_kind: SceneKind = "nadir"
+    """The kind of imagery the bundle knows."""
+    other_kind_frames: int = 0
+    """Frames whose layout shows another kind of scene than the bundle knows (flagged OOD)."""
+    seen_scene_kind: SceneKind | None = None
+    """The kind most frames of this sequence show."""
 
 
 @dataclass(frozen=True)
@@ -611,8 +632,8 @@ class RunResult(Record):
     """``glacier-edge run --format json``: the single source of the table, JSON and CSV outputs."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/run-result"
-    VERSION: ClassVar[int] = 3
-    """v3: per-frame online answers and intervals, and the summary's ``online`` block."""
+    VERSION: ClassVar[int] = 4
+    """v3: per-frame online answers and intervals, and the summary's ``online`` block; v4: scene kinds."""
     WHAT: ClassVar[str] = "run result"
 
     sequence: SequenceInfo

@@ -187,6 +187,11 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
     if fail_on_alert and result.summary.alerts:
         echo_err(f"glacier-edge: {result.summary.alerts} alert(s): above the threshold or unexpected change")
         sys.exit(EXIT_ALERT)
+    if fail_on_ood and result.summary.other_kind_frames:
+        from glacier_edge.edge.report import kind_refusal
+
+        echo_err(f"glacier-edge: another kind of scene: {kind_refusal(result)}")
+        sys.exit(EXIT_OOD)
     if fail_on_ood and result.summary.ood_frames:
         whole = " (most of the sequence: all frames treated as such)" if result.summary.ood_window else ""
         echo_err(f"glacier-edge: {result.summary.ood_frames} frame(s) out of distribution{whole}")

@@ -159,6 +159,11 @@ TRAINING_OPTIONS = (
                  help="What the calibration folds hold out: sequences, or whole regions (GLIMS IDs in the names; "
                       "used when the training sequences span 2+ regions), so the gain and interval measure transfer "
                       "to an unseen region."),
+    click.option("--scene-kind", type=click.Choice(["auto", "nadir", "camera"]), default=DEFAULTS.scene_kind,
+                 show_default=True,
+                 help="The kind of imagery trained on: nadir satellite chips or a fixed oblique camera; 'auto': the "
+                      "kind most training frames show (perspective in their layout). Stored with the model; `run` "
+                      "and `watch` treat frames of the other kind as out of distribution."),
     click.option("--folds", type=click.IntRange(min=2), default=DEFAULTS.folds, show_default=True,
                  help="evaluate: outer folds grouped by sequence (leave-one-sequence-out up to this many)."),
     click.option("--batch-graphs", type=click.IntRange(min=1), default=DEFAULTS.batch_graphs, show_default=True,

@@ -136,7 +136,7 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
 @click.command("history")
 @db_option
 @click.option("--format", "output_format", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
-              help="json follows the schema glacier-edge/station-history v1.")
+              help="json follows the schema glacier-edge/station-history v3.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also draw measured and predicted melt with the interval band, dates on the x-axis (PNG; needs "
                    "matplotlib).")

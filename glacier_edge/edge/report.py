@@ -1,5 +1,5 @@
 """What `glacier-edge run` prints: a per-frame table, JSON or CSV, all from one
-:class:`~glacier_edge.contracts.RunResult` (schema ``glacier-edge/run-result`` v3; its fields are
+:class:`~glacier_edge.contracts.RunResult` (schema ``glacier-edge/run-result`` v4; its fields are
 documented there). Frame 0 has no previous frame: its melt fields are null.
 """
 
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glacier_edge.contracts import (
+    SCENE_KINDS,
     Calibration,
     FrameRow,
     Latency,
@@ -21,9 +22,11 @@ from glacier_edge.contracts import (
     OnlineSummary,
     ResultSummary,
     RunResult,
+    SceneKind,
     SequenceInfo,
 )
 from glacier_edge.edge.runtime import Prediction
+from glacier_edge.ingest.layout import kind_note, majority_kind, scene_kind_of
 from glacier_edge.signals.melt import align_to_frames, melt_valid_mask
 from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, coverage_gap_bound, regret_bound
@@ -41,6 +44,8 @@ class RunContext:
     load_seconds: float
     alert_threshold: float | None
     mask_excluded_pixels: int = 0
+    scene_kind: SceneKind = "nadir"
+    """The kind of imagery the bundle knows."""
 
 
 def _clean(value: float) -> float | None:
@@ -67,6 +72,8 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
     online = prediction.online
     online_value = align_to_frames(online.value, prediction.task) if online is not None else None
     online_halfwidth = align_to_frames(online.halfwidth, prediction.task) if online is not None else None
+    perspective = prediction.perspective
+    kinds = scene_kind_of(perspective) if perspective is not None else None
     rows = []
     for index in range(seq.num_frames):
         measured = float(prediction.measured[index]) if valid[index] else None
@@ -94,6 +101,8 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             online_melt=online_melt, online_low=online_low, online_high=online_high,
             online_unexpected=bool(online_low is not None and online_high is not None and measured is not None
                                    and not online_low <= measured <= online_high),
+            scene_kind=str(kinds[index]) if kinds is not None else None,
+            perspective=float(perspective[index]) if perspective is not None else None,
         ))
     predicted_valid = prediction.predicted[valid]
     forecast = prediction.forecast_next
@@ -121,11 +130,29 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             interval_coverage=calibration.coverage if calibration is not None else None,
             forecast_next_halfwidth=prediction.forecast_next_halfwidth,
             forecast_next_fallback=prediction.forecast_next_fallback,
-            online=online_summary(online, prediction.task)),
+            online=online_summary(online, prediction.task),
+            bundle_scene_kind=context.scene_kind,
+            other_kind_frames=int(np.sum(kinds != context.scene_kind)) if kinds is not None else 0,
+            seen_scene_kind=majority_kind(perspective)[0] if perspective is not None else None),
         latency_ms=Latency(load=context.load_seconds * 1000, decode=times.decode * 1000,
                            encode=times.encode * 1000, graph=times.graph * 1000,
                            total=(context.load_seconds + times.total) * 1000),
     )
+
+
+def kind_refusal(result: RunResult) -> str:
+    """One line: which kind of scene the frames show and which kind the bundle knows."""
+    s = result.summary
+    perspectives = np.array([np.nan if row.perspective is None else row.perspective for row in result.frames])
+    return kind_note(perspectives, s.bundle_scene_kind, s.fallback) or ""
+
+
+def _flagged(result: RunResult) -> int:
+    """Frames out of distribution on their own: score above the threshold, or another kind of scene."""
+    s = result.summary
+    return sum(1 for row in result.frames
+               if (row.ood_score is not None and s.ood_threshold is not None and row.ood_score > s.ood_threshold)
+               or (row.scene_kind is not None and row.scene_kind != s.bundle_scene_kind))
 
 
 def online_summary(online: OnlineReplay | None, task: str) -> OnlineSummary | None:
@@ -175,9 +202,11 @@ def _online(row: FrameRow) -> str:
     return text
 
 
-def _flags(row: FrameRow) -> str:
-    return " ".join(flag for flag, on in (("ALERT", row.alert), ("UNEXPECTED", row.unexpected), ("OOD", row.ood))
-                    if on)
+def _flags(row: FrameRow, bundle_kind: str) -> str:
+    """ALERT, UNEXPECTED, OOD, and KIND where the frame's layout shows another kind of scene."""
+    other = row.scene_kind is not None and row.scene_kind != bundle_kind
+    return " ".join(flag for flag, on in (("ALERT", row.alert), ("UNEXPECTED", row.unexpected), ("OOD", row.ood),
+                                          ("KIND", other)) if on)
 
 
 def format_table(result: RunResult) -> str:
@@ -185,11 +214,12 @@ def format_table(result: RunResult) -> str:
     station = f"  {'station (online)':>17s}" if online is not None else ""
     lines = [f"{'frame':>5s}  {'date':10s}  {'measured':>8s}  {'predicted':>17s}{station}  {'|error|':>7s}  "
              f"{'ood':>5s}  {'flags':16s}  label"]
+    kind = result.summary.bundle_scene_kind
     for row in result.frames:
         ood = f"{row.ood_score:5.2f}" if row.ood_score is not None else f"{'—':>5s}"
         cell = f"  {_online(row):>17s}" if online is not None else ""
         lines.append(f"{row.index:5d}  {row.date or '':10s}  {_cell(row.measured_melt):>8s}  "
-                     f"{_predicted(row):>17s}{cell}  {_cell(row.abs_error):>7s}  {ood}  {_flags(row):16s}  "
+                     f"{_predicted(row):>17s}{cell}  {_cell(row.abs_error):>7s}  {ood}  {_flags(row, kind):16s}  "
                      f"{row.label}")
     s, m, lat = result.summary, result.model, result.latency_ms
     r = "n/a" if s.pearson_r is None else f"{s.pearson_r:.3f}"
@@ -204,10 +234,12 @@ def format_table(result: RunResult) -> str:
         lines.append(f"out of distribution: {s.ood_frames} of {len(result.frames)} frames score above "
                      f"{s.ood_threshold:.2f} (unlike the training imagery); * = the model was not used there, the "
                      f"{s.fallback} answer stands in")
-        if s.ood_window:
-            lines.append(f"OUT OF DISTRIBUTION AS A WHOLE: {s.ood_frames} of {len(result.frames)} frames "
-                         f"(≥ {s.ood_window_majority:.0%}) are unlike the training imagery (another sensor, band "
-                         f"order or kind of scene?); every frame is treated as out of distribution")
+    if s.other_kind_frames:
+        lines.append(f"ANOTHER KIND OF SCENE: {kind_refusal(result)}")
+    if s.ood_window:
+        lines.append(f"OUT OF DISTRIBUTION AS A WHOLE: {_flagged(result)} of {len(result.frames)} frames "
+                     f"(≥ {s.ood_window_majority or 0.5:.0%}) are unlike the training imagery (another sensor, band "
+                     f"order or kind of scene); every frame is treated as out of distribution")
     if result.task == "forecast" and s.forecast_next is not None:
         lines.append("task: forecast — each 'predicted' value was made from frames up to the previous one")
         band = f" ± {s.forecast_next_halfwidth:.4f}" if s.forecast_next_halfwidth is not None else ""
@@ -223,7 +255,8 @@ def format_table(result: RunResult) -> str:
     if result.alert_threshold is not None:
         lines.append(f"alerts: {s.alerts} frame(s) above {result.alert_threshold}")
     verified = {True: "parity verified", False: "PARITY FAILED", None: "parity not verified"}[m.parity_verified]
-    lines.append(f"model: {m.bundle} ({m.precision}, {verified}); encoder: {m.encoder_weights}")
+    lines.append(f"model: {m.bundle} ({m.precision}, {verified}); encoder: {m.encoder_weights}; knows: "
+                 f"{SCENE_KINDS[s.bundle_scene_kind]}s")
     lines.append(f"provider: {result.provider}  threads: {result.threads or 'default'}  latency ms: "
                  f"load {lat.load:.0f}, decode {lat.decode:.0f}, encode {lat.encode:.0f}, "
                  f"graph {lat.graph:.1f}, total {lat.total:.0f}")

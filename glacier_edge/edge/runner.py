@@ -50,6 +50,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         precision=precision, parity_verified=parity.passed if parity else None,
         provider=model.provider, threads=threads, load_seconds=load_seconds, alert_threshold=alert_threshold,
         mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
+        scene_kind=model.scene_kind,
     )
     result = build_result(prediction, context, bundle.manifest.calibration)
     note = bundle_prior_note([frames.source, *frames.labels[:1]], bundle.manifest.training, region)

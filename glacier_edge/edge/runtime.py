@@ -30,6 +30,7 @@ from glacier_edge.edge.machine import this_machine
 from glacier_edge.errors import ModelBundleError, OutputError, ProviderError
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.ingest.frames import FrameSequence
+from glacier_edge.ingest.layout import scene_kind_of
 from glacier_edge.paths import default_cache_dir
 from glacier_edge.signals.features import node_inputs
 from glacier_edge.signals.graph import dense_adjacency
@@ -37,7 +38,7 @@ from glacier_edge.signals.history import naive
 from glacier_edge.signals.mask import mask_from_record
 from glacier_edge.signals.melt import align_to_frames, measured_melt, normalize_melt, task_targets
 from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, replay
-from glacier_edge.signals.ood import COLOUR_FEATURES, colour_features, window_is_ood
+from glacier_edge.signals.ood import COLOUR_FEATURES, WINDOW_MAJORITY, colour_features, window_is_ood
 
 
 def session_options(threads: int | None) -> ort.SessionOptions:
@@ -176,6 +177,10 @@ class Prediction:
     """Most frames scored above the threshold, so every frame counts as out of distribution."""
     online: OnlineReplay | None = None
     """Per node: the online combination, replayed causally (None: the bundle has no melt range)."""
+    perspective: np.ndarray | None = None
+    """Per frame: the layout's perspective (:func:`glacier_edge.ingest.layout.perspective`)."""
+    other_kind: np.ndarray | None = None
+    """Per frame: its layout shows another kind of scene than the bundle knows (counted as OOD)."""
 
 
 def _check_colour_width(bundle: Bundle) -> None:
@@ -213,6 +218,7 @@ class EdgeModel:
         self.mask = mask_from_record(manifest.melt_mask)
         self.features = manifest.node_features
         self.calibration = manifest.calibration
+        self.scene_kind = manifest.training.scene_kind
         self.ood = None
         if bundle.has_model(ROLE_OOD):
             _check_colour_width(bundle)
@@ -250,19 +256,27 @@ class EdgeModel:
             feeds = {"embeddings": embeddings, "colour": colour_features(sequence.frames)}
             scores = self.ood.run(None, feeds)[0].astype(np.float64)
         times.graph = time.perf_counter() - start
-        return self.guard(sequence, measured, outputs, scores, times)
+        return self.guard(sequence, measured, outputs, scores, times, sequence.perspectives())
 
     def guard(self, sequence: FrameSequence, measured: np.ndarray, outputs: np.ndarray, scores: np.ndarray | None,
-              times: StageTimes) -> Prediction:
+              times: StageTimes, perspective: np.ndarray | None = None) -> Prediction:
         """Apply what held-out folds said: an out-of-distribution input gets the best naive answer
         instead of the model, and every prediction its calibrated interval. Per node t (input
-        frame t), then placed on the frame whose melt it predicts."""
+        frame t), then placed on the frame whose melt it predicts. A frame whose layout shows
+        another kind of scene than the bundle knows (``perspective``) is out of distribution
+        whatever its score: the embedding and colour distances do not see geometry."""
         cal = self.calibration
         threshold = cal.ood_threshold if cal is not None else None
         ood, ood_window = np.zeros(len(outputs), bool), False
+        other_kind = None
+        if perspective is not None:
+            other_kind = scene_kind_of(perspective) != self.scene_kind
+            ood = ood | other_kind
         if scores is not None and threshold is not None:
-            ood = scores > threshold
-            ood_window = window_is_ood(ood, cal.ood_window_majority)
+            ood = ood | (scores > threshold)
+        if (scores is not None and threshold is not None) or other_kind is not None:
+            majority = cal.ood_window_majority if cal is not None else WINDOW_MAJORITY
+            ood_window = window_is_ood(ood, majority)
             ood = ood | ood_window
         values, halfwidth = outputs, None
         if cal is not None:
@@ -274,11 +288,11 @@ class EdgeModel:
         return Prediction(
             sequence, measured, align_to_frames(values, self.task), self.task,
             float(values[last]) if self.task == "forecast" else None, times, scores,
-            ood if scores is not None else None, aligned_fallback,
+            ood if scores is not None or other_kind is not None else None, aligned_fallback,
             None if halfwidth is None else align_to_frames(halfwidth, self.task),
             bool(ood[last]) if self.task == "forecast" else False,
             float(halfwidth[last]) if halfwidth is not None and self.task == "forecast" else None, ood_window,
-            online)
+            online, perspective, other_kind)
 
     def online(self, served: np.ndarray, measured: np.ndarray) -> OnlineReplay | None:
         """The station's own trust over this sequence: the served answers (model, or fallback) and

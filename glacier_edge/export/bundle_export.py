@@ -105,7 +105,8 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
             training=TrainingSummary(
                 run_dir=str(Path(run_dir).resolve()), created=record.created, config=record.config,
                 model=record.model, final_train_mse=record.loss_log[-1].mse if record.loss_log else None,
-                train_sequences=record.train_sequences, val_sequences=record.val_sequences),
+                train_sequences=record.train_sequences, val_sequences=record.val_sequences,
+                scene_kind=record.scene_kind),
             int8=int8_summary, versions=package_versions(),
             export_seconds=round(time.perf_counter() - started, 1),
         )

@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image
 
 from glacier_edge.errors import BadInputError
+from glacier_edge.ingest.layout import perspective
 from glacier_edge.ingest.naming import (  # noqa: F401  (re-exported: where callers have always found them)
     DEFAULT_MAX_PIXELS,
     IMAGE_SUFFIXES,
@@ -60,10 +61,19 @@ class FrameSequence:
     """(width, height) of the first frame before resizing."""
     covariates: dict[str, list[float]] = field(default_factory=dict)
     """Numeric per-frame columns of a CSV dates sidecar (temperature, precipitation, ...)."""
+    perspective: np.ndarray | None = None
+    """float64 (T,): :func:`glacier_edge.ingest.layout.perspective` of each frame at its original
+    size (the scene-kind guard); None where the sequence was built from resized frames."""
 
     @property
     def num_frames(self) -> int:
         return int(self.frames.shape[0])
+
+    def perspectives(self) -> np.ndarray:
+        """Per frame perspective: measured at decode, else (frames only) on the resized frames."""
+        if self.perspective is not None:
+            return np.asarray(self.perspective, dtype=np.float64)
+        return np.array([perspective(frame) for frame in self.frames], dtype=np.float64)
 
 
 def resize_frame(rgb: np.ndarray) -> np.ndarray:
@@ -226,6 +236,7 @@ def read_sequence(
         files, one_frame_each = sources, True
 
     frames: list[np.ndarray] = []
+    perspectives: list[float] = []
     labels: list[str] = []
     original_size: tuple[int, int] | None = None
     for file in files:
@@ -238,6 +249,7 @@ def read_sequence(
                     f"{file}: holds several frames; in a folder or file list each image must be one frame"
                 )
             frames.append(resize_frame(decoded))
+            perspectives.append(perspective(decoded))
             labels.append(file.name if one_frame_each else f"{file.name}#{index}")
             if len(frames) > MAX_FRAMES:
                 raise BadInputError(f"{file}: more than {MAX_FRAMES} frames; split the sequence")
@@ -252,7 +264,8 @@ def read_sequence(
     stacked = np.stack(frames)
     dates, covariates = _sequence_dates(sources, [f.name for f in files] if one_frame_each else [], len(frames))
     assert original_size is not None
-    return FrameSequence(stacked, labels, dates, source, original_size, covariates)
+    return FrameSequence(stacked, labels, dates, source, original_size, covariates,
+                         np.asarray(perspectives, dtype=np.float64))
 
 
 def iter_original_frames(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[np.ndarray]:
@@ -276,9 +289,23 @@ def expand_sequences(paths: Sequence[Path]) -> list[Path]:
     return list(paths)
 
 
+@dataclass(frozen=True)
+class StationFrame:
+    """One image as a station takes it: the resized frame and its layout at the original size."""
+
+    pixels: np.ndarray
+    """uint8 (FRAME_SIZE, FRAME_SIZE, 3)."""
+    perspective: float
+
+
 def read_frame(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """One single-frame image file → uint8 (FRAME_SIZE, FRAME_SIZE, 3), decoded and resized as
     :func:`read_sequence` does (a station takes images one at a time)."""
+    return decode_frame(path, max_pixels=max_pixels).pixels
+
+
+def decode_frame(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> StationFrame:
+    """:func:`read_frame` and the frame's perspective, measured before the resize."""
     frames = []
     for decoded in _iter_decoded(Path(path), max_pixels):
         frames.append(decoded)
@@ -286,4 +313,4 @@ def read_frame(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarra
             raise BadInputError(f"{path}: holds several frames; a station takes one image per file")
     if not frames:
         raise BadInputError(f"{path}: no frames could be decoded")
-    return resize_frame(frames[0])
+    return StationFrame(resize_frame(frames[0]), perspective(frames[0]))

@@ -24,7 +24,8 @@ import numpy as np
 
 from glacier_edge.contracts import ROLE_GNN
 from glacier_edge.errors import BadInputError, ModelBundleError
-from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, read_frame
+from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, StationFrame, decode_frame
+from glacier_edge.ingest.layout import kind_note
 from glacier_edge.ingest.regions import bundle_prior_note
 from glacier_edge.signals.melt import measured_melt
 from glacier_edge.signals.online import OnlineTrust
@@ -62,6 +63,8 @@ class Taken:
     prediction: PredictionRow | None = None
     scored: PredictionRow | None = None
     alerts: tuple[Alert, ...] = ()
+    kind_note: str | None = None
+    """Set when images of the window show another kind of scene than the model knows."""
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class Engine:
         self.store, self.active, self.options, self.log = store, active, options, log
         self._model = None
         self._model_sha: str | None = None
+        self._prior_note: str | None = None
 
     @property
     def model_loaded(self) -> bool:
@@ -133,7 +137,8 @@ class Engine:
     def prior_note(self, sources: list[str], region: str | None) -> str | None:
         """One line when the model never trained on this station's region (``region`` label, else a
         GLIMS ID in ``sources``): :func:`glacier_edge.ingest.regions.bundle_prior_note`."""
-        return bundle_prior_note(sources, self.model().bundle.manifest.training, region)
+        self._prior_note = bundle_prior_note(sources, self.model().bundle.manifest.training, region)
+        return self._prior_note
 
     def window_size(self, model) -> int:
         """--window, else the longest training sequence of this model (at most MAX_WINDOW)."""
@@ -159,7 +164,7 @@ class Engine:
             frame = None
             if not reason:
                 try:
-                    frame = read_frame(file.path, max_pixels=self.options.max_pixels)
+                    frame = decode_frame(file.path, max_pixels=self.options.max_pixels)
                 except BadInputError as exc:
                     reason = str(exc)
             if frame is None:
@@ -171,13 +176,14 @@ class Engine:
         return ImageRow(None, image.sha256, image.file.path.name, str(image.file.path), image.date.isoformat(),
                         image.date_source, image.sensor, image.covariates, status, reason,
                         values.get("measured_melt"), values.get("encoder_sha256"), values.get("ood_score"),
-                        utc_now(), values.get("embedding"), values.get("colour"))
+                        utc_now(), values.get("embedding"), values.get("colour"), values.get("perspective"))
 
-    def _process(self, image: DatedImage, frame: np.ndarray, last: ImageRow | None) -> Taken:
+    def _process(self, image: DatedImage, decoded: StationFrame, last: ImageRow | None) -> Taken:
         from glacier_edge.edge.runtime import StageTimes
         from glacier_edge.signals.ood import colour_features
 
         model = self.model()
+        frame = decoded.pixels
         encoder_sha = model.bundle.model_sha256(model.encoder_role)
         embedding = model.embed(frame[None])[0]
         colour = colour_features(frame[None])[0]
@@ -190,24 +196,32 @@ class Engine:
             melt = float(measured_melt(np.stack([previous[1], frame]), model.mask)[1])
         image_id = self.store.insert_image(self._row(image, "ok", None, measured_melt=melt,
                                                      encoder_sha256=encoder_sha, ood_score=score,
-                                                     embedding=embedding, colour=colour))
+                                                     embedding=embedding, colour=colour,
+                                                     perspective=decoded.perspective))
         self.store.set_last_frame(image_id, frame)
         window = self.store.window(encoder_sha, self.window_size(model))
         now = utc_now()
         model_sha = self.active.sha256() or ""
+        self.store.remember_model(model_sha, model.scene_kind, self._prior_note, now)
         alerts: list[Alert] = []
         scored = None
         trust = self._trust(model, model_sha)
         if model.task == "forecast" and last is not None and melt is not None:
             scored = self._score(self.store.open_forecast(int(last.id)), image_id, melt, last.measured_melt, trust)
-        prediction = None
+        prediction, note = None, None
         if model.task == "forecast" or len(window) >= 2:
             measured = np.array([0.0, *[w.measured_melt for w in window[1:]]], dtype=np.float32)
             embeddings = np.stack([w.embedding for w in window])
             dated = WindowSequence.of(window)
             outputs = model.melt(embeddings, dated, measured).astype(np.float64)
             scores = None if model.ood is None else window_scores(model, window)
-            guarded = model.guard(dated, measured, outputs, scores, StageTimes())
+            perspective = None
+            if all(w.perspective is not None for w in window):
+                perspective = np.array([w.perspective for w in window], dtype=np.float64)
+            guarded = model.guard(dated, measured, outputs, scores, StageTimes(), perspective)
+            if perspective is not None:
+                fallback = model.calibration.fallback if model.calibration is not None else None
+                note = kind_note(perspective, model.scene_kind, fallback)
             if model.task == "forecast":
                 value, halfwidth = guarded.forecast_next, guarded.forecast_next_halfwidth
                 fallback = guarded.forecast_next_fallback
@@ -238,7 +252,7 @@ class Engine:
                                  "predicted": scored.value, "image": image.file.path.name,
                                  "date": image.date.isoformat()}, now))
         stored = tuple(replace(alert, id=self.store.insert_alert(alert)) for alert in alerts)
-        return Taken("processed", image, "", melt, prediction, scored, stored)
+        return Taken("processed", image, "", melt, prediction, scored, stored, note)
 
     def _trust(self, model, model_sha: str) -> OnlineTrust | None:
         """This model's online state at this station: stored, or fresh (equal weights, the bundle's

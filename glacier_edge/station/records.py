@@ -19,7 +19,7 @@ class ImageRow:
     """One image the station took: processed (``ok``) or set aside (``quarantined``, with why)."""
 
     COLUMNS: ClassVar[str] = ("id, sha256, name, path, date, date_source, sensor, covariates, status, reason, "
-                              "measured_melt, encoder_sha256, ood_score, received_at")
+                              "measured_melt, encoder_sha256, ood_score, received_at, perspective")
 
     id: int | None
     sha256: str
@@ -39,12 +39,14 @@ class ImageRow:
     received_at: str
     embedding: np.ndarray | None = field(default=None, compare=False, repr=False)
     colour: np.ndarray | None = field(default=None, compare=False, repr=False)
+    perspective: float | None = None
+    """The layout's perspective at the original size: which kind of scene the image shows."""
 
     @classmethod
     def from_row(cls, row: tuple) -> ImageRow:
-        values = list(row)
+        *values, perspective = row
         values[7] = json.loads(values[7])
-        return cls(*values)
+        return cls(*values, perspective=perspective)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class WindowImage:
     ood_score: float | None
     colour: np.ndarray | None = None
     """The colour features the OOD score was computed from (None: not stored)."""
+    perspective: float | None = None
+    """The layout's perspective (None: stored by a version before scene kinds)."""
 
 
 @dataclass(frozen=True)

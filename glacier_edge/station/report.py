@@ -18,8 +18,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from glacier_edge.contracts import OnlineSummary, Record
+from glacier_edge.contracts import SCENE_KINDS, OnlineSummary, Record, SceneKind
 from glacier_edge.edge.report import online_lines, trust_summary
+from glacier_edge.ingest.layout import scene_kind_of
 from glacier_edge.signals.online import OnlineTrust
 from glacier_edge.station.store import Store
 
@@ -50,13 +51,16 @@ class HistoryRow:
     """The station's own answer for this image (online combination), with its adaptive interval."""
     online_low: float | None = None
     online_high: float | None = None
+    scene_kind: SceneKind | None = None
+    """The kind of scene the image shows (its layout); None for images stored before scene kinds."""
 
 
 @dataclass(frozen=True)
 class StationHistory(Record):
     SCHEMA: ClassVar[str] = "glacier-edge/station-history"
-    VERSION: ClassVar[int] = 2
-    """v2: per image the online answer and interval; the station's learnt weights, skill and coverage."""
+    VERSION: ClassVar[int] = 3
+    """v2: per image the online answer and interval; the station's learnt weights, skill and coverage.
+    v3: per image its scene kind; the model's kind of imagery and its prior-from-elsewhere note."""
     WHAT: ClassVar[str] = "station history"
 
     database: str
@@ -70,6 +74,10 @@ class StationHistory(Record):
     rows: tuple[HistoryRow, ...]
     online: OnlineSummary | None = None
     """What the station learnt from its own scored forecasts (the model running now)."""
+    model_scene_kind: SceneKind | None = None
+    """The kind of imagery the newest model knows (None before it processed an image)."""
+    prior_note: str | None = None
+    """Set when that model never trained on this station's region (as `watch` said at its start)."""
     schema: str = SCHEMA
     schema_version: int = VERSION
 
@@ -93,12 +101,15 @@ def read_history(store: Store) -> StationHistory:
             target.fallback if target else None,
             forecast.value if forecast is not None and forecast.task == "forecast" else None,
             tuple(alerts.get(int(image.id), ())), target.online_value if target else None,
-            target.online_low if target else None, target.online_high if target else None))
+            target.online_low if target else None, target.online_high if target else None,
+            None if image.perspective is None else str(scene_kind_of(image.perspective))))
     skill, _ = store.running_skill()
     scored = sum(p.error is not None for p in predictions)
     inside = [p.inside for p in predictions if p.inside is not None]
+    model = store.latest_model()
     return StationHistory(str(store.path), len(rows), sum(r.status == "quarantined" for r in rows), scored, skill,
-                          float(np.mean(inside)) if inside else None, tuple(rows), online_state_summary(store))
+                          float(np.mean(inside)) if inside else None, tuple(rows), online_state_summary(store),
+                          model[1] if model else None, model[2] if model else None)
 
 
 def online_state_summary(store: Store) -> OnlineSummary | None:
@@ -123,7 +134,9 @@ def format_table(history: StationHistory) -> str:
         predicted = _cell(row.predicted_melt)
         if row.predicted_melt is not None and row.interval_low is not None and row.interval_high is not None:
             predicted += f" ± {(row.interval_high - row.interval_low) / 2:.4f}"
-        flags = " ".join([*(a.upper() for a in row.alerts), *(["fallback"] if row.fallback else [])])
+        other_kind = row.scene_kind is not None and history.model_scene_kind not in (None, row.scene_kind)
+        flags = " ".join([*(a.upper() for a in row.alerts), *(["fallback"] if row.fallback else []),
+                          *(["KIND"] if other_kind else [])])
         ood = "—" if row.ood_score is None else f"{row.ood_score:5.2f}"
         online = _cell(row.online_melt)
         if row.online_melt is not None and row.online_low is not None and row.online_high is not None:
@@ -136,6 +149,9 @@ def format_table(history: StationHistory) -> str:
     lines += ["", f"{history.images} images ({history.quarantined} quarantined); {history.scored} predictions scored "
               f"against what was then measured: skill vs persistence {skill}, inside their interval {coverage}",
               *(online_lines(history.online) if history.online is not None else []),
+              *([f"model knows: {SCENE_KINDS[history.model_scene_kind]}s (KIND: an image of another kind of "
+                 "scene, out of distribution)"] if history.model_scene_kind else []),
+              *([f"PRIOR FROM ELSEWHERE: {history.prior_note}"] if history.prior_note else []),
               f"database: {history.database}"]
     return "\n".join(lines)
 

@@ -27,7 +27,7 @@ from glacier_edge.station.records import (
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA_V1 = """
 CREATE TABLE images (
@@ -113,7 +113,19 @@ CREATE TABLE online_state (
 """v3: the station's own trust (:mod:`glacier_edge.signals.online`): per prediction its online answer,
 interval and the answers it combined; per model the learnt state (a new model starts afresh)."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3}
+_KIND_V4 = """
+ALTER TABLE images ADD COLUMN perspective REAL;
+CREATE TABLE models (
+    model_sha256 TEXT PRIMARY KEY,
+    scene_kind TEXT NOT NULL,
+    prior_note TEXT,
+    last_used_at TEXT NOT NULL
+);
+"""
+"""v4: each image's layout perspective (:mod:`glacier_edge.ingest.layout`): the window's scene kind;
+per model the kind of imagery it knows and its prior-from-elsewhere note, for `history`."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3, 4: _KIND_V4}
 """Version → the SQL that brings a database from version − 1 to it (0: empty)."""
 
 
@@ -208,11 +220,12 @@ class Store:
     def insert_image(self, image: ImageRow) -> int:
         cursor = self.db.execute(
             "INSERT INTO images (sha256, name, path, date, date_source, sensor, covariates, status, reason, "
-            "measured_melt, encoder_sha256, embedding, colour, ood_score, received_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "measured_melt, encoder_sha256, embedding, colour, ood_score, received_at, perspective) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (image.sha256, image.name, image.path, image.date, image.date_source, image.sensor,
              json.dumps(image.covariates, sort_keys=True), image.status, image.reason, image.measured_melt,
-             image.encoder_sha256, _blob(image.embedding), _blob(image.colour), image.ood_score, image.received_at))
+             image.encoder_sha256, _blob(image.embedding), _blob(image.colour), image.ood_score, image.received_at,
+             image.perspective))
         return int(cursor.lastrowid)
 
     def last_ok_image(self) -> ImageRow | None:
@@ -225,8 +238,8 @@ class Store:
         Images are processed in date order, so insertion order is date order; images embedded by
         another encoder end the window (their embeddings are never mixed with this one's)."""
         rows = self.db.execute(
-            "SELECT id, name, date, covariates, measured_melt, encoder_sha256, embedding, ood_score, colour "
-            "FROM images WHERE status = 'ok' ORDER BY id DESC LIMIT ?", (size,)).fetchall()
+            "SELECT id, name, date, covariates, measured_melt, encoder_sha256, embedding, ood_score, colour, "
+            "perspective FROM images WHERE status = 'ok' ORDER BY id DESC LIMIT ?", (size,)).fetchall()
         import numpy as np  # here: an idle station start does not load numpy
 
         window: list[WindowImage] = []
@@ -235,7 +248,8 @@ class Store:
                 break
             window.append(WindowImage(row[0], row[1], row[2], json.loads(row[3]), row[4],
                                       np.frombuffer(row[6], dtype=np.float32), row[7],
-                                      None if row[8] is None else np.frombuffer(row[8], dtype=np.float32)))
+                                      None if row[8] is None else np.frombuffer(row[8], dtype=np.float32),
+                                      row[9]))
         return window[::-1]
 
     def set_last_frame(self, image_id: int, pixels: np.ndarray) -> None:
@@ -279,6 +293,17 @@ class Store:
         self.db.execute("INSERT INTO online_state (model_sha256, state, updated_at) VALUES (?, ?, ?) "
                         "ON CONFLICT (model_sha256) DO UPDATE SET state = excluded.state, "
                         "updated_at = excluded.updated_at", (model_sha256, state, when))
+
+    def remember_model(self, model_sha256: str, scene_kind: str, prior_note: str | None, when: str) -> None:
+        self.db.execute("INSERT INTO models (model_sha256, scene_kind, prior_note, last_used_at) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (model_sha256) DO UPDATE SET scene_kind = excluded.scene_kind, "
+                        "prior_note = excluded.prior_note, last_used_at = excluded.last_used_at",
+                        (model_sha256, scene_kind, prior_note, when))
+
+    def latest_model(self) -> tuple[str, str, str | None] | None:
+        """(sha256, scene kind, prior note) of the model that processed the newest image."""
+        row = self._one("SELECT model_sha256, scene_kind, prior_note FROM models ORDER BY last_used_at DESC LIMIT 1")
+        return None if row is None else (str(row[0]), str(row[1]), row[2])
 
     def latest_online_state(self) -> tuple[str, str] | None:
         """(model sha256, state) of the most recently updated model, for `history`."""

@@ -70,6 +70,8 @@ def describe_taken(taken: Taken) -> str:
         parts.append(f"|error| {scored.error:.4f}" + ("" if scored.persistence_error is None
                                                       else f" vs persistence {scored.persistence_error:.4f}"))
     parts.extend(describe_alert(alert) for alert in taken.alerts)
+    if taken.kind_note:
+        parts.append(f"ANOTHER KIND OF SCENE: {taken.kind_note}")
     return "  ".join(parts)
 
 

@@ -22,6 +22,7 @@ from glacier_edge.edge.plot import MeltPanel, plot_melt
 from glacier_edge.errors import BadInputError
 from glacier_edge.fileio import atomic_directory, write_json_atomic
 from glacier_edge.ingest.frames import expand_sequences
+from glacier_edge.ingest.layout import majority_kind, scene_kind_of
 from glacier_edge.ingest.regions import region_groups, sequence_regions
 from glacier_edge.schema import to_json
 from glacier_edge.signals.features import available_metadata
@@ -70,6 +71,7 @@ def _held_out(held: list[SequenceExample], train: list[SequenceExample], config:
     graph = fit(train, config, metadata, echo=_quiet)
     mlp = fit(train, config, metadata, echo=_quiet, model_class=FrameMLP)
     halfwidth = graph.calibration.halfwidth if graph.calibration is not None else float("inf")
+    kind = majority_kind(np.concatenate([e.sequence.perspectives() for e in train]))[0]
     out = []
     for example in held:
         predictions = {
@@ -79,10 +81,10 @@ def _held_out(held: list[SequenceExample], train: list[SequenceExample], config:
         }
         melt_range = (graph.calibration.melt_range if graph.calibration is not None and graph.calibration.melt_range
                       else output_range(defined_targets(train)))
-        flagged = np.zeros(example.sequence.num_frames, dtype=bool)
+        flagged = scene_kind_of(example.sequence.perspectives()) != kind  # as the edge guard does
         if graph.calibration is not None and graph.calibration.ood_threshold is not None:
             scores = ood_scores(graph.summary, example.views[0], colour_features(example.sequence.frames))
-            flagged = scores > graph.calibration.ood_threshold
+            flagged = flagged | (scores > graph.calibration.ood_threshold)
         out.append({"example": example, "predictions": predictions, "halfwidth": halfwidth,
                     "gain": graph.calibration.gain if graph.calibration is not None else None,
                     "melt_range": tuple(melt_range), "ood_flagged": int(flagged.sum()),

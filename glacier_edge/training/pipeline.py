@@ -7,8 +7,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from glacier_edge.contracts import (
     PLOT_FILE,
+    SCENE_KINDS,
     SUMMARY_FILE,
     Durations,
     EncoderRecord,
@@ -16,12 +19,14 @@ from glacier_edge.contracts import (
     Metrics,
     ModelRecord,
     RunRecord,
+    SceneKind,
     SequenceSummary,
     TrainConfig,
 )
 from glacier_edge.edge.plot import MeltPanel, plot_melt
 from glacier_edge.fileio import atomic_directory
 from glacier_edge.ingest.frames import FRAME_SIZE, FrameSequence, expand_sequences, read_sequence
+from glacier_edge.ingest.layout import majority_kind
 from glacier_edge.ingest.regions import sequence_regions
 from glacier_edge.ingest.samples import default_training_paths
 from glacier_edge.provenance import package_versions, utc_now
@@ -36,6 +41,13 @@ from glacier_edge.training.recipe import fit
 from glacier_edge.training.store import EmbeddingStore
 
 Echo = Callable[[str], None]
+
+
+def training_scene_kind(sequences: list[FrameSequence], declared: str) -> SceneKind:
+    """The declared kind, else the kind most training frames show (their layout at original size)."""
+    if declared != "auto":
+        return declared  # type: ignore[return-value]
+    return majority_kind(np.concatenate([seq.perspectives() for seq in sequences]))[0]
 
 
 def read_sequences(paths: Sequence[Path], max_pixels: int) -> list[FrameSequence]:
@@ -82,6 +94,9 @@ def run_training(
     train_seqs = read_sequences(train_paths, config.max_pixels)
     val_seqs = read_sequences(list(val_sequences), config.max_pixels)
     metadata_names = available_metadata(train_seqs) if config.metadata else []
+    kind = training_scene_kind(train_seqs, config.scene_kind)
+    echo(f"scene kind: {SCENE_KINDS[kind]}" + (" (declared)" if config.scene_kind != "auto" else
+                                               " (shown by most training frames; declare it with --scene-kind)"))
     encoder, weights_info = build_encoder(config.weights)
     echo(f"encoder: {weights_info.label()}")
     stored = open_store(store, weights_info, config, echo)
@@ -112,6 +127,7 @@ def run_training(
         loss_log=tuple(LossPoint(epoch, loss) for epoch, loss in fitted.training.loss_log),
         train_sequences=tuple(train_report), val_sequences=tuple(val_report),
         seconds=Durations(round(embed_seconds, 2), round(fit_seconds, 2)), versions=package_versions(),
+        scene_kind=kind,
     )
     panels = [
         MeltPanel(f"{Path(e.sequence.source).name} ({role}, {config.task})", e.melt,
