@@ -49,7 +49,7 @@ def test_int8_run_and_csv(exported_bundle: Path, sample_gif: Path) -> None:
     lines = [line for line in output.splitlines() if line and not line.startswith("note:")]
     assert lines[0] == ("index,date,label,measured_melt,predicted_melt,abs_error,alert,interval_low,interval_high,"
                         "unexpected,ood_score,ood,fallback,online_melt,online_low,online_high,online_unexpected")
-    assert lines[1].startswith("0,1989-08-29,glacier-edge-sample-v1.gif#0,,,,False")
+    assert lines[1].startswith("0,1989-08-29,glacier-edge-sample-v2.gif#0,,,,False")
     assert len(lines) == 13
 
 

@@ -46,7 +46,7 @@ def test_run_csv_and_table_agree(sample_gif: Path) -> None:
     assert rows[0] == ["index", "date", "label", "measured_melt", "predicted_melt", "abs_error", "alert",
                        "interval_low", "interval_high", "unexpected", "ood_score", "ood", "fallback", "online_melt",
                        "online_low", "online_high", "online_unexpected"]
-    assert rows[1][:3] == ["0", "1989-08-29", "glacier-edge-sample-v1.gif#0"] and len(rows) == 13
+    assert rows[1][:3] == ["0", "1989-08-29", "glacier-edge-sample-v2.gif#0"] and len(rows) == 13
     code, table = run_cli("run", str(sample_gif), "--model", str(TINY))
     assert code == 0 and f"{float(rows[5][4]):.4f}" in table
 

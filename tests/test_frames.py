@@ -19,7 +19,7 @@ def test_generated_sample_decodes_to_twelve_frames_with_dates(sample_gif: Path) 
     assert seq.frames.dtype == np.uint8
     assert seq.original_size == (240, 200)
     assert seq.dates[0] == date(1989, 8, 29) and seq.dates[-1] == date(2005, 7, 1)
-    assert seq.labels[3] == "glacier-edge-sample-v1.gif#3"
+    assert seq.labels[3] == "glacier-edge-sample-v2.gif#3"
 
 
 def test_rutor_copernicus_gif_decodes_to_eight_frames_with_dates(rutor_gif: Path, tmp_path: Path) -> None:

@@ -386,7 +386,13 @@ def test_a_station_in_a_region_the_bundle_never_saw_says_so_once(station: dict[s
     (station["model"] / "manifest.json").write_text(json.dumps(manifest))
     code, output = watch(station, "--region", "norway")
     assert code == 0, output
-    assert output.count("PRIOR FROM ELSEWHERE: region 'norway' is not among the bundle's training regions (alps)") == 1
+    note = "region 'norway' is not among the bundle's training regions (alps)"
+    assert output.count(f"PRIOR FROM ELSEWHERE: {note}") == 1
+    code, output = cli("history", "--db", station["db"])  # the keeper reading the station later sees it too
+    assert code == 0 and f"PRIOR FROM ELSEWHERE: {note}" in output and "model knows: nadir satellite chips" in output
+    history = json.loads(cli("history", "--db", station["db"], "--format", "json")[1])
+    assert history["prior_note"].startswith(note) and history["model_scene_kind"] == "nadir"
     shutil.rmtree(station["db"].parent)
     code, output = watch(station, "--region", "alps")
     assert code == 0 and "PRIOR FROM ELSEWHERE" not in output
+    assert "PRIOR FROM ELSEWHERE" not in cli("history", "--db", station["db"])[1]

@@ -144,8 +144,9 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
     predicted melt ± its calibrated 90 % interval, |error|, the out-of-distribution score and
     flags (ALERT: above the threshold; UNEXPECTED: measured outside the interval; OOD: unlike
     the training imagery — the bundle's best naive answer then replaces the model; when most
-    frames are, every frame is, since the graph mixes neighbours), then a summary with provider
-    and per-stage latency.
+    frames are, every frame is, since the graph mixes neighbours; KIND: a camera view for a bundle
+    trained on satellite chips, or the reverse), then a summary with provider and per-stage
+    latency.
 
     \b
     Examples:

@@ -139,7 +139,9 @@ def camera_timelapse(frames: int = 10, *, seed: int = 0, camera: Camera = Camera
     span_x = 2 * 8000.0 + glacier.speed_m_per_day * frames
     texels = (int((glacier.far_m - glacier.near_m) / GROUND_METRES_PER_TEXEL) + 2,
               int(span_x / GROUND_METRES_PER_TEXEL))
-    seracs = 0.55 * _noise(texels, rng, 4) + 0.3 * _noise(texels, rng, 1.5) + 0.25 * _noise(texels, rng, 20)
+    # structure at every scale from 2 to 64 m, as crevassed ice has: a texture with one dominant scale
+    # would vanish below a far pixel's footprint instead of being foreshortened
+    seracs = sum(0.3 * _noise(texels, rng, cell) for cell in (1, 2, 4, 8, 16, 32))
     rock = 0.5 * _noise((512, 2048), rng, 3) + 0.5 * _noise((512, 2048), rng, 12)
     ridge = 0.55 + 0.3 * _noise((2, camera.width), rng, 180)[0] + 0.08 * _noise((2, camera.width), rng, 25)[0]
     # supersample 2×2 so the far ice is averaged, not aliased (as a lens would)

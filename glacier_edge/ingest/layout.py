@@ -4,23 +4,28 @@ Why this exists: the OOD guard's embedding and colour distances cannot tell a gr
 photograph from a grey, icy 30 m chip (a bundle trained on Landsat flagged 1 of 10 Columbia
 camera frames). The geometry can. A nadir chip has no "up": its statistics are the same turned a
 quarter turn. An oblique view has perspective: ground farther away is foreshortened vertically
-(by the sine of the depression angle, smaller toward the horizon), so the vertical share of the
-gradient energy grows from the bottom of the frame to the top.
+(by the sine of the depression angle, smaller toward the horizon), so structure runs more and
+more horizontally from the bottom of the frame to the top.
 
-:func:`perspective` measures exactly that: the least-squares slope of log(E[∂y²] / E[∂x²]) over
-:data:`BANDS` horizontal bands, from the bottom band (x = −1) to the top band (x = +1), on the
-original frame (aspect ratio kept: the square resize of ingest would itself add anisotropy), in
-grey, long side :data:`LAYOUT_LONG_SIDE` px, smoothed with σ = 1 px so JPEG blocks and GIF
-dithering do not count as texture. Measured (``benchmarks/scene_kind.py``, table in
-``benchmarks/README.md``): the 1,106 Landsat corpus frames give −0.04 ± 0.23 (max 0.53; the
-same slope across columns, a second nadir sample, max 0.64); 23 Perito Moreno, 8 Rutor, 5
-Sentinel-2 and 2 Aletsch nadir scenes at most 0.70; the 10 Columbia camera frames 0.92–1.69.
+:func:`perspective` measures that: the least-squares slope, from the bottom band (x = −1) to the
+top band (x = +1) of :data:`BANDS` horizontal bands, of the mean orientation cos 2θ of the
+gradient over each band's textured pixels (+1: all structure runs horizontally), on the original
+frame (aspect ratio kept: the square resize of ingest would itself add anisotropy), in grey, long
+side :data:`LAYOUT_LONG_SIDE` px, smoothed with σ = 1 px so JPEG blocks and GIF dithering do not
+count as texture. Measured (``benchmarks/scene_kind.py``, table in ``benchmarks/README.md``): the
+1,106 Landsat corpus frames −0.16 … +0.17 (sd 0.07), the same frames turned a quarter −0.17 …
++0.19, Perito Moreno, Rutor, Aletsch and Sentinel-2 scenes −0.19 … +0.12; the 10 Columbia camera
+frames +0.32 … +0.44; generated camera views with the horizon in the frame +0.23 … +0.38. Most of
+the trend comes from the far field just below the horizon (far ice, fjord, mountain flanks); a
+camera looking steeply down with no horizon in view (20–30°) reaches only +0.07 … +0.2 and is not
+recognised: it is also the camera view closest to a nadir chip.
 
-Kept only this feature. Measured and dropped: brightness and texture of the top band against the
-bottom (sky above a horizon) — the corpus spreads as wide as Columbia, whose sky is a thin strip
-behind mountains; the trend of texture scale with height — the sky and mountains reverse it at the
-top of a camera frame; the aspect ratio and pixel count of the original — the corpus is 223×223,
-so either would flag every other satellite export (the Sentinel-2 scenes are 3:2 like a DSLR).
+Kept only this feature. Measured and dropped, because the corpus alone spans their whole range or
+a threshold on them would be set by the corpus's one export format: brightness and texture of the
+top band against the bottom (sky above a horizon; Columbia's sky is a thin strip behind mountains),
+the trend of texture with height (sky and mountains reverse it at the top of a camera frame), and
+the aspect ratio and pixel count of the original (every corpus frame is 223×223; the Sentinel-2
+exports are 3:2 like a DSLR, and a station may store its photographs at any size).
 """
 
 from __future__ import annotations
@@ -35,10 +40,15 @@ from glacier_edge.contracts import SCENE_KINDS, SceneKind
 LAYOUT_LONG_SIDE = 256
 """Frames are measured at this long side (aspect kept): ~30 ms for a 10-megapixel camera frame."""
 BANDS = 12
-CAMERA_PERSPECTIVE = 0.8
-"""A frame whose :func:`perspective` reaches this is a camera view. Between the highest nadir value
-measured (0.70, a mostly clouded Perito Moreno scene; corpus 0.64) and the lowest camera value (0.92)."""
+CAMERA_PERSPECTIVE = 0.25
+"""A frame whose :func:`perspective` reaches this is a camera view: 3.6 standard deviations of the
+corpus's nadir frames (0.07) above their mean (0.00), between the highest nadir value measured
+(0.19, a corpus frame turned a quarter) and the lowest camera value (0.32, Columbia)."""
 SMOOTHING_SIGMA = 1.0
+TEXTURED_QUANTILE = 0.25
+"""Pixels with less gradient energy than this quantile of the frame (flat sky, calm water, saturated
+snow) have no orientation worth counting."""
+MIN_TEXTURED = 10
 
 
 @dataclass(frozen=True)
@@ -46,7 +56,10 @@ class BandStatistics:
     """Per horizontal band, top band first: what the layout features are made of."""
 
     anisotropy: np.ndarray
-    """log(E[∂y²] / E[∂x²]): positive where structures run horizontally (vertical foreshortening)."""
+    """Mean of (∂y² − ∂x²) / (∂y² + ∂x²) (= cos 2θ of the gradient direction) over the band's
+    textured pixels, in [−1, 1]: positive where structures run horizontally (vertical
+    foreshortening). Each pixel counts once, so one straight shoreline or horizon (a few pixels
+    with a huge gradient) cannot decide a band, as it did with a ratio of energies."""
     texture: np.ndarray
     """log E[∂x² + ∂y²] (grey in [0, 1] per pixel)."""
     brightness: np.ndarray
@@ -83,10 +96,13 @@ def band_statistics(grey: np.ndarray, bands: int = BANDS) -> BandStatistics:
     dy = dy[:, :-2] + 2 * dy[:, 1:-1] + dy[:, 2:]
     dx = padded[:, 2:] - padded[:, :-2]
     dx = dx[:-2, :] + 2 * dx[1:-1, :] + dx[2:, :]
+    energy = dy**2 + dx**2
+    orientation = (dy**2 - dx**2) / (energy + 1e-12)
+    textured = energy > max(float(np.quantile(energy, TEXTURED_QUANTILE)), 1e-6)
     rows = np.array_split(np.arange(grey.shape[0]), bands)
-    gy = np.array([np.mean(dy[r] ** 2) for r in rows])
-    gx = np.array([np.mean(dx[r] ** 2) for r in rows])
-    return BandStatistics(np.log((gy + 1e-7) / (gx + 1e-7)), np.log(gy + gx + 1e-6),
+    anisotropy = np.array([orientation[r][textured[r]].mean() if textured[r].sum() >= MIN_TEXTURED else 0.0
+                           for r in rows])
+    return BandStatistics(anisotropy, np.log(np.array([energy[r].mean() for r in rows]) + 1e-6),
                           np.array([grey[r].mean() for r in rows], np.float64))
 
 

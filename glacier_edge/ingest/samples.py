@@ -22,7 +22,7 @@ from PIL import Image, ImageDraw, ImageFont
 from glacier_edge.fileio import write_file_atomic, write_text_atomic
 from glacier_edge.ingest.frames import sidecar_path
 
-SAMPLE_NAME = "glacier-edge-sample-v1.gif"
+SAMPLE_NAME = "glacier-edge-sample-v2.gif"
 """File name of the default sample; the version changes whenever the drawing changes."""
 SAMPLE_FRAMES = 12
 SAMPLE_WIDTH, SAMPLE_HEIGHT = 240, 200
@@ -148,7 +148,11 @@ def glacier_timelapse(frames: int = SAMPLE_FRAMES, *, seed: int = 0, width: int 
     elevation, distance, y = _terrain(height, width, rng)
     rock_texture = _texture(height, width, rng, 6.0)
     ice_texture = _texture(height, width, rng, 10.0)
-    base = np.where((y > 0.82)[..., None], VEGETATION, ROCK) * (1 + 0.18 * rock_texture[..., None])
+    # boundaries follow the terrain, not the rows: seen from above, a vegetation limit or a snow
+    # line is ragged (a straight horizontal edge is what a horizon looks like, see ingest/layout)
+    ragged = 0.6 * _texture(height, width, rng, 12.0) + 0.4 * _texture(height, width, rng, 4.0)
+    lowland = (elevation + 0.08 * ragged < 0.2)[..., None]
+    base = np.where(lowland, VEGETATION, ROCK) * (1 + 0.18 * rock_texture[..., None])
     years = np.array([(d - dates[0]).days / 365.25 for d in dates])
     retreat_per_year = rng.uniform(0.012, 0.026, frames)
     terminus = 0.88 - np.cumsum(np.r_[0, np.diff(years)] * retreat_per_year)
@@ -164,8 +168,8 @@ def glacier_timelapse(frames: int = SAMPLE_FRAMES, *, seed: int = 0, width: int 
         if nuisances.snow_line:
             day = dates[t].timetuple().tm_yday
             snow_line = 0.55 + 0.25 * (day - 182) / 93 + float(rng.normal(0, 0.04))  # higher late in summer
-            snow = np.clip((elevation - snow_line) / 0.05, 0, 1)[..., None]
-            frame = frame * (1 - snow) + SNOW * snow
+            snow = np.clip((elevation + 0.12 * ragged - snow_line) / 0.05, 0, 1)[..., None]
+            frame = frame * (1 - snow) + SNOW * (1 + 0.05 * rock_texture[..., None]) * snow  # shaded by the relief
         if nuisances.clouds and rng.random() < 0.3:
             cloudy[t] = True
             alpha = _cloud_layer(height, width, rng)[..., None]
