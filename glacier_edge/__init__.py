@@ -9,6 +9,7 @@ contracts enforce it (``lint-imports``), bottom to top:
     fileio, paths, provenance   atomic writes, default locations, what built an artefact
     ingest/     file → frames:  GIF / folder / files, dates, the project's own sample imagery
     signals/    frames → numbers: melt, overlay masks, the temporal graph, station history, OOD
+    motion/     frames → motion: co-registration, displacement fields, failure forecast (beside signals/)
     edge/       the torch-free runtime: verified bundle → ONNX Runtime → prediction → report
     station/    edge/ as a service: inbox → SQLite → alerts, one image at a time   (beside bench/)
     bench/      latency of every variant of a bundle                                (beside station/)
@@ -18,7 +19,7 @@ contracts enforce it (``lint-imports``), bottom to top:
     demo        the whole path once, on generated glaciers
     cli/        the `glacier-edge` commands: thin, on top of everything
 
-The edge wings (ingest, signals, edge, station, bench) never import torch, torchvision,
+The edge wings (ingest, signals, motion, edge, station, bench) never import torch, torchvision,
 torch_geometric or onnx, so a station box without them runs ``glacier-edge run`` and ``watch``.
 """
 

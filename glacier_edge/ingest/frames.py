@@ -211,6 +211,64 @@ def _sequence_dates(sources: list[Path], labels: list[str],
     return [None] * num_frames, {}
 
 
+@dataclass(frozen=True)
+class SequenceFiles:
+    """What a sequence argument names: the image files in order, and how to read them."""
+
+    sources: list[Path]
+    """As given (one folder, one multi-frame file, or several image files)."""
+    files: list[Path]
+    one_frame_each: bool
+    """A folder or a file list (each file one frame), else one multi-frame file (a GIF)."""
+
+    @property
+    def source(self) -> str:
+        """What was read, for reports."""
+        sources = self.sources
+        return str(sources[0]) if len(sources) == 1 else f"{len(sources)} files from {sources[0].parent}"
+
+    def dates(self, count: int) -> tuple[list[date | None], dict[str, list[float]]]:
+        """Per frame date (sidecar or file names) and numeric sidecar columns."""
+        return _sequence_dates(self.sources, [f.name for f in self.files] if self.one_frame_each else [], count)
+
+
+def sequence_files(paths: str | Path | Sequence[str | Path]) -> SequenceFiles:
+    """Resolve a sequence argument to its files (natural name order in a folder)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    sources = [Path(p) for p in paths]
+    if not sources:
+        raise BadInputError("no input sequence given")
+    if len(sources) == 1 and sources[0].is_dir():
+        return SequenceFiles(sources, list_folder_images(sources[0]), True)
+    if len(sources) == 1:
+        return SequenceFiles(sources, sources, False)
+    for source in sources:
+        if source.is_dir():
+            raise BadInputError(f"{source}: give one folder, or image files, not both")
+    return SequenceFiles(sources, sources, True)
+
+
+def iter_sequence(files: SequenceFiles, max_pixels: int = DEFAULT_MAX_PIXELS) -> Iterator[tuple[str, np.ndarray]]:
+    """(label, uint8 RGB frame at its original size) of every frame, in order, one at a time; one
+    :class:`BadInputError` line for a multi-frame file in a folder, too many frames or a file
+    that holds none."""
+    count = 0
+    for file in files.files:
+        count_before = count
+        for index, decoded in enumerate(_iter_decoded(file, max_pixels)):
+            if files.one_frame_each and index > 0:
+                raise BadInputError(
+                    f"{file}: holds several frames; in a folder or file list each image must be one frame"
+                )
+            count += 1
+            if count > MAX_FRAMES:
+                raise BadInputError(f"{file}: more than {MAX_FRAMES} frames; split the sequence")
+            yield (file.name if files.one_frame_each else f"{file.name}#{index}"), decoded
+        if count == count_before:
+            raise BadInputError(f"{file}: no frames could be decoded")
+
+
 def read_sequence(
     paths: str | Path | Sequence[str | Path], *, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> FrameSequence:
@@ -220,49 +278,24 @@ def read_sequence(
     RGB and resized once with :func:`resize_frame`. Raises :class:`BadInputError` with one
     readable line for anything a user could have got wrong.
     """
-    if isinstance(paths, (str, Path)):
-        paths = [paths]
-    sources = [Path(p) for p in paths]
-    if not sources:
-        raise BadInputError("no input sequence given")
-    if len(sources) == 1 and sources[0].is_dir():
-        files, one_frame_each = list_folder_images(sources[0]), True
-    elif len(sources) == 1:
-        files, one_frame_each = sources, False
-    else:
-        for source in sources:
-            if source.is_dir():
-                raise BadInputError(f"{source}: give one folder, or image files, not both")
-        files, one_frame_each = sources, True
-
+    files = sequence_files(paths)
     frames: list[np.ndarray] = []
     perspectives: list[float] = []
     labels: list[str] = []
     original_size: tuple[int, int] | None = None
-    for file in files:
-        count_before = len(frames)
-        for index, decoded in enumerate(_iter_decoded(file, max_pixels)):
-            if original_size is None:
-                original_size = (int(decoded.shape[1]), int(decoded.shape[0]))
-            if one_frame_each and index > 0:
-                raise BadInputError(
-                    f"{file}: holds several frames; in a folder or file list each image must be one frame"
-                )
-            frames.append(resize_frame(decoded))
-            perspectives.append(perspective(decoded))
-            labels.append(file.name if one_frame_each else f"{file.name}#{index}")
-            if len(frames) > MAX_FRAMES:
-                raise BadInputError(f"{file}: more than {MAX_FRAMES} frames; split the sequence")
-        if len(frames) == count_before:
-            raise BadInputError(f"{file}: no frames could be decoded")
-
-    source = str(sources[0]) if len(sources) == 1 else f"{len(sources)} files from {sources[0].parent}"
+    for label, decoded in iter_sequence(files, max_pixels):
+        if original_size is None:
+            original_size = (int(decoded.shape[1]), int(decoded.shape[0]))
+        frames.append(resize_frame(decoded))
+        perspectives.append(perspective(decoded))
+        labels.append(label)
+    source = files.source
     if len(frames) < MIN_FRAMES:
         raise BadInputError(
             f"{source}: {len(frames)} frame found; melt needs at least {MIN_FRAMES} frames"
         )
     stacked = np.stack(frames)
-    dates, covariates = _sequence_dates(sources, [f.name for f in files] if one_frame_each else [], len(frames))
+    dates, covariates = files.dates(len(frames))
     assert original_size is not None
     return FrameSequence(stacked, labels, dates, source, original_size, covariates,
                          np.asarray(perspectives, dtype=np.float64))
