@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from glacier_edge.ingest.camera_samples import camera_timelapse
+from glacier_edge.ingest.resample import bilinear
 from glacier_edge.motion.correlate import match_windows, subpixel_shift
 from glacier_edge.motion.field import displacement_field, grid_centres
-from glacier_edge.motion.register import Registration, bilinear, register
+from glacier_edge.motion.register import Registration, register
 from tests.conftest import shared_data
 
 

@@ -24,6 +24,8 @@ from datetime import date, timedelta
 import numpy as np
 from PIL import Image
 
+from glacier_edge.ingest.resample import bilinear
+
 CAMERA_WIDTH, CAMERA_HEIGHT = 720, 480
 """3:2, like the DSLRs of glacier camera stations (at a size that draws in ~0.2 s)."""
 SKY_TOP = np.array([120, 150, 190], np.float32)
@@ -118,14 +120,8 @@ def _noise(shape: tuple[int, int], rng: np.random.Generator, cell: float) -> np.
 
 
 def _sample(texture: np.ndarray, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Bilinear lookup of a 2-D texture at float texel coordinates (clamped at the edges)."""
-    u = np.clip(u, 0, texture.shape[1] - 1.001)
-    v = np.clip(v, 0, texture.shape[0] - 1.001)
-    u0, v0 = np.floor(u).astype(int), np.floor(v).astype(int)
-    fu, fv = u - u0, v - v0
-    top = texture[v0, u0] * (1 - fu) + texture[v0, u0 + 1] * fu
-    bottom = texture[v0 + 1, u0] * (1 - fu) + texture[v0 + 1, u0 + 1] * fu
-    return top * (1 - fv) + bottom * fv
+    """Bilinear lookup of a 2-D texture at float texel coordinates (u across, v down)."""
+    return bilinear(texture, v, u)
 
 
 def camera_timelapse(frames: int = 10, *, seed: int = 0, camera: Camera = Camera(), glacier: Glacier = Glacier(),

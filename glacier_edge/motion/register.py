@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from glacier_edge.ingest.resample import bilinear
 from glacier_edge.motion.correlate import match_windows
 from glacier_edge.motion.field import MIN_PEAK, MIN_PEAK_RATIO, grid_centres, textured
 
@@ -68,16 +69,6 @@ class Registration:
 
 
 IDENTITY = Registration(0.0, 0.0, 0.0, 1.0, 0, 0, 0.0, True, "the reference")
-
-
-def bilinear(image: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    rows = np.clip(rows, 0, image.shape[0] - 1.000001)
-    cols = np.clip(cols, 0, image.shape[1] - 1.000001)
-    r0, c0 = np.floor(rows).astype(int), np.floor(cols).astype(int)
-    fr, fc = rows - r0, cols - c0
-    top = image[r0, c0] * (1 - fc) + image[r0, c0 + 1] * fc
-    bottom = image[r0 + 1, c0] * (1 - fc) + image[r0 + 1, c0 + 1] * fc
-    return (top * (1 - fr) + bottom * fr).astype(image.dtype)
 
 
 def _fit_similarity(y: np.ndarray, x: np.ndarray, my: np.ndarray, mx: np.ndarray) -> np.ndarray:
