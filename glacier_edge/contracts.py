@@ -648,3 +648,90 @@ class RunResult(Record):
     schema: str = SCHEMA
     schema_version: int = VERSION
 
+
+
+@dataclass(frozen=True)
+class RegistrationRow:
+    """How one frame was aligned to the sequence's first on stable ground (pixels of the original)."""
+
+    index: int
+    label: str
+    date: str | None
+    registered: bool
+    dx: float | None
+    dy: float | None
+    rotation_deg: float | None
+    scale: float | None
+    windows: int
+    """Stable-ground windows the fit kept (of ``candidates`` tried)."""
+    candidates: int
+    rms_px: float | None
+    reason: str
+    """Why the frame was left out of motion ("" when registered)."""
+
+
+@dataclass(frozen=True)
+class MotionPairRow:
+    first: int
+    second: int
+    first_label: str
+    second_label: str
+    days: float
+    windows: int
+    valid_share: float
+    median_speed: float | None
+    """Over the valid windows, in ``MotionRecord.unit`` (null when fewer than 10 % are valid)."""
+    p90_speed: float | None
+    field_file: str
+    """The pair's displacement field (``.npz``, arrays documented in docs/motion.md)."""
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    issued: bool
+    failure_day: float | None
+    """Days after the first frame when 1/v reaches zero (null unless issued)."""
+    low_day: float | None
+    high_day: float | None
+    slope: float
+    p_value: float
+    observations: int
+
+
+@dataclass(frozen=True)
+class MotionAlertRow:
+    kind: Literal["speed", "acceleration", "failure_forecast"]
+    pair: int
+    value: float
+    message: str
+
+
+@dataclass(frozen=True)
+class MotionRecord(Record):
+    """``motion.json`` of `glacier-edge motion`: registration, per-pair speeds, forecast, alerts."""
+
+    SCHEMA: ClassVar[str] = "glacier-edge/motion"
+    VERSION: ClassVar[int] = 1
+    WHAT: ClassVar[str] = "motion result"
+
+    source: str
+    frames: int
+    original_size: tuple[int, int]
+    scale: float
+    """Pixels measured per original pixel (frames larger than --long-side are reduced)."""
+    unit: Literal["px/day", "m/day"]
+    pixel_size: float | None
+    method: Literal["oc", "zncc"]
+    template: int
+    spacing: int
+    radius: int
+    baseline_days: float | None
+    dated: bool
+    """False: frames had no dates and were taken one day apart."""
+    registration: tuple[RegistrationRow, ...]
+    pairs: tuple[MotionPairRow, ...]
+    failure: FailureRecord | None
+    alerts: tuple[MotionAlertRow, ...]
+    seconds: float
+    schema: str = SCHEMA
+    schema_version: int = VERSION

@@ -1,9 +1,9 @@
 """The `glacier-edge` command line, the top wing: thin commands that parse, call one function of
 a wing below and print. Every wing may be imported from here; nothing imports the CLI.
 
-The group is assembled here from three modules of commands, none of which imports another:
+The group is assembled here from four modules of commands, none of which imports another:
 ``model`` (frames → train/evaluate → export/verify → run/bench, sample, demo), ``station``
-(watch, history, sign) and ``archive`` (embed). Commands that need torch import the torch wing
+(watch, history, sign), ``archive`` (embed) and ``motion``. Commands that need torch import the torch wing
 inside their body, so `run`, `watch` and `--help` work on an edge install without torch.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import click
 
 from glacier_edge import __version__
-from glacier_edge.cli import archive, model, station
+from glacier_edge.cli import archive, model, motion, station
 from glacier_edge.cli.shared import GlacierEdgeGroup
 
 __all__ = ["main"]
@@ -33,6 +33,7 @@ def main() -> None:
       glacier-edge run sequence.gif          # edge runner: ONNX Runtime only, no torch
       glacier-edge watch inbox/              # station: each new image once, state in SQLite
       glacier-edge embed archive/ --store s/ # archive → embedding store (local workers or Ray)
+      glacier-edge motion scenes/ --out m/   # surface motion: co-registration, speeds, failure forecast
 
     A sequence is an animated GIF, a folder of images (natural name order), or several image
     files. Melt is the mean absolute RGB change between consecutive frames (/255): a pixel
@@ -42,6 +43,6 @@ def main() -> None:
 
 for command in (model.frames, model.train, model.run_command, model.evaluate, model.export_command, model.verify,
                 model.demo, model.sample, model.bench, station.watch_command, station.history_command,
-                station.sign_command, archive.embed_command):
+                station.sign_command, archive.embed_command, motion.motion_command):
     main.add_command(command)
 

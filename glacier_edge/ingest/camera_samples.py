@@ -164,7 +164,7 @@ def camera_timelapse(frames: int = 10, *, seed: int = 0, camera: Camera = Camera
         sky_mix = np.clip((shifted_row / max(horizon_row, 1))[..., None], 0, 1)
         sky = SKY_TOP * (1 - sky_mix) + SKY_HORIZON * sky_mix
         ground = ground * (1 - haze) + SKY_HORIZON * haze
-        mountain_top = horizon_row * (1 - ridge[np.clip(shifted_column.astype(int), 0, camera.width - 1)])
+        mountain_top = horizon_row * (1 - np.interp(shifted_column, np.arange(camera.width), ridge))  # sub-pixel
         mountain = (~hits | (z > 9000)) & (shifted_row >= mountain_top)
         # far slopes recede too: their ledges, snow bands and strata read as horizontal streaks
         rock_far = ROCK * 1.2 * (1 + 0.3 * _sample(rock, (shifted_column / 4) % 2047, shifted_row % 511)[..., None])

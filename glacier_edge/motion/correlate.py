@@ -35,7 +35,7 @@ import numpy as np
 UPSAMPLE = 20
 """Sub-pixel refinement step: 1/20 px."""
 SECOND_PEAK_EXCLUSION = 2
-"""The second peak is the highest value farther than this (px) from the first."""
+"""The second peak is the highest other local maximum farther than this (px) from the first."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Matches:
     snr: np.ndarray
     """float64 (N,): peak / mean |correlation| over the search area."""
     peak_ratio: np.ndarray
-    """float64 (N,): first peak / second peak (∞ when the rest of the surface is ≤ 0)."""
+    """float64 (N,): first peak / the highest other local maximum (∞ when there is none above 0)."""
     on_edge: np.ndarray
     """bool (N,): the peak lies on the border of the search area (the motion may be larger)."""
 
@@ -145,15 +145,24 @@ def subpixel_shift(fixed: np.ndarray, moving: np.ndarray, factor: int = UPSAMPLE
 
 
 def _peaks(surface: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per surface: the peak's (row, col), its value, SNR and the ratio to the second peak — the
+    highest other local maximum (a point above its 8 neighbours) farther than
+    :data:`SECOND_PEAK_EXCLUSION` px: the flank of a broad peak is not a rival, another hill is."""
     n, span, _ = surface.shape
     flat = surface.reshape(n, -1)
     index = flat.argmax(axis=1)
     peak = flat[np.arange(n), index]
     row, col = np.unravel_index(index, (span, span))
+    padded = np.pad(surface, ((0, 0), (1, 1), (1, 1)), constant_values=-np.inf)
+    local = np.ones_like(surface, dtype=bool)
+    for a in (-1, 0, 1):
+        for b in (-1, 0, 1):
+            if a or b:
+                local &= surface > padded[:, 1 + a : 1 + a + span, 1 + b : 1 + b + span]
     rr, cc = np.mgrid[0:span, 0:span]
     far = (np.abs(rr[None] - row[:, None, None]) > SECOND_PEAK_EXCLUSION) | \
           (np.abs(cc[None] - col[:, None, None]) > SECOND_PEAK_EXCLUSION)
-    second = np.where(far, surface, -np.inf).reshape(n, -1).max(axis=1)
+    second = np.where(local & far, surface, -np.inf).reshape(n, -1).max(axis=1)
     ratio = np.where(second > 1e-9, peak / np.maximum(second, 1e-9), np.inf)
     snr = peak / np.maximum(np.abs(surface).reshape(n, -1).mean(axis=1), 1e-12)
     return row, col, peak, snr, ratio

@@ -1,0 +1,100 @@
+"""`glacier-edge motion`: surface motion of a sequence, torch-free."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from glacier_edge.cli.shared import EXIT_ALERT, echo_err, max_pixels_option
+from glacier_edge.motion.field import RADIUS, SPACING, TEMPLATE
+from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE
+
+
+@click.command("motion")
+@click.argument("sequence", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder to write (replaced as a whole when complete): motion.json, series.csv, "
+                   "registration.csv, fields/pair_NNN.npz, maps/pair_NNN.png.")
+@click.option("--glacier-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Image of the frames' size, white on the glacier: where motion is measured (default: everywhere).")
+@click.option("--stable-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Image of the frames' size, white on stable ground (rock): where frames are co-registered "
+                   "(default: everything outside --glacier-mask).")
+@click.option("--pixel-size", type=float, default=None, metavar="METRES",
+              help="Ground size of one original pixel: speeds in m/day instead of px/day.")
+@click.option("--baseline-days", type=float, default=None,
+              help="Pair each frame with the usable frame closest to this many days earlier (default: the "
+                   "previous usable frame). Use it when daily motion is under a pixel.")
+@click.option("--template", type=int, default=TEMPLATE, show_default=True,
+              help="Template side, px: several crevasses or ogives wide.")
+@click.option("--spacing", type=int, default=SPACING, show_default=True, help="Grid step, px.")
+@click.option("--radius", type=int, default=RADIUS, show_default=True,
+              help="Search radius, px: above the largest displacement of a pair.")
+@click.option("--method", type=click.Choice(["oc", "zncc"]), default="oc", show_default=True,
+              help="Orientation correlation (robust to illumination change) or zero-mean normalised "
+                   "cross-correlation.")
+@click.option("--long-side", type=int, default=DEFAULT_LONG_SIDE, show_default=True,
+              help="Frames larger than this (px) are reduced once before matching; speeds stay in original pixels.")
+@click.option("--speed-alert", type=float, default=None, help="Alert when a pair's median speed exceeds this.")
+@click.option("--acceleration-alert", type=float, default=None,
+              help="Alert when the median speed grows faster than this per day.")
+@click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERT} when any alert is raised.")
+@max_pixels_option
+def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path | None, stable_mask: Path | None,
+                   pixel_size: float | None, baseline_days: float | None, template: int, spacing: int, radius: int,
+                   method: str, long_side: int, speed_alert: float | None, acceleration_alert: float | None,
+                   fail_on_alert: bool, max_pixels: int) -> None:
+    """Measure how the ice moves in SEQUENCE: co-register every frame on stable ground, match a
+    grid of templates between usable frames, and report speeds, an inverse-velocity failure
+    forecast and alerts. Runs on ONNX-free, torch-free numpy; camera views and satellite chips
+    alike, whatever a model bundle knows.
+
+    \b
+    Examples:
+      glacier-edge motion scenes/ --glacier-mask glacier.png --pixel-size 10 --baseline-days 15 --out motion/
+      glacier-edge motion camera/ --stable-mask rock.png --speed-alert 20 --fail-on-alert --out motion/
+
+    Exit codes: 0 ok, 2 bad input or output, 3 alert (with --fail-on-alert).
+    """
+    from glacier_edge.errors import OutputError
+    from glacier_edge.motion.imagery import read_mask, read_motion_sequence
+    from glacier_edge.motion.pipeline import MotionOptions, measure_motion
+    from glacier_edge.motion.report import write_motion
+
+    started = time.perf_counter()
+    options = MotionOptions(template, spacing, radius, method, baseline_days, pixel_size, speed_alert,
+                            acceleration_alert)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"--out {out_dir}: a file of that name exists")
+    frames = read_motion_sequence(list(sequence), long_side=long_side, max_pixels=max_pixels)
+    glacier = read_mask(glacier_mask, frames, "--glacier-mask") if glacier_mask else None
+    stable = read_mask(stable_mask, frames, "--stable-mask") if stable_mask else None
+    echo_err(f"{frames.source}: {len(frames.frames)} frames, {frames.original_size[0]}×{frames.original_size[1]} px"
+             + (f" (measured at {frames.scale:.2f}×)" if frames.scale < 1 else ""))
+    if frames.days() is None:
+        echo_err("note: frames carry no dates; they are taken one day apart")
+    result = measure_motion(frames, glacier, stable, options, progress=echo_err)
+    record = write_motion(result, out_dir, time.perf_counter() - started)
+    unit = record.unit
+    click.echo(f"{'first':24s}  {'second':24s}  {'days':>5s}  {'valid':>6s}  {'median':>9s}  {'p90':>9s}  ({unit})")
+    for pair in record.pairs:
+        median = "—" if pair.median_speed is None else f"{pair.median_speed:.3g}"
+        p90 = "—" if pair.p90_speed is None else f"{pair.p90_speed:.3g}"
+        click.echo(f"{pair.first_label[:24]:24s}  {pair.second_label[:24]:24s}  {pair.days:5g}  "
+                   f"{pair.valid_share:6.0%}  {median:>9s}  {p90:>9s}")
+    left_out = [r for r in record.registration if not r.registered]
+    click.echo(f"registered {len(record.registration) - len(left_out)} of {record.frames} frames on stable ground"
+               + (f"; left out: {', '.join(r.label for r in left_out)}" if left_out else ""))
+    if record.failure is not None and record.failure.issued:
+        click.echo("FAILURE FORECAST: " + next(a.message for a in record.alerts if a.kind == "failure_forecast"))
+    else:
+        click.echo("failure forecast: none (1/v is not falling significantly)")
+    for alert in record.alerts:
+        if alert.kind != "failure_forecast":
+            click.echo(f"ALERT {alert.kind}: {alert.message}")
+    echo_err(f"wrote {out_dir} in {record.seconds:.1f} s")
+    if fail_on_alert and record.alerts:
+        sys.exit(EXIT_ALERT)

@@ -1,0 +1,201 @@
+"""A sequence's motion, end to end: register every frame on stable ground, pair the usable
+frames (consecutive, or the frame closest to a baseline of N days earlier), measure a
+displacement field per pair, and turn it into speeds, a series and alerts.
+
+Speeds are in pixels of the original frame per day, or metres per day with ``pixel_size``.
+An unregistered frame (cloud, snow, no stable texture) is left out: its neighbours pair with the
+next usable frame instead, never with a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from glacier_edge.errors import BadInputError
+from glacier_edge.motion.failure import FailureForecast, inverse_velocity_forecast
+from glacier_edge.motion.field import RADIUS, SPACING, TEMPLATE, DisplacementField, displacement_field
+from glacier_edge.motion.imagery import MotionSequence
+from glacier_edge.motion.register import IDENTITY, Registration, register
+
+MIN_VALID_SHARE = 0.1
+"""A pair whose valid vectors cover less than this share of its windows reports no speed."""
+
+
+@dataclass(frozen=True)
+class MotionOptions:
+    template: int = TEMPLATE
+    spacing: int = SPACING
+    radius: int = RADIUS
+    method: str = "oc"
+    baseline_days: float | None = None
+    """Pair each usable frame with the usable frame closest to this many days earlier (None:
+    the previous usable frame). Daily motion is often sub-pixel; a longer baseline measures more."""
+    pixel_size: float | None = None
+    """Metres per original pixel: speeds in m/day (None: px/day)."""
+    speed_alert: float | None = None
+    acceleration_alert: float | None = None
+    """Alert when the median speed grows faster than this (speed unit per day)."""
+
+    def __post_init__(self) -> None:
+        if self.pixel_size is not None and not self.pixel_size > 0:
+            raise BadInputError(f"--pixel-size {self.pixel_size}: must be a positive number of metres")
+        if self.template < 8 or self.template % 2:
+            raise BadInputError(f"--template {self.template}: an even number of pixels ≥ 8")
+        if self.spacing < 1 or self.radius < 1:
+            raise BadInputError("--spacing and --radius must be at least 1 px")
+        if self.baseline_days is not None and not self.baseline_days > 0:
+            raise BadInputError(f"--baseline-days {self.baseline_days}: must be positive")
+        if self.method not in ("oc", "zncc"):
+            raise BadInputError(f"--method {self.method}: use oc or zncc")
+
+    @property
+    def unit(self) -> str:
+        return "m/day" if self.pixel_size is not None else "px/day"
+
+
+@dataclass(frozen=True)
+class PairMotion:
+    """The field between two usable frames and what it says, in the speed unit."""
+
+    first: int
+    second: int
+    days: float
+    field: DisplacementField
+    """Displacements in pixels of the frames as measured (see ``speed_factor``)."""
+    speed: np.ndarray
+    """float (N,): per window, NaN where not valid."""
+    median_speed: float | None
+    p90_speed: float | None
+
+    @property
+    def valid_share(self) -> float:
+        return self.field.valid_share
+
+
+@dataclass(frozen=True)
+class MotionAlert:
+    kind: str
+    """"speed", "acceleration" or "failure_forecast"."""
+    pair: int
+    value: float
+    message: str
+
+
+@dataclass(frozen=True)
+class MotionResult:
+    sequence: MotionSequence
+    options: MotionOptions
+    registrations: list[Registration]
+    pairs: list[PairMotion]
+    day_of_pair_end: list[float]
+    failure: FailureForecast | None
+    alerts: list[MotionAlert] = field(default_factory=list)
+
+    @property
+    def unit(self) -> str:
+        return self.options.unit
+
+
+def pair_partners(days: np.ndarray, usable: list[bool], baseline: float | None) -> list[tuple[int, int]]:
+    """(first, second) indices: each usable frame after the first with the previous usable frame,
+    or with the usable frame whose date is closest to ``baseline`` days earlier (ties: the earlier)."""
+    pairs = []
+    for second in range(1, len(days)):
+        if not usable[second]:
+            continue
+        earlier = [i for i in range(second) if usable[i] and days[i] < days[second]]
+        if not earlier:
+            continue
+        if baseline is None:
+            pairs.append((earlier[-1], second))
+        else:
+            target = days[second] - baseline
+            pairs.append((min(earlier, key=lambda i: (abs(days[i] - target), days[i])), second))
+    return pairs
+
+
+def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable: np.ndarray | None,
+                   options: MotionOptions = MotionOptions(),
+                   progress: Callable[[str], None] = lambda _: None) -> MotionResult:
+    """Everything :mod:`glacier_edge.motion` measures on one sequence (masks at the frames' size)."""
+    days = sequence.days()
+    if days is None:
+        if options.baseline_days is not None:
+            raise BadInputError(f"{sequence.source}: --baseline-days needs a date for every frame "
+                                "(dated file names or a NAME.dates.txt sidecar)")
+        days = np.arange(len(sequence.frames), dtype=np.float64)  # one frame a day, said in the report
+    if stable is None and glacier is not None:
+        stable = ~glacier
+    reference = sequence.frames[0]
+    registrations: list[Registration] = [IDENTITY]
+    registered: list[np.ndarray | None] = [reference]
+    for index in range(1, len(sequence.frames)):
+        found = register(reference, sequence.frames[index], stable, method=options.method)
+        registrations.append(found)
+        registered.append(found.apply(sequence.frames[index]) if found.ok else None)
+        progress(f"registered {sequence.labels[index]}: " + (
+            f"shift ({found.dx:+.2f}, {found.dy:+.2f}) px, {found.rotation_deg:+.3f}°, {found.windows} windows, "
+            f"{found.rms_px:.2f} px RMS" if found.ok else f"NOT REGISTERED ({found.reason})"))
+    factor = 1.0 / sequence.scale * (options.pixel_size or 1.0)
+    pairs: list[PairMotion] = []
+    for first, second in pair_partners(days, [r is not None for r in registered], options.baseline_days):
+        span = float(days[second] - days[first])
+        measured = displacement_field(registered[first], registered[second], glacier, template=options.template,
+                                      radius=options.radius, spacing=options.spacing, method=options.method)
+        speed = measured.magnitude * factor / span
+        enough = measured.valid_share >= MIN_VALID_SHARE and measured.valid.any()
+        valid_speed = speed[measured.valid]
+        pairs.append(PairMotion(first, second, span, measured, speed,
+                                float(np.median(valid_speed)) if enough else None,
+                                float(np.percentile(valid_speed, 90)) if enough else None))
+        progress(f"{sequence.labels[first]} → {sequence.labels[second]} ({span:g} d): "
+                 + (f"median {pairs[-1].median_speed:.3g} {options.unit}, " if enough else "no speed, ")
+                 + f"{measured.valid_share:.0%} of {len(measured.valid)} windows valid")
+    ends = [float(days[p.second]) for p in pairs]
+    series = np.array([np.nan if p.median_speed is None else p.median_speed for p in pairs])
+    centres = np.array([days[p.second] - p.days / 2 for p in pairs])
+    failure = inverse_velocity_forecast(centres, series) if len(pairs) else None
+    alerts = motion_alerts(pairs, centres, series, failure, options, sequence)
+    return MotionResult(sequence, options, registrations, pairs, ends, failure, alerts)
+
+
+def motion_alerts(pairs: list[PairMotion], centres: np.ndarray, series: np.ndarray, failure: FailureForecast | None,
+                  options: MotionOptions, sequence: MotionSequence) -> list[MotionAlert]:
+    """Speed above ``speed_alert``, acceleration above ``acceleration_alert`` (between consecutive
+    pairs with a speed), and an issued inverse-velocity failure forecast."""
+    alerts = []
+    unit = options.unit
+    last_index = None
+    for index, pair in enumerate(pairs):
+        label = sequence.labels[pair.second]
+        if pair.median_speed is None:
+            continue
+        if options.speed_alert is not None and pair.median_speed > options.speed_alert:
+            alerts.append(MotionAlert("speed", index, pair.median_speed, f"{label}: median speed "
+                                      f"{pair.median_speed:.3g} {unit} above {options.speed_alert:g}"))
+        if last_index is not None and options.acceleration_alert is not None:
+            gap = centres[index] - centres[last_index]
+            if gap > 0:
+                acceleration = (series[index] - series[last_index]) / gap
+                if acceleration > options.acceleration_alert:
+                    alerts.append(MotionAlert("acceleration", index, float(acceleration),
+                                              f"{label}: speed grows {acceleration:.3g} {unit} per day "
+                                              f"(above {options.acceleration_alert:g})"))
+        last_index = index
+    if failure is not None and failure.issued and pairs:
+        first_date = sequence.dates[0]
+        when = f"day {failure.failure_time:.1f}"
+        if first_date is not None:
+            from datetime import timedelta
+
+            def day(value: float) -> str:
+                return (first_date + timedelta(days=float(value))).isoformat()
+
+            when = f"{day(failure.failure_time)} ({day(failure.low)} … {day(failure.high)}, 90 %)"
+        alerts.append(MotionAlert("failure_forecast", len(pairs) - 1, float(failure.failure_time),
+                                  f"inverse velocity falls toward zero (p = {failure.p_value:.1e} over the last "
+                                  f"{failure.observations} speeds): failure forecast for {when}"))
+    return alerts

@@ -1,0 +1,119 @@
+"""`glacier-edge motion` end to end on a generated camera sequence whose flow and shake are known,
+and its refusals of bad input: one line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from glacier_edge.cli import main
+from glacier_edge.ingest.camera_samples import CameraTimelapse, camera_timelapse
+
+
+def cli(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, CameraTimelapse]:
+    """Five daily PNG frames of the generated camera glacier, shaken by up to a few pixels, and
+    its stable-ground mask (everything but ice)."""
+    folder = tmp_path_factory.mktemp("camera")
+    lapse = camera_timelapse(5, seed=1, shake_px=2.0)
+    frames = folder / "frames"
+    frames.mkdir()
+    for frame, day in zip(lapse.frames, lapse.dates):
+        Image.fromarray(frame).save(frames / f"cam_{day.isoformat()}.png")
+    _, ice = lapse.ice_flow_px(0, 1)
+    Image.fromarray(np.where(ice, 0, 255).astype(np.uint8)).save(folder / "rock.png")
+    return frames, folder / "rock.png", lapse
+
+
+def test_motion_recovers_the_shake_and_the_flow(camera: tuple[Path, Path, CameraTimelapse], tmp_path: Path) -> None:
+    frames, rock, lapse = camera
+    out = tmp_path / "motion"
+    code, output = cli("motion", frames, "--stable-mask", rock, "--template", 32, "--spacing", 16,
+                       "--radius", 12, "--out", out)
+    assert code == 0, output
+    record = json.loads((out / "motion.json").read_text())
+    assert record["schema"] == "glacier-edge/motion" and record["unit"] == "px/day"
+    shifts = [(r["dx"], r["dy"]) for r in record["registration"]]
+    assert all(r["registered"] for r in record["registration"])
+    # the frame's content lies where the shake put it: registration measures the shake itself
+    assert np.allclose(shifts, lapse.shake_px, atol=0.15)
+    flow, ice = lapse.ice_flow_px(0, 1)
+    true_median = float(np.median(np.hypot(*flow[ice].T)))
+    # the field covers the ice (rock.png inverted) only when the glacier is given, so read the npz
+    for k, pair in enumerate(record["pairs"]):
+        assert (pair["first"], pair["second"]) == (k, k + 1) and pair["days"] == 1
+        field = np.load(out / pair["field_file"])
+        on_ice = ice[field["rows"].astype(int), field["cols"].astype(int)] & field["valid"]
+        truth = flow[field["rows"].astype(int), field["cols"].astype(int)]
+        error = np.hypot(field["dx"] - truth[:, 0], field["dy"] - truth[:, 1])[on_ice]
+        assert np.median(error) <= 0.2, (k, np.median(error))
+    assert true_median > 2
+    with open(out / "series.csv", newline="") as handle:
+        assert len(list(csv.DictReader(handle))) == 4
+    assert (out / "maps" / "pair_000.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "registered 5 of 5 frames on stable ground" in output
+    assert "failure forecast: none" in output
+
+
+def test_speed_alert_fails_with_exit_3(camera: tuple[Path, Path, CameraTimelapse], tmp_path: Path) -> None:
+    frames, rock, _ = camera
+    code, output = cli("motion", frames, "--stable-mask", rock, "--speed-alert", 0.5, "--fail-on-alert",
+                       "--template", 32, "--spacing", 32, "--out", tmp_path / "m")
+    assert code == 3, output
+    assert "ALERT speed:" in output
+
+
+def bad_inputs(folder: Path, camera_frames: Path) -> dict[str, tuple[list[object], str]]:
+    first = sorted(camera_frames.iterdir())[0]
+    small = folder / "small.png"
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(small)
+    mixed = folder / "mixed"
+    mixed.mkdir()
+    Image.open(first).save(mixed / "a_2021-08-01.png")
+    Image.open(first).resize((360, 240)).save(mixed / "b_2021-08-02.png")
+    uniform = folder / "uniform"
+    uniform.mkdir()
+    Image.open(first).save(uniform / "a_2021-08-01.png")
+    Image.fromarray(np.full((480, 720, 3), 128, np.uint8)).save(uniform / "b_2021-08-02.png")
+    return {
+        "mask of the wrong size": (["--glacier-mask", small], f"glacier-edge: error: --glacier-mask {small}: mask is "
+                                                              "60×40 px, the frames 720×480"),
+        "frames of two sizes": ([mixed], "glacier-edge: error: b_2021-08-02.png: frame is 360×240 px, the first frame "
+                                         "720×480; motion needs frames of one size from one viewpoint"),
+        "a uniform frame": ([uniform], "glacier-edge: error: b_2021-08-02.png: frame is uniform (no texture to match)"),
+        "pixel size 0": (["--pixel-size", 0], "glacier-edge: error: --pixel-size 0.0: must be a positive number of "
+                                             "metres"),
+        "an odd template": (["--template", 33], "glacier-edge: error: --template 33: an even number of pixels ≥ 8"),
+    }
+
+
+@pytest.mark.parametrize("case", ["mask of the wrong size", "frames of two sizes", "a uniform frame", "pixel size 0",
+                                  "an odd template"])
+def test_bad_input_is_one_line_exit_2_and_nothing_written(case: str, camera: tuple[Path, Path, CameraTimelapse],
+                                                          tmp_path: Path) -> None:
+    frames = camera[0]
+    extra, message = bad_inputs(tmp_path, frames)[case]
+    sequences = [a for a in extra if isinstance(a, Path) and a.is_dir()]
+    options = [a for a in extra if a not in sequences]
+    out = tmp_path / "out"
+    code, output = cli("motion", *(sequences or [frames]), *options, "--out", out)
+    assert code == 2, output
+    assert output.strip().splitlines()[-1] == message
+    assert "Traceback" not in output and not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]  # no staging folder left
+
+
+def test_help_has_an_example() -> None:
+    code, output = cli("motion", "--help")
+    assert code == 0 and "glacier-edge motion scenes/ --glacier-mask glacier.png --pixel-size 10" in output
