@@ -8,50 +8,40 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from glacier_edge.ingest.camera_samples import camera_timelapse
 from glacier_edge.ingest.resample import bilinear
-from glacier_edge.motion.correlate import match_windows, subpixel_shift
+from glacier_edge.ingest.synthetic import fourier_shift
+from glacier_edge.ingest.synthetic import multiscale_texture as texture
+from glacier_edge.motion.correlate import _gaussian_offset, correlation_surfaces, match_windows
 from glacier_edge.motion.field import displacement_field, grid_centres
 from glacier_edge.motion.register import Registration, register
 from tests.conftest import shared_data
 
-
-def texture(height: int, width: int, seed: int) -> np.ndarray:
-    """float32 grey in [0, 1] with structure at every scale from 2 to 64 px."""
-    rng = np.random.default_rng(seed)
-    grey = np.zeros((height, width))
-    for cell in (2, 4, 8, 16, 32, 64):
-        coarse = rng.uniform(0, 255, (height // cell, width // cell)).astype(np.uint8)
-        grey += np.sqrt(cell) * np.asarray(Image.fromarray(coarse).resize((width, height), Image.Resampling.BICUBIC))
-    return ((grey - grey.min()) / (grey.max() - grey.min())).astype(np.float32)
-
-
-def fourier_shift(image: np.ndarray, dy: float, dx: float) -> np.ndarray:
-    """The image with its content moved by (dy, dx) px, exactly (periodic)."""
-    ky = np.fft.fftfreq(image.shape[0])[:, None]
-    kx = np.fft.fftfreq(image.shape[1])[None, :]
-    return np.fft.ifft2(np.fft.fft2(image) * np.exp(-2j * np.pi * (ky * dy + kx * dx))).real.astype(np.float32)
-
-
 SHIFTS = [(0.1, 0.0), (0.0, -0.25), (0.5, 0.5), (-1.3, 2.7), (3.05, -7.45), (-9.9, 0.6), (12.25, -14.6), (15.0, 0.35)]
 
 
+@pytest.fixture(params=["opencv", "numpy"])
+def engine(request: pytest.FixtureRequest) -> str:
+    if request.param == "opencv":
+        pytest.importorskip("cv2", reason="OpenCV (the 'motion' extra) is not installed")
+    return request.param
+
+
 @pytest.mark.parametrize("method", ["oc", "zncc"])
-def test_known_subpixel_shifts_without_noise(method: str) -> None:
+def test_known_subpixel_shifts_without_noise(method: str, engine: str) -> None:
     image = texture(256, 256, 0)
     errors = []
     for dy, dx in SHIFTS:
         matches = match_windows(image, fourier_shift(image, dy, dx), np.array([[128, 128], [100, 150]]), 64, 20,
-                                method)
+                                method, engine)
         errors += list(matches.dy - dy) + list(matches.dx - dx)
         assert not matches.on_edge.any()
     assert np.sqrt(np.mean(np.square(errors))) <= 0.05
 
 
 @pytest.mark.parametrize("method", ["oc", "zncc"])
-def test_known_subpixel_shifts_with_noise_and_an_illumination_change(method: str) -> None:
+def test_known_subpixel_shifts_with_noise_and_an_illumination_change(method: str, engine: str) -> None:
     """Gain 0.7, offset +0.2, a brightness ramp across the frame and 2 % Gaussian noise."""
     rng = np.random.default_rng(1)
     image = texture(256, 256, 2)
@@ -60,16 +50,29 @@ def test_known_subpixel_shifts_with_noise_and_an_illumination_change(method: str
     for dy, dx in SHIFTS:
         moved = 0.7 * fourier_shift(image, dy, dx) + 0.2 + ramp + rng.normal(0, 0.02, image.shape)
         noisy = image + rng.normal(0, 0.02, image.shape)
-        matches = match_windows(noisy, moved, np.array([[128, 128], [100, 150], [150, 100]]), 64, 20, method)
+        matches = match_windows(noisy, moved, np.array([[128, 128], [100, 150], [150, 100]]), 64, 20, method, engine)
         errors += list(matches.dy - dy) + list(matches.dx - dx)
     assert np.sqrt(np.mean(np.square(errors))) <= 0.2
 
 
-def test_subpixel_refinement_alone() -> None:
-    image = texture(128, 128, 3)
-    for dy, dx in [(0.3, -0.7), (-0.45, 0.45), (0.05, 0.1)]:
-        found = subpixel_shift(image[None, 32:96, 32:96], fourier_shift(image, dy, dx)[None, 32:96, 32:96])[0]
-        assert found == pytest.approx([dy, dx], abs=0.05)
+def test_the_gaussian_peak_fit_finds_a_sampled_gaussian_exactly() -> None:
+    for offset in (-0.45, -0.1, 0.0, 0.3):
+        samples = np.exp(-((np.array([-1.0, 0.0, 1.0]) - offset) ** 2) / 2.0)
+        assert _gaussian_offset(*(np.array([v]) for v in samples))[0] == pytest.approx(offset, abs=1e-9)
+
+
+@pytest.mark.parametrize("method", ["oc", "zncc"])
+def test_opencv_and_numpy_engines_give_the_same_surfaces(method: str) -> None:
+    pytest.importorskip("cv2", reason="OpenCV (the 'motion' extra) is not installed")
+    image = texture(200, 200, 7)
+    moved = fourier_shift(image, 2.3, -4.6)
+    centres = np.array([[100, 100], [70, 130], [130, 70]])
+    fast = correlation_surfaces(image, moved, centres, 48, 12, method, "opencv")
+    plain = correlation_surfaces(image, moved, centres, 48, 12, method, "numpy")
+    assert np.abs(fast - plain).max() <= 1e-4
+    a = match_windows(image, moved, centres, 48, 12, method, "opencv")
+    b = match_windows(image, moved, centres, 48, 12, method, "numpy")
+    assert np.abs(a.dx - b.dx).max() <= 1e-3 and np.abs(a.dy - b.dy).max() <= 1e-3
 
 
 def shaken(reference: np.ndarray, truth: Registration) -> np.ndarray:
