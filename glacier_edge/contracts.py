@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar, get_args
 
@@ -684,10 +684,14 @@ class MotionPairRow:
     p90_speed: float | None
     field_file: str
     """The pair's displacement field (``.npz``, arrays documented in docs/motion.md)."""
+    region_speeds: dict[str, float | None] = field(default_factory=dict)
+    """Median speed of the valid windows centred in each region of --regions-mask."""
 
 
 @dataclass(frozen=True)
 class FailureRecord:
+    region: str
+    """"glacier" (everything measured) or a region of --regions-mask."""
     issued: bool
     failure_day: float | None
     """Days after the first frame when 1/v reaches zero (null unless issued)."""
@@ -696,6 +700,8 @@ class FailureRecord:
     slope: float
     p_value: float
     observations: int
+    reason: str = ""
+    """Why no forecast was issued ("" when issued)."""
 
 
 @dataclass(frozen=True)
@@ -704,6 +710,7 @@ class MotionAlertRow:
     pair: int
     value: float
     message: str
+    region: str = "glacier"
 
 
 @dataclass(frozen=True)
@@ -730,7 +737,8 @@ class MotionRecord(Record):
     """False: frames had no dates and were taken one day apart."""
     registration: tuple[RegistrationRow, ...]
     pairs: tuple[MotionPairRow, ...]
-    failure: FailureRecord | None
+    failures: tuple[FailureRecord, ...]
+    """The inverse-velocity forecast per region, the whole glacier first."""
     alerts: tuple[MotionAlertRow, ...]
     seconds: float
     schema: str = SCHEMA

@@ -54,3 +54,12 @@ def test_too_few_observations_or_slowing_flow_issue_nothing() -> None:
     assert not inverse_velocity_forecast(np.arange(4.0), np.array([1.0, 2.0, 4.0, 8.0])).issued
     slowing = inverse_velocity_forecast(np.arange(10.0), 10.0 / (1 + np.arange(10.0)))
     assert not slowing.issued and slowing.slope > 0
+
+
+def test_a_slow_acceleration_is_not_a_failure_forecast() -> None:
+    """1/v falls significantly but would reach zero far beyond the window: not issued, and said why."""
+    days = np.arange(10.0)
+    speed = 3.0 * (1 + 0.01 * days)  # 1 % a day
+    forecast = inverse_velocity_forecast(days, speed)
+    assert not forecast.issued and forecast.p_value < 0.002
+    assert "an acceleration, not an imminent failure" in forecast.reason

@@ -347,21 +347,39 @@ def demo(epochs: int, seed: int) -> None:
 @click.option("--seed", type=int, default=0, show_default=True, help="Another seed draws another glacier.")
 @click.option("--as-files", is_flag=True,
               help="Write OUT as a folder of dated PNGs, one per frame (glacier_YYYY-MM-DD.png): a station inbox.")
-def sample(out: Path, frame_count: int | None, seed: int, as_files: bool) -> None:
+@click.option("--camera", is_flag=True,
+              help="Write OUT as a fixed camera station's folder instead: daily shaken frames of a flowing glacier "
+                   "with a serac that fails on a known day, its masks and truth.csv (for `glacier-edge motion`).")
+def sample(out: Path, frame_count: int | None, seed: int, as_files: bool, camera: bool) -> None:
     """Write the project's generated glacier time-lapse (GIF + dates sidecar) to OUT.
 
     A valley glacier that retreats, with snow line, clouds, light, sensor cast and a date
-    label, drawn by glacier-edge itself; its true ice area per frame is printed.
+    label, drawn by glacier-edge itself; its true ice area per frame is printed. With
+    --camera: an oblique camera view whose flow, shake and serac failure day are known.
 
     \b
     Examples:
       glacier-edge sample sample.gif && glacier-edge run sample.gif
       glacier-edge sample inbox/ --as-files && glacier-edge watch inbox/ --once
+      glacier-edge sample cam/ --camera && glacier-edge motion cam/frames --glacier-mask cam/glacier.png \\
+          --stable-mask cam/stable.png --regions-mask cam/regions.png --template 32 --spacing 16 --out motion/
     """
     from glacier_edge.errors import OutputError
     from glacier_edge.fileio import check_writable
     from glacier_edge.ingest.samples import SAMPLE_FRAMES, glacier_timelapse, write_frame_files, write_timelapse
 
+    if camera:
+        from glacier_edge.ingest.camera_samples import CAMERA_SAMPLE_FRAMES, write_camera_sample
+
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"OUT {out}: exists and is not a folder")
+        check_writable(out / "x.png", f"OUT {out}") if out.is_dir() else check_writable(out, f"OUT {out}")
+        truth = write_camera_sample(out, frame_count or CAMERA_SAMPLE_FRAMES, seed=seed if seed else 1)
+        click.echo(f"wrote {out}: {len(truth.glacier_median_px_per_day) + 1} daily camera frames; true median ice "
+                   f"speed {min(truth.glacier_median_px_per_day):.2f}–{max(truth.glacier_median_px_per_day):.2f} "
+                   f"px/day; serac speeds up from {truth.serac_median_px_per_day[0]:.2f} to "
+                   f"{truth.serac_median_px_per_day[-1]:.2f} px/day and fails on {truth.failure_date} (truth.csv)")
+        return
     if as_files:
         if out.exists() and not out.is_dir():
             raise OutputError(f"OUT {out}: exists and is not a folder")

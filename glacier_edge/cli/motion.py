@@ -23,6 +23,10 @@ from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE
 @click.option("--stable-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Image of the frames' size, white on stable ground (rock): where frames are co-registered "
                    "(default: everything outside --glacier-mask).")
+@click.option("--regions-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Label image of the frames' size: each non-zero grey level is a region (a serac, a tongue) "
+                   "with its own speed series, failure forecast and alerts; names from NAME.names.txt lines "
+                   "'LEVEL name' beside it.")
 @click.option("--pixel-size", type=float, default=None, metavar="METRES",
               help="Ground size of one original pixel: speeds in m/day instead of px/day.")
 @click.option("--baseline-days", type=float, default=None,
@@ -44,13 +48,13 @@ from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE
 @click.option("--fail-on-alert", is_flag=True, help=f"Exit with code {EXIT_ALERT} when any alert is raised.")
 @max_pixels_option
 def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path | None, stable_mask: Path | None,
-                   pixel_size: float | None, baseline_days: float | None, template: int, spacing: int, radius: int,
-                   method: str, long_side: int, speed_alert: float | None, acceleration_alert: float | None,
-                   fail_on_alert: bool, max_pixels: int) -> None:
+                   regions_mask: Path | None, pixel_size: float | None, baseline_days: float | None, template: int,
+                   spacing: int, radius: int, method: str, long_side: int, speed_alert: float | None,
+                   acceleration_alert: float | None, fail_on_alert: bool, max_pixels: int) -> None:
     """Measure how the ice moves in SEQUENCE: co-register every frame on stable ground, match a
     grid of templates between usable frames, and report speeds, an inverse-velocity failure
-    forecast and alerts. Runs on ONNX-free, torch-free numpy; camera views and satellite chips
-    alike, whatever a model bundle knows.
+    forecast and alerts, for the whole glacier and each region of --regions-mask. Torch-free;
+    camera views and satellite chips alike, whatever a model bundle knows.
 
     \b
     Examples:
@@ -60,7 +64,7 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
     Exit codes: 0 ok, 2 bad input or output, 3 alert (with --fail-on-alert).
     """
     from glacier_edge.errors import OutputError
-    from glacier_edge.motion.imagery import read_mask, read_motion_sequence
+    from glacier_edge.motion.imagery import read_mask, read_motion_sequence, read_regions
     from glacier_edge.motion.pipeline import MotionOptions, measure_motion
     from glacier_edge.motion.report import write_motion
 
@@ -72,11 +76,12 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
     frames = read_motion_sequence(list(sequence), long_side=long_side, max_pixels=max_pixels)
     glacier = read_mask(glacier_mask, frames, "--glacier-mask") if glacier_mask else None
     stable = read_mask(stable_mask, frames, "--stable-mask") if stable_mask else None
+    regions = read_regions(regions_mask, frames) if regions_mask else None
     echo_err(f"{frames.source}: {len(frames.frames)} frames, {frames.original_size[0]}×{frames.original_size[1]} px"
              + (f" (measured at {frames.scale:.2f}×)" if frames.scale < 1 else ""))
     if frames.days() is None:
         echo_err("note: frames carry no dates; they are taken one day apart")
-    result = measure_motion(frames, glacier, stable, options, progress=echo_err)
+    result = measure_motion(frames, glacier, stable, options, regions, progress=echo_err)
     record = write_motion(result, out_dir, time.perf_counter() - started)
     unit = record.unit
     click.echo(f"{'first':24s}  {'second':24s}  {'days':>5s}  {'valid':>6s}  {'median':>9s}  {'p90':>9s}  ({unit})")
@@ -88,10 +93,12 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
     left_out = [r for r in record.registration if not r.registered]
     click.echo(f"registered {len(record.registration) - len(left_out)} of {record.frames} frames on stable ground"
                + (f"; left out: {', '.join(r.label for r in left_out)}" if left_out else ""))
-    if record.failure is not None and record.failure.issued:
-        click.echo("FAILURE FORECAST: " + next(a.message for a in record.alerts if a.kind == "failure_forecast"))
-    else:
-        click.echo("failure forecast: none (1/v is not falling significantly)")
+    for failure in record.failures:
+        if not failure.issued:
+            click.echo(f"failure forecast, {failure.region}: none ({failure.reason})")
+    for alert in record.alerts:
+        if alert.kind == "failure_forecast":
+            click.echo(f"FAILURE FORECAST: {alert.message}")
     for alert in record.alerts:
         if alert.kind != "failure_forecast":
             click.echo(f"ALERT {alert.kind}: {alert.message}")

@@ -7,7 +7,8 @@ module renders one with a pinhole camera above a flat glacier plane:
 
 - the glacier fills a band of the ground across the view and flows from left to right with a
   parabolic speed profile (``speed_m_per_day`` on its centre line); its surface is a blocky serac
-  texture in ground coordinates, advected exactly with the flow;
+  texture in ground coordinates, advected exactly with the flow; optionally one serac
+  (:class:`Serac`) accelerates toward a known failure day (Voight's law);
 - rock in front of and behind the glacier, a fjord, mountains above the horizon and sky;
 - per frame: illumination and haze, and optionally camera shake (a shift of the whole image by a
   known sub-pixel offset, as wind and thermal motion do to a mast).
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
@@ -70,6 +72,33 @@ class Camera:
 
 
 @dataclass(frozen=True)
+class Serac:
+    """A block of ice that breaks away: it slides along the flow (+X) with Voight's acceleration
+    (α = 2), v(t) = v₀·t_f / (t_f − t), so 1/v falls on a straight line to zero on ``failure_day``
+    (days after the first frame): the truth the inverse-velocity forecast must find."""
+
+    x_m: float = -150.0
+    z_m: float = 1250.0
+    radius_m: float = 200.0
+    """A disc on the ground (metres), centred at (x, z) on day 0."""
+    initial_speed: float = 3.0
+    """m/day on day 0 (the glacier around it flows at its own speed)."""
+    failure_day: float = 14.0
+
+    def speed(self, days: np.ndarray | float) -> np.ndarray:
+        return self.initial_speed * self.failure_day / (self.failure_day - np.asarray(days, np.float64))
+
+    def displacement(self, days: np.ndarray | float) -> np.ndarray:
+        """Metres along +X since day 0: ∫ v dt = v₀·t_f·ln(t_f / (t_f − t))."""
+        return self.initial_speed * self.failure_day * np.log(
+            self.failure_day / (self.failure_day - np.asarray(days, np.float64)))
+
+    def holds(self, x: np.ndarray, z: np.ndarray, days: float) -> np.ndarray:
+        """Ground points (now, on ``days``) that are serac ice."""
+        return (x - self.displacement(days) - self.x_m) ** 2 + (z - self.z_m) ** 2 <= self.radius_m**2
+
+
+@dataclass(frozen=True)
 class Glacier:
     """Where the ice lies on the ground and how fast it flows (metres)."""
 
@@ -77,6 +106,7 @@ class Glacier:
     far_m: float = 4200.0
     speed_m_per_day: float = 12.0
     """On the centre line; zero at both margins (parabolic profile across the flow)."""
+    serac: Serac | None = None
 
     def speed(self, z: np.ndarray) -> np.ndarray:
         centre, half = (self.near_m + self.far_m) / 2, (self.far_m - self.near_m) / 2
@@ -84,6 +114,21 @@ class Glacier:
 
     def holds(self, z: np.ndarray) -> np.ndarray:
         return (z >= self.near_m) & (z <= self.far_m)
+
+    def displacement(self, x: np.ndarray, z: np.ndarray, days: float) -> np.ndarray:
+        """Metres along +X that the ice now at (x, z) has moved since day 0 (serac or glacier)."""
+        moved = self.speed(z) * days
+        if self.serac is not None:
+            moved = np.where(self.serac.holds(x, z, days), self.serac.displacement(days), moved)
+        return moved
+
+    def moved_between(self, x: np.ndarray, z: np.ndarray, first: float, second: float) -> np.ndarray:
+        """Metres along +X that the ice at (x, z) on day ``first`` moves by day ``second``."""
+        moved = self.speed(z) * (second - first)
+        if self.serac is not None:
+            serac = self.serac
+            moved = np.where(serac.holds(x, z, first), serac.displacement(second) - serac.displacement(first), moved)
+        return moved
 
 
 @dataclass(frozen=True)
@@ -106,10 +151,21 @@ class CameraTimelapse:
         row, column = np.mgrid[0 : camera.height, 0 : camera.width].astype(np.float64)
         x, z, hits = camera.ground_point(column, row)
         ice = hits & self.glacier.holds(z)
-        moved = np.where(ice, self.glacier.speed(np.where(hits, z, 0.0)), 0.0) * (self.days[second] - self.days[first])
+        moved = np.where(ice, self.glacier.moved_between(x, np.where(hits, z, 0.0), self.days[first],
+                                                         self.days[second]), 0.0)
         new_column, new_row = camera.project(x + moved, np.where(hits, z, camera.height_m))
         flow = np.stack([np.where(ice, new_column - column, 0.0), np.where(ice, new_row - row, 0.0)], axis=-1)
         return flow, ice
+
+    def serac_pixels(self, index: int) -> np.ndarray:
+        """bool (H, W): pixels showing the serac in frame ``index`` (shake excluded); none without one."""
+        camera, serac = self.camera, self.glacier.serac
+        row, column = np.mgrid[0 : camera.height, 0 : camera.width].astype(np.float64)
+        x, z, hits = camera.ground_point(column, row)
+        if serac is None:
+            return np.zeros((camera.height, camera.width), bool)
+        return hits & self.glacier.holds(np.where(hits, z, 0.0)) & serac.holds(x, np.where(hits, z, 0.0),
+                                                                                 self.days[index])
 
 
 def _noise(shape: tuple[int, int], rng: np.random.Generator, cell: float) -> np.ndarray:
@@ -153,7 +209,7 @@ def camera_timelapse(frames: int = 10, *, seed: int = 0, camera: Camera = Camera
         x, z, hits = camera.ground_point(shifted_column, shifted_row)
         z = np.where(hits, z, 1e9)
         ice = glacier.holds(z)
-        upstream = x - glacier.speed(z) * days[t]  # where the ice now here was on day 0
+        upstream = x - glacier.displacement(x, z, days[t])  # where the ice now here was on day 0
         ice_value = _sample(seracs, (upstream + span_x / 2) / GROUND_METRES_PER_TEXEL,
                             (z - glacier.near_m) / GROUND_METRES_PER_TEXEL)
         rock_value = _sample(rock, (x / 1.5) % 2047, (np.minimum(z, 8000) / 1.5) % 511)
@@ -176,3 +232,67 @@ def camera_timelapse(frames: int = 10, *, seed: int = 0, camera: Camera = Camera
         out[t] = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     dates = [first_day + timedelta(days=int(d)) for d in days]
     return CameraTimelapse(out, dates, days, shakes, camera, glacier)
+
+
+CAMERA_SAMPLE_FRAMES = 12
+CAMERA_SAMPLE_SEED = 1
+CORE_MARGIN_PX = 8
+"""The serac's region keeps this far inside the serac in every frame, so windows centred in it
+(the sample's 32-px templates) see the serac, not the slower ice at its rim."""
+
+
+def _eroded(mask: np.ndarray, margin: int) -> np.ndarray:
+    """Pixels of ``mask`` at least ``margin`` px (chessboard distance) inside it: rows, then columns."""
+    height, width = mask.shape
+    padded = np.pad(mask, ((margin, margin), (0, 0)), constant_values=False)
+    rows = np.logical_and.reduce([padded[margin + d : margin + d + height] for d in range(-margin, margin + 1)])
+    padded = np.pad(rows, ((0, 0), (margin, margin)), constant_values=False)
+    return np.logical_and.reduce([padded[:, margin + d : margin + d + width] for d in range(-margin, margin + 1)])
+
+
+@dataclass(frozen=True)
+class CameraSampleTruth:
+    """What is true of a written camera sample, pair by pair (consecutive daily frames)."""
+
+    glacier_median_px_per_day: list[float]
+    """Median over ice pixels of the true image displacement (shake excluded)."""
+    serac_median_px_per_day: list[float]
+    """The same over the serac's core region (regions.png)."""
+    failure_date: date
+    timelapse: CameraTimelapse
+    """The drawn sequence itself: its flow at any pixel (:meth:`CameraTimelapse.ice_flow_px`)."""
+
+
+def write_camera_sample(folder: Path, frames: int = CAMERA_SAMPLE_FRAMES, seed: int = CAMERA_SAMPLE_SEED,
+                        shake_px: float = 1.0) -> CameraSampleTruth:
+    """A camera station's sample, written for `glacier-edge motion`: ``frames/cam_DATE.png``
+    (daily, shaken), ``glacier.png`` (white on ice), ``stable.png`` (white on rock),
+    ``regions.png`` + ``regions.names.txt`` (the serac's core, named "serac"), ``truth.csv``."""
+    from glacier_edge.fileio import write_file_atomic, write_text_atomic
+
+    lapse = camera_timelapse(frames, seed=seed, glacier=Glacier(serac=Serac()), shake_px=shake_px)
+    folder = Path(folder)
+    (folder / "frames").mkdir(parents=True, exist_ok=True)
+    for frame, day in zip(lapse.frames, lapse.dates):
+        write_file_atomic(folder / "frames" / f"cam_{day.isoformat()}.png",
+                          lambda tmp, frame=frame: Image.fromarray(frame).save(tmp, format="PNG"))
+    _, ice = lapse.ice_flow_px(0, 1)
+    core = _eroded(lapse.serac_pixels(0) & lapse.serac_pixels(frames - 1), CORE_MARGIN_PX)
+    for name, mask in (("glacier.png", ice), ("stable.png", ~ice), ("regions.png", core)):
+        write_file_atomic(folder / name, lambda tmp, mask=mask: Image.fromarray(
+            np.where(mask, 255, 0).astype(np.uint8)).save(tmp, format="PNG"))
+    write_text_atomic(folder / "regions.names.txt", "255 serac\n")
+    glacier_speed, serac_speed = [], []
+    for t in range(frames - 1):
+        flow, ice_now = lapse.ice_flow_px(t, t + 1)
+        magnitude = np.hypot(flow[..., 0], flow[..., 1])
+        glacier_speed.append(float(np.median(magnitude[ice_now])))
+        serac_speed.append(float(np.median(magnitude[core & ice_now])))
+    serac = lapse.glacier.serac
+    assert serac is not None
+    failure = lapse.dates[0] + timedelta(days=serac.failure_day)
+    rows = "".join(f"{lapse.dates[t].isoformat()},{lapse.dates[t + 1].isoformat()},{glacier_speed[t]:.4f},"
+                   f"{serac_speed[t]:.4f}\n" for t in range(frames - 1))
+    write_text_atomic(folder / "truth.csv", "first,second,glacier_median_px_per_day,serac_median_px_per_day\n"
+                      + rows + f"# serac failure: {failure.isoformat()}\n")
+    return CameraSampleTruth(glacier_speed, serac_speed, failure, lapse)

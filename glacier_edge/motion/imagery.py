@@ -93,21 +93,27 @@ def read_motion_sequence(paths: str | Path | Sequence[str | Path], *, long_side:
     return MotionSequence(np.stack(frames), labels, dates, files.source, size, scale)
 
 
-def read_mask(path: Path, sequence: MotionSequence, what: str) -> np.ndarray:
-    """bool (H, W) at the motion frames' size: white (≥ 50 % grey) is inside. The image must have
-    the original frames' size (a JPEG mask is thresholded, so its compression noise is harmless)."""
+def _mask_image(path: Path, sequence: MotionSequence, what: str) -> Image.Image:
+    """The grey image at ``path``, checked to have the original frames' size (one line if not)."""
     path = Path(path)
     if not path.is_file():
         raise BadInputError(f"{what} {path}: no such file")
     try:
         with Image.open(path) as image:
-            mask = image.convert("L")
-            mask.load()
+            grey_image = image.convert("L")
+            grey_image.load()
     except OSError as exc:
         raise BadInputError(f"{what} {path}: cannot decode image ({exc})") from exc
-    if mask.size != sequence.original_size:
-        raise BadInputError(f"{what} {path}: mask is {mask.size[0]}×{mask.size[1]} px, the frames "
+    if grey_image.size != sequence.original_size:
+        raise BadInputError(f"{what} {path}: mask is {grey_image.size[0]}×{grey_image.size[1]} px, the frames "
                             f"{sequence.original_size[0]}×{sequence.original_size[1]}")
+    return grey_image
+
+
+def read_mask(path: Path, sequence: MotionSequence, what: str) -> np.ndarray:
+    """bool (H, W) at the motion frames' size: white (≥ 50 % grey) is inside. The image must have
+    the original frames' size (a JPEG mask is thresholded, so its compression noise is harmless)."""
+    mask = _mask_image(path, sequence, what)
     height, width = sequence.shape
     if mask.size != (width, height):
         mask = mask.resize((width, height), Image.Resampling.BILINEAR)
@@ -115,3 +121,29 @@ def read_mask(path: Path, sequence: MotionSequence, what: str) -> np.ndarray:
     if not inside.any():
         raise BadInputError(f"{what} {path}: mask is empty (no white pixel)")
     return inside
+
+
+def read_regions(path: Path, sequence: MotionSequence) -> dict[str, np.ndarray]:
+    """Named bool masks (H, W) from a label image of the frames' size: every distinct non-zero
+    grey level is a region, named "region N", or by a ``NAME.names.txt`` beside it whose lines
+    read ``N name``. Speeds, failure forecasts and alerts are then given per region."""
+    path = Path(path)
+    labels = _mask_image(path, sequence, "--regions-mask")
+    height, width = sequence.shape
+    if labels.size != (width, height):
+        labels = labels.resize((width, height), Image.Resampling.NEAREST)  # labels are not blended
+    values = np.asarray(labels, np.uint8)
+    names: dict[int, str] = {}
+    sidecar = path.with_name(path.stem + ".names.txt")
+    if sidecar.is_file():
+        for number, line in enumerate(sidecar.read_text(encoding="utf-8").splitlines(), start=1):
+            parts = line.split(maxsplit=1)
+            if not parts or line.lstrip().startswith("#"):
+                continue
+            if len(parts) != 2 or not parts[0].isdigit():
+                raise BadInputError(f"{sidecar}:{number}: expected 'GREY_LEVEL name', got {line!r}")
+            names[int(parts[0])] = parts[1].strip()
+    levels = [int(v) for v in np.unique(values) if v]
+    if not levels:
+        raise BadInputError(f"--regions-mask {path}: no region (every pixel is 0)")
+    return {names.get(level, f"region {level}"): values == level for level in levels}

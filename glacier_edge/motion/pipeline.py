@@ -22,6 +22,10 @@ from glacier_edge.motion.register import IDENTITY, Registration, register
 
 MIN_VALID_SHARE = 0.1
 """A pair whose valid vectors cover less than this share of its windows reports no speed."""
+MIN_REGION_WINDOWS = 3
+"""A region's speed needs at least this many valid windows centred in it."""
+WHOLE = "glacier"
+"""The name of the whole measured area in series, forecasts and alerts."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class PairMotion:
     """float (N,): per window, NaN where not valid."""
     median_speed: float | None
     p90_speed: float | None
+    region_speeds: dict[str, float | None] = field(default_factory=dict)
+    """Median speed of the valid windows centred in each region (None: too few valid there)."""
 
     @property
     def valid_share(self) -> float:
@@ -82,6 +88,7 @@ class MotionAlert:
     pair: int
     value: float
     message: str
+    region: str = WHOLE
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,8 @@ class MotionResult:
     registrations: list[Registration]
     pairs: list[PairMotion]
     day_of_pair_end: list[float]
-    failure: FailureForecast | None
+    failures: dict[str, FailureForecast]
+    """Per region (the whole glacier first): the inverse-velocity forecast on its median speeds."""
     alerts: list[MotionAlert] = field(default_factory=list)
 
     @property
@@ -118,7 +126,7 @@ def pair_partners(days: np.ndarray, usable: list[bool], baseline: float | None) 
 
 
 def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable: np.ndarray | None,
-                   options: MotionOptions = MotionOptions(),
+                   options: MotionOptions = MotionOptions(), regions: dict[str, np.ndarray] | None = None,
                    progress: Callable[[str], None] = lambda _: None) -> MotionResult:
     """Everything :mod:`glacier_edge.motion` measures on one sequence (masks at the frames' size)."""
     days = sequence.days()
@@ -129,6 +137,10 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
         days = np.arange(len(sequence.frames), dtype=np.float64)  # one frame a day, said in the report
     if stable is None and glacier is not None:
         stable = ~glacier
+    regions = regions or {}
+    where = glacier
+    if where is None and regions:
+        where = np.logical_or.reduce(list(regions.values()))
     reference = sequence.frames[0]
     registrations: list[Registration] = [IDENTITY]
     registered: list[np.ndarray | None] = [reference]
@@ -143,59 +155,73 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
     pairs: list[PairMotion] = []
     for first, second in pair_partners(days, [r is not None for r in registered], options.baseline_days):
         span = float(days[second] - days[first])
-        measured = displacement_field(registered[first], registered[second], glacier, template=options.template,
+        measured = displacement_field(registered[first], registered[second], where, template=options.template,
                                       radius=options.radius, spacing=options.spacing, method=options.method)
         speed = measured.magnitude * factor / span
         enough = measured.valid_share >= MIN_VALID_SHARE and measured.valid.any()
         valid_speed = speed[measured.valid]
+        per_region = {}
+        for name, mask in regions.items():
+            inside = measured.valid & mask[measured.rows, measured.cols]
+            per_region[name] = float(np.median(speed[inside])) if inside.sum() >= MIN_REGION_WINDOWS else None
         pairs.append(PairMotion(first, second, span, measured, speed,
                                 float(np.median(valid_speed)) if enough else None,
-                                float(np.percentile(valid_speed, 90)) if enough else None))
+                                float(np.percentile(valid_speed, 90)) if enough else None, per_region))
         progress(f"{sequence.labels[first]} → {sequence.labels[second]} ({span:g} d): "
                  + (f"median {pairs[-1].median_speed:.3g} {options.unit}, " if enough else "no speed, ")
                  + f"{measured.valid_share:.0%} of {len(measured.valid)} windows valid")
     ends = [float(days[p.second]) for p in pairs]
-    series = np.array([np.nan if p.median_speed is None else p.median_speed for p in pairs])
     centres = np.array([days[p.second] - p.days / 2 for p in pairs])
-    failure = inverse_velocity_forecast(centres, series) if len(pairs) else None
-    alerts = motion_alerts(pairs, centres, series, failure, options, sequence)
-    return MotionResult(sequence, options, registrations, pairs, ends, failure, alerts)
+    series = {WHOLE: np.array([np.nan if p.median_speed is None else p.median_speed for p in pairs])}
+    for name in regions:
+        series[name] = np.array([np.nan if p.region_speeds[name] is None else p.region_speeds[name] for p in pairs])
+    failures = {name: inverse_velocity_forecast(centres, values) for name, values in series.items()} if pairs else {}
+    alerts = motion_alerts(pairs, centres, series, failures, options, sequence)
+    return MotionResult(sequence, options, registrations, pairs, ends, failures, alerts)
 
 
-def motion_alerts(pairs: list[PairMotion], centres: np.ndarray, series: np.ndarray, failure: FailureForecast | None,
-                  options: MotionOptions, sequence: MotionSequence) -> list[MotionAlert]:
-    """Speed above ``speed_alert``, acceleration above ``acceleration_alert`` (between consecutive
-    pairs with a speed), and an issued inverse-velocity failure forecast."""
+def motion_alerts(pairs: list[PairMotion], centres: np.ndarray, series: dict[str, np.ndarray],
+                  failures: dict[str, FailureForecast], options: MotionOptions,
+                  sequence: MotionSequence) -> list[MotionAlert]:
+    """Per region (the whole glacier first): speed above ``speed_alert``, acceleration above
+    ``acceleration_alert`` (between consecutive pairs with a speed), and an issued
+    inverse-velocity failure forecast. Each message names the place."""
     alerts = []
     unit = options.unit
-    last_index = None
-    for index, pair in enumerate(pairs):
-        label = sequence.labels[pair.second]
-        if pair.median_speed is None:
-            continue
-        if options.speed_alert is not None and pair.median_speed > options.speed_alert:
-            alerts.append(MotionAlert("speed", index, pair.median_speed, f"{label}: median speed "
-                                      f"{pair.median_speed:.3g} {unit} above {options.speed_alert:g}"))
-        if last_index is not None and options.acceleration_alert is not None:
-            gap = centres[index] - centres[last_index]
-            if gap > 0:
-                acceleration = (series[index] - series[last_index]) / gap
+    for region, values in series.items():
+        last = None
+        for index, pair in enumerate(pairs):
+            if not np.isfinite(values[index]):
+                continue
+            label = f"{region}, {sequence.labels[pair.second]}"
+            if options.speed_alert is not None and values[index] > options.speed_alert:
+                alerts.append(MotionAlert("speed", index, float(values[index]), f"{label}: median speed "
+                                          f"{values[index]:.3g} {unit} above {options.speed_alert:g}", region))
+            if last is not None and options.acceleration_alert is not None and centres[index] > centres[last]:
+                acceleration = (values[index] - values[last]) / (centres[index] - centres[last])
                 if acceleration > options.acceleration_alert:
                     alerts.append(MotionAlert("acceleration", index, float(acceleration),
                                               f"{label}: speed grows {acceleration:.3g} {unit} per day "
-                                              f"(above {options.acceleration_alert:g})"))
-        last_index = index
-    if failure is not None and failure.issued and pairs:
-        first_date = sequence.dates[0]
-        when = f"day {failure.failure_time:.1f}"
-        if first_date is not None:
-            from datetime import timedelta
-
-            def day(value: float) -> str:
-                return (first_date + timedelta(days=float(value))).isoformat()
-
-            when = f"{day(failure.failure_time)} ({day(failure.low)} … {day(failure.high)}, 90 %)"
-        alerts.append(MotionAlert("failure_forecast", len(pairs) - 1, float(failure.failure_time),
-                                  f"inverse velocity falls toward zero (p = {failure.p_value:.1e} over the last "
-                                  f"{failure.observations} speeds): failure forecast for {when}"))
+                                              f"(above {options.acceleration_alert:g})", region))
+            last = index
+        failure = failures.get(region)
+        if failure is not None and failure.issued:
+            alerts.append(MotionAlert("failure_forecast", len(pairs) - 1, float(failure.failure_time),
+                                      f"{region}: inverse velocity falls toward zero (p = {failure.p_value:.1e} "
+                                      f"over the last {failure.observations} speeds): failure forecast for "
+                                      f"{_when(failure, sequence)}", region))
     return alerts
+
+
+def _when(failure: FailureForecast, sequence: MotionSequence) -> str:
+    first_date = sequence.dates[0]
+    if first_date is None:
+        return f"day {failure.failure_time:.1f} ({failure.low:.1f} … {failure.high:.1f}, 90 %)"
+    from datetime import datetime, timedelta
+
+    start = datetime(first_date.year, first_date.month, first_date.day)
+
+    def day(value: float) -> str:  # to the hour: a forecast days ahead is not a date but a time
+        return (start + timedelta(days=float(value))).strftime("%Y-%m-%d %H:%M")
+
+    return f"{day(failure.failure_time)} ({day(failure.low)} … {day(failure.high)}, 90 %)"

@@ -51,18 +51,17 @@ def motion_record(result: MotionResult, seconds: float) -> MotionRecord:
             registration.candidates, _none(registration.rms_px * to_original), registration.reason if not ok else ""))
     pairs = tuple(MotionPairRow(p.first, p.second, sequence.labels[p.first], sequence.labels[p.second], p.days,
                                 len(p.field.valid), p.field.valid_share, p.median_speed, p.p90_speed,
-                                f"fields/pair_{k:03d}.npz") for k, p in enumerate(result.pairs))
-    failure = None
-    if result.failure is not None:
-        f = result.failure
-        failure = FailureRecord(f.issued, f.failure_time, f.low, f.high, f.slope, f.p_value, f.observations)
+                                f"fields/pair_{k:03d}.npz", dict(p.region_speeds)) for k, p in enumerate(result.pairs))
+    failures = tuple(FailureRecord(region, f.issued, f.failure_time, f.low, f.high, f.slope, f.p_value, f.observations,
+                                   f.reason)
+                     for region, f in result.failures.items())
     return MotionRecord(
         source=sequence.source, frames=len(sequence.frames), original_size=sequence.original_size,
         scale=sequence.scale, unit=options.unit, pixel_size=options.pixel_size, method=options.method,
         template=options.template, spacing=options.spacing, radius=options.radius,
         baseline_days=options.baseline_days, dated=sequence.days() is not None, registration=tuple(rows),
-        pairs=pairs, failure=failure,
-        alerts=tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message) for a in result.alerts),
+        pairs=pairs, failures=failures,
+        alerts=tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message, a.region) for a in result.alerts),
         seconds=round(seconds, 2))
 
 
@@ -122,13 +121,15 @@ def write_motion(result: MotionResult, out_dir: Path, seconds: float) -> MotionR
                                 speed=pair.speed, peak=f.peak, peak_ratio=f.peak_ratio, snr=f.snr, valid=f.valid)
             speed_map(result, k, top).save(staging / "maps" / f"pair_{k:03d}.png")
         (staging / "motion.json").write_text(record.dumps(), encoding="utf-8")
+        regions = list(result.failures)[1:]
         (staging / "series.csv").write_text(_csv(
             ["pair", "first", "second", "days", "windows", "valid_share", f"median_speed_{record.unit}",
-             f"p90_speed_{record.unit}"],
+             f"p90_speed_{record.unit}", *(f"{name}_{record.unit}" for name in regions)],
             [[k, p.first_label, p.second_label, p.days, p.windows, round(p.valid_share, 4),
               "" if p.median_speed is None else round(p.median_speed, 6),
-              "" if p.p90_speed is None else round(p.p90_speed, 6)] for k, p in enumerate(record.pairs)]),
-            encoding="utf-8")
+              "" if p.p90_speed is None else round(p.p90_speed, 6),
+              *("" if p.region_speeds.get(name) is None else round(p.region_speeds[name], 6) for name in regions)]
+             for k, p in enumerate(record.pairs)]), encoding="utf-8")
         (staging / "registration.csv").write_text(_csv(
             ["frame", "label", "date", "registered", "dx_px", "dy_px", "rotation_deg", "scale", "windows",
              "candidates", "rms_px", "reason"],
