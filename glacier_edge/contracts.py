@@ -520,6 +520,21 @@ class ModelInfo:
 
 
 @dataclass(frozen=True)
+class FrameMotion:
+    """`run --glacier-mask`: this frame's registration and the motion of the pair ending at it."""
+
+    registered: bool
+    shift_x: float | None
+    """Where the frame's stable ground lies relative to the first frame's, px of the original."""
+    shift_y: float | None
+    speed_median: float | None
+    """Median speed of the valid windows of the pair ending at this frame (unit in the summary)."""
+    speed_p90: float | None
+    valid_share: float | None
+    """Share of the pair's windows with a valid vector (null: no pair ends here)."""
+
+
+@dataclass(frozen=True)
 class FrameRow:
     index: int
     label: str
@@ -552,6 +567,8 @@ class FrameRow:
     scene_kind: SceneKind | None = None
     """The kind of scene this frame shows (its layout: :mod:`glacier_edge.ingest.layout`)."""
     perspective: float | None = None
+    motion: FrameMotion | None = None
+    """Registration and speed (only with `run --glacier-mask` or `--stable-mask`)."""
 
 
 @dataclass(frozen=True)
@@ -575,6 +592,16 @@ class OnlineSummary:
     majority_expert: str | None = None
     forecast_next: float | None = None
     forecast_next_halfwidth: float | None = None
+
+
+@dataclass(frozen=True)
+class MotionRunSummary:
+    unit: str
+    """"px/day" (pixels of the original frame) or "m/day" (with --pixel-size)."""
+    template: int
+    failures: tuple[FailureRecord, ...]
+    """The inverse-velocity forecast per region, the whole glacier first."""
+    alerts: tuple[MotionAlertRow, ...]
 
 
 @dataclass(frozen=True)
@@ -614,6 +641,9 @@ class ResultSummary:
     """Frames whose layout shows another kind of scene than the bundle knows (flagged OOD)."""
     seen_scene_kind: SceneKind | None = None
     """The kind most frames of this sequence show."""
+    motion: MotionRunSummary | None = None
+    """Surface motion (only with `run --glacier-mask` or `--stable-mask`): it runs whatever the
+    bundle knows — camera views included — since it needs no model."""
 
 
 @dataclass(frozen=True)
@@ -625,6 +655,8 @@ class Latency:
     encode: float
     graph: float
     total: float
+    motion: float = 0.0
+    """Surface motion (read again at full resolution, registration, fields); in ``total``."""
 
 
 @dataclass(frozen=True)
@@ -632,8 +664,9 @@ class RunResult(Record):
     """``glacier-edge run --format json``: the single source of the table, JSON and CSV outputs."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/run-result"
-    VERSION: ClassVar[int] = 4
-    """v3: per-frame online answers and intervals, and the summary's ``online`` block; v4: scene kinds."""
+    VERSION: ClassVar[int] = 5
+    """v3: per-frame online answers and intervals, and the summary's ``online`` block; v4: scene kinds;
+    v5: surface motion (per frame ``motion``, the summary's ``motion`` block)."""
     WHAT: ClassVar[str] = "run result"
 
     sequence: SequenceInfo

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from glacier_edge.cli import main
-from glacier_edge.ingest.camera_samples import CameraTimelapse, camera_timelapse
+from glacier_edge.ingest.camera_samples import CameraTimelapse, Glacier, Serac, camera_timelapse
 
 
 def cli(*args: object) -> tuple[int, str]:
@@ -143,3 +143,41 @@ def test_the_camera_sample_serac_failure_is_forecast_and_named(tmp_path: Path) -
     pairs = [(m, float(t[3])) for m, t in zip(measured, truth) if m is not None]
     assert len(pairs) >= 9
     assert np.median([abs(m - t) / t for m, t in pairs]) <= 0.1  # the serac's speed series itself
+
+
+TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
+
+
+def test_run_measures_motion_on_a_camera_view_while_the_melt_model_falls_back(tmp_path: Path) -> None:
+    """Issue 24's last goal: a bundle trained on satellite chips refuses the camera view (KIND: the
+    naive answer stands in for its melt), and motion, which needs no model, is measured anyway."""
+    cli("sample", tmp_path / "cam", "--camera")
+    cam = tmp_path / "cam"
+    code, output = cli("run", cam / "frames", "--model", TINY, "--glacier-mask", cam / "glacier.png",
+                       "--stable-mask", cam / "stable.png", "--format", "json")
+    assert code == 0, output
+    result = json.loads(output[output.index("{"):output.rindex("}") + 1])
+    assert result["schema_version"] == 5
+    summary = result["summary"]
+    assert summary["other_kind_frames"] == 12 and summary["ood_window"] is True
+    assert summary["motion"]["unit"] == "px/day" and summary["motion"]["failures"][0]["region"] == "glacier"
+    frames = result["frames"]
+    assert all(row["fallback"] for row in frames[1:]) and all(row["motion"]["registered"] for row in frames)
+    lapse = camera_timelapse(12, seed=1, glacier=Glacier(serac=Serac()), shake_px=1.0)
+    shifts = np.array([[row["motion"]["shift_x"], row["motion"]["shift_y"]] for row in frames])
+    assert np.abs(shifts - lapse.shake_px).max() <= 0.2
+    assert frames[0]["motion"]["speed_median"] is None
+    assert all(2.5 <= row["motion"]["speed_median"] <= 4.5 for row in frames[1:])  # the true median is 3.0–3.2
+    code, table = cli("run", cam / "frames", "--model", TINY, "--stable-mask", cam / "stable.png")
+    assert "shift px" in table and "motion: shift = where the frame's stable ground lies" in table
+    assert ", motion " in table.splitlines()[-2] or ", motion " in table
+
+
+def test_run_without_masks_has_no_motion_and_motion_options_alone_are_refused(tmp_path: Path,
+                                                                                sample_gif: Path) -> None:
+    code, output = cli("run", sample_gif, "--model", TINY, "--format", "json")
+    assert json.loads(output[output.index("{"):output.rindex("}") + 1])["summary"]["motion"] is None
+    code, output = cli("run", sample_gif, "--model", TINY, "--pixel-size", 10)
+    assert code == 2 and output.strip().splitlines()[-1] == (
+        "glacier-edge: error: --pixel-size and --baseline-days are motion options: give --glacier-mask or "
+        "--stable-mask too")

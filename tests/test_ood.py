@@ -138,7 +138,7 @@ def test_unexpected_change_is_an_alert(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["run", str(path), "--model", str(TINY), "--fail-on-alert"])
     assert result.exit_code == 3
     assert result.output.count("UNEXPECTED") >= 5
-    assert "alert(s): above the threshold or unexpected change" in result.output
+    assert "alert(s): above the threshold, unexpected change or motion" in result.output
 
 
 def test_a_bundle_with_the_older_colour_features_is_refused_in_one_line(tmp_path: Path, sample_gif: Path) -> None:

@@ -132,11 +132,21 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
               help="This glacier's region, as the training regions were labelled (`train --regions`): when the "
                    "bundle never trained on it, the output says that its calibration is a prior from elsewhere. "
                    "Without it, GLIMS IDs in the names decide (farther than 50 km from every training glacier).")
+@click.option("--glacier-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also measure surface motion (torch-free, whatever the bundle knows): white on the glacier, "
+                   "the frames' size; frames are co-registered on everything outside it. See `glacier-edge motion`.")
+@click.option("--stable-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also measure surface motion, co-registering frames on this mask's white (stable ground).")
+@click.option("--pixel-size", type=float, default=None, metavar="METRES",
+              help="With motion: ground size of one original pixel, for speeds in m/day.")
+@click.option("--baseline-days", type=float, default=None,
+              help="With motion: pair each frame with the frame closest to this many days earlier.")
 @max_pixels_option
 def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: str, allow_fallback: bool,
                 threads: int | None, precision: str, output_format: str, output: Path | None, plot: Path | None,
                 alert_threshold: float | None, fail_on_alert: bool, fail_on_ood: bool, trusted_key: Path | None,
-                region: str | None, max_pixels: int) -> None:
+                region: str | None, glacier_mask: Path | None, stable_mask: Path | None, pixel_size: float | None,
+                baseline_days: float | None, max_pixels: int) -> None:
     """Predict melt for SEQUENCE on ONNX Runtime alone (no torch): the station command.
 
     SEQUENCE is an animated GIF, a folder of images, or several image files in order. Prints
@@ -154,6 +164,7 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
       glacier-edge run scenes/ --format json --output result.json --plot melt.png
       glacier-edge run sequence.gif --alert-threshold 0.08 --fail-on-alert   # exit 3 on alert
       glacier-edge run radar.gif --fail-on-ood                                # exit 4 if unlike training
+      glacier-edge run cam/frames --stable-mask cam/stable.png                # + registration and speed
 
     Exit codes: 0 ok, 2 bad input/bundle/provider/output, 3 alert, 4 out of distribution.
     """
@@ -163,9 +174,22 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
 
     _check_writable(output, "--output")
     _check_writable(plot, "--plot")
+    motion = None
+    if glacier_mask is not None or stable_mask is not None:
+        from glacier_edge.edge.runner import MotionRequest
+        from glacier_edge.motion.pipeline import MotionOptions
+
+        motion = MotionRequest(glacier_mask, stable_mask, MotionOptions(baseline_days=baseline_days,
+                                                                        pixel_size=pixel_size))
+    elif pixel_size is not None or baseline_days is not None:
+        from glacier_edge.errors import BadInputError
+
+        raise BadInputError("--pixel-size and --baseline-days are motion options: give --glacier-mask or "
+                            "--stable-mask too")
     result, prediction = run_edge(list(sequence), resolve_bundle_dir(model_dir), provider=provider, threads=threads,
                                   allow_fallback=allow_fallback, precision=precision, max_pixels=max_pixels,
-                                  alert_threshold=alert_threshold, trusted_key=trusted_key, region=region)
+                                  alert_threshold=alert_threshold, trusted_key=trusted_key, region=region,
+                                  motion=motion)
     text = format_result(result, output_format)
     if plot is not None:
         from glacier_edge.edge.plot import MeltPanel, plot_melt
@@ -186,7 +210,7 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
         echo_err("note: this bundle's encoder is NOT PRETRAINED (random init); numbers show the pipeline, "
                  "not a trained glacier model")
     if fail_on_alert and result.summary.alerts:
-        echo_err(f"glacier-edge: {result.summary.alerts} alert(s): above the threshold or unexpected change")
+        echo_err(f"glacier-edge: {result.summary.alerts} alert(s): above the threshold, unexpected change or motion")
         sys.exit(EXIT_ALERT)
     if fail_on_ood and result.summary.other_kind_frames:
         from glacier_edge.edge.report import kind_refusal

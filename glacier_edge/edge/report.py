@@ -16,9 +16,13 @@ import numpy as np
 from glacier_edge.contracts import (
     SCENE_KINDS,
     Calibration,
+    FailureRecord,
+    FrameMotion,
     FrameRow,
     Latency,
     ModelInfo,
+    MotionAlertRow,
+    MotionRunSummary,
     OnlineSummary,
     ResultSummary,
     RunResult,
@@ -27,6 +31,7 @@ from glacier_edge.contracts import (
 )
 from glacier_edge.edge.runtime import Prediction
 from glacier_edge.ingest.layout import kind_note, majority_kind, scene_kind_of
+from glacier_edge.motion.pipeline import MotionResult
 from glacier_edge.signals.melt import align_to_frames, melt_valid_mask
 from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, coverage_gap_bound, regret_bound
@@ -46,6 +51,7 @@ class RunContext:
     mask_excluded_pixels: int = 0
     scene_kind: SceneKind = "nadir"
     """The kind of imagery the bundle knows."""
+    motion_seconds: float = 0.0
 
 
 def _clean(value: float) -> float | None:
@@ -64,7 +70,32 @@ def _above_threshold(scores: np.ndarray | None, calibration: Calibration | None)
     return int(np.sum(scores > calibration.ood_threshold))
 
 
-def build_result(prediction: Prediction, context: RunContext, calibration: Calibration | None = None) -> RunResult:
+def frame_motions(motion: MotionResult, frames: int) -> list[FrameMotion]:
+    """Per frame: its registration, and the pair that ends at it (if any), in original pixels."""
+    to_original = 1.0 / motion.sequence.scale
+    ending = {pair.second: pair for pair in motion.pairs}
+    out = []
+    for index in range(frames):
+        registration = motion.registrations[index]
+        pair = ending.get(index)
+        out.append(FrameMotion(
+            registration.ok, registration.dx * to_original if registration.ok else None,
+            registration.dy * to_original if registration.ok else None,
+            pair.median_speed if pair is not None else None, pair.p90_speed if pair is not None else None,
+            pair.valid_share if pair is not None else None))
+    return out
+
+
+def motion_summary(motion: MotionResult) -> MotionRunSummary:
+    return MotionRunSummary(
+        motion.unit, motion.options.template,
+        tuple(FailureRecord(region, f.issued, f.failure_time, f.low, f.high, f.slope, f.p_value, f.observations,
+                            f.reason) for region, f in motion.failures.items()),
+        tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message, a.region) for a in motion.alerts))
+
+
+def build_result(prediction: Prediction, context: RunContext, calibration: Calibration | None = None,
+                 motion: MotionResult | None = None) -> RunResult:
     """The run as one typed record (the single source for all three formats)."""
     seq = prediction.sequence
     valid = melt_valid_mask(seq.num_frames)
@@ -74,6 +105,7 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
     online_halfwidth = align_to_frames(online.halfwidth, prediction.task) if online is not None else None
     perspective = prediction.perspective
     kinds = scene_kind_of(perspective) if perspective is not None else None
+    motions = frame_motions(motion, seq.num_frames) if motion is not None else None
     rows = []
     for index in range(seq.num_frames):
         measured = float(prediction.measured[index]) if valid[index] else None
@@ -103,6 +135,7 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
                                    and not online_low <= measured <= online_high),
             scene_kind=str(kinds[index]) if kinds is not None else None,
             perspective=float(perspective[index]) if perspective is not None else None,
+            motion=motions[index] if motions is not None else None,
         ))
     predicted_valid = prediction.predicted[valid]
     forecast = prediction.forecast_next
@@ -120,7 +153,8 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             mean_predicted=float(predicted_valid.mean()), max_predicted=float(predicted_valid.max()),
             max_predicted_frame=int(np.argmax(predicted_valid)) + 1, mae=metrics["mae"], rmse=metrics["rmse"],
             pearson_r=_clean(metrics["pearson_r"]),
-            alerts=sum(row.alert for row in rows) + unexpected + int(forecast_alert),
+            alerts=sum(row.alert for row in rows) + unexpected + int(forecast_alert)
+            + (len(motion.alerts) if motion is not None else 0),
             forecast_next=forecast, forecast_alert=forecast_alert, unexpected=unexpected,
             ood_frames=_above_threshold(prediction.ood_score, calibration),
             ood_threshold=calibration.ood_threshold if calibration is not None else None,
@@ -133,11 +167,25 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             online=online_summary(online, prediction.task),
             bundle_scene_kind=context.scene_kind,
             other_kind_frames=int(np.sum(kinds != context.scene_kind)) if kinds is not None else 0,
-            seen_scene_kind=majority_kind(perspective)[0] if perspective is not None else None),
+            seen_scene_kind=majority_kind(perspective)[0] if perspective is not None else None,
+            motion=motion_summary(motion) if motion is not None else None),
         latency_ms=Latency(load=context.load_seconds * 1000, decode=times.decode * 1000,
                            encode=times.encode * 1000, graph=times.graph * 1000,
-                           total=(context.load_seconds + times.total) * 1000),
+                           total=(context.load_seconds + times.total + context.motion_seconds) * 1000,
+                           motion=context.motion_seconds * 1000),
     )
+
+
+def motion_lines(motion: MotionRunSummary) -> list[str]:
+    """The motion summary: what the columns are, each region's failure forecast and the alerts."""
+    lines = [f"motion: shift = where the frame's stable ground lies relative to the first frame (original px); "
+             f"speed = median over the valid windows of the pair ending at the frame ({motion.unit}, "
+             f"{motion.template}-px templates, orientation correlation)"]
+    for failure in motion.failures:
+        if not failure.issued:
+            lines.append(f"failure forecast, {failure.region}: none ({failure.reason})")
+    lines += [f"{a.kind.upper().replace('_', ' ')}: {a.message}" for a in motion.alerts]
+    return lines
 
 
 def kind_refusal(result: RunResult) -> str:
@@ -209,17 +257,30 @@ def _flags(row: FrameRow, bundle_kind: str) -> str:
                                           ("KIND", other)) if on)
 
 
+def _motion_cells(row: FrameRow) -> str:
+    """Registration shift and the median speed of the pair ending at this frame."""
+    m = row.motion
+    if m is None:
+        return ""
+    shift = f"{m.shift_x:+.2f},{m.shift_y:+.2f}" if m.registered and m.shift_x is not None else "UNREGISTERED"
+    speed = f"{m.speed_median:.3g}" if m.speed_median is not None else "—"
+    return f"  {shift:>13s}  {speed:>7s}"
+
+
 def format_table(result: RunResult) -> str:
     online = result.summary.online
     station = f"  {'station (online)':>17s}" if online is not None else ""
+    moving = result.summary.motion
+    motion_head = f"  {'shift px':>13s}  {'speed':>7s}" if moving is not None else ""
     lines = [f"{'frame':>5s}  {'date':10s}  {'measured':>8s}  {'predicted':>17s}{station}  {'|error|':>7s}  "
-             f"{'ood':>5s}  {'flags':16s}  label"]
+             f"{'ood':>5s}{motion_head}  {'flags':16s}  label"]
     kind = result.summary.bundle_scene_kind
     for row in result.frames:
         ood = f"{row.ood_score:5.2f}" if row.ood_score is not None else f"{'—':>5s}"
         cell = f"  {_online(row):>17s}" if online is not None else ""
         lines.append(f"{row.index:5d}  {row.date or '':10s}  {_cell(row.measured_melt):>8s}  "
-                     f"{_predicted(row):>17s}{cell}  {_cell(row.abs_error):>7s}  {ood}  {_flags(row, kind):16s}  "
+                     f"{_predicted(row):>17s}{cell}  {_cell(row.abs_error):>7s}  {ood}{_motion_cells(row)}  "
+                     f"{_flags(row, kind):16s}  "
                      f"{row.label}")
     s, m, lat = result.summary, result.model, result.latency_ms
     r = "n/a" if s.pearson_r is None else f"{s.pearson_r:.3f}"
@@ -250,6 +311,8 @@ def format_table(result: RunResult) -> str:
         lines += online_lines(online)
     if s.prior_note is not None:
         lines.append(f"PRIOR FROM ELSEWHERE: {s.prior_note}")
+    if moving is not None:
+        lines += motion_lines(moving)
     lines.append(f"predicted: mean {s.mean_predicted:.4f}, max {s.max_predicted:.4f} (frame "
                  f"{s.max_predicted_frame});  vs measured: MAE {s.mae:.4f}, Pearson r {r}")
     if result.alert_threshold is not None:
@@ -259,7 +322,8 @@ def format_table(result: RunResult) -> str:
                  f"{SCENE_KINDS[s.bundle_scene_kind]}s")
     lines.append(f"provider: {result.provider}  threads: {result.threads or 'default'}  latency ms: "
                  f"load {lat.load:.0f}, decode {lat.decode:.0f}, encode {lat.encode:.0f}, "
-                 f"graph {lat.graph:.1f}, total {lat.total:.0f}")
+                 f"graph {lat.graph:.1f}" + (f", motion {lat.motion:.0f}" if moving is not None else "")
+                 + f", total {lat.total:.0f}")
     return "\n".join(lines)
 
 

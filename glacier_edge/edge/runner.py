@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from glacier_edge.contracts import ROLE_GNN, RunResult
@@ -15,12 +15,23 @@ from glacier_edge.edge.runtime import EdgeModel, Prediction, encoder_role_for
 from glacier_edge.errors import GlacierEdgeError
 from glacier_edge.ingest.frames import FrameSequence, read_sequence
 from glacier_edge.ingest.regions import bundle_prior_note
+from glacier_edge.motion.imagery import read_mask, read_motion_sequence
+from glacier_edge.motion.pipeline import MotionOptions, MotionResult, measure_motion
+
+
+@dataclass(frozen=True)
+class MotionRequest:
+    """`run --glacier-mask/--stable-mask`: measure surface motion beside the model's melt."""
+
+    glacier_mask: Path | None
+    stable_mask: Path | None
+    options: MotionOptions
 
 
 def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "auto", threads: int | None = None,
              allow_fallback: bool = False, precision: str = "fp32", max_pixels: int,
              alert_threshold: float | None = None, trusted_key: Path | None = None,
-             region: str | None = None) -> tuple[RunResult, Prediction]:
+             region: str | None = None, motion: MotionRequest | None = None) -> tuple[RunResult, Prediction]:
     """Decode the sequence, run both models, compare with the measured melt.
 
     Decoding runs in a thread while the bundle is hashed and the sessions are created (both
@@ -52,11 +63,22 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
         scene_kind=model.scene_kind,
     )
-    result = build_result(prediction, context, bundle.manifest.calibration)
+    started = time.perf_counter()
+    motion_result = measure_run_motion(list(sequence), motion, max_pixels) if motion is not None else None
+    context = replace(context, motion_seconds=time.perf_counter() - started if motion is not None else 0.0)
+    result = build_result(prediction, context, bundle.manifest.calibration, motion_result)
     note = bundle_prior_note([frames.source, *frames.labels[:1]], bundle.manifest.training, region)
     if note is not None:
         result = replace(result, summary=replace(result.summary, prior_note=note))
     return result, prediction
+
+
+def measure_run_motion(paths: list[Path], request: MotionRequest, max_pixels: int) -> MotionResult:
+    """The sequence's motion at its own resolution (read again: the model's frames are 128 px)."""
+    frames = read_motion_sequence(paths, max_pixels=max_pixels)
+    glacier = read_mask(request.glacier_mask, frames, "--glacier-mask") if request.glacier_mask else None
+    stable = read_mask(request.stable_mask, frames, "--stable-mask") if request.stable_mask else None
+    return measure_motion(frames, glacier, stable, request.options)
 
 
 def _timed_read(paths: list[Path], max_pixels: int) -> tuple[FrameSequence, float]:
