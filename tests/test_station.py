@@ -375,7 +375,7 @@ def test_station_online_answers_equal_run_over_the_same_images(station: dict[str
     assert stored[-1][0] == pytest.approx(online["forecast_next"], abs=1e-7)  # the open forecast
     code, output = cli("history", "--db", station["db"], "--format", "json")
     history = json.loads(output)
-    assert history["schema_version"] == 3 and history["online"]["scored"] == online["scored"] == 9
+    assert history["schema_version"] == 4 and history["online"]["scored"] == online["scored"] == 9
     assert history["online"]["weights"] == pytest.approx(online["weights"], abs=1e-6)
     assert history["rows"][3]["online_melt"] == pytest.approx(result["frames"][3]["online_melt"], abs=1e-7)
 

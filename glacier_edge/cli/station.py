@@ -58,12 +58,22 @@ trusted_key_option = click.option(
 @click.option("--region", default=None, metavar="LABEL",
               help="This station's region, as the training regions were labelled (`train --regions`): when the "
                    "bundle never trained on it, the log says once that its calibration is a prior from elsewhere.")
+@click.option("--glacier-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also measure each image's surface motion (see `glacier-edge motion`): white on the glacier, "
+                   "the images' size; registration uses everything outside it.")
+@click.option("--stable-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also measure surface motion, registering each image on this mask's white (stable ground).")
+@click.option("--pixel-size", type=float, default=None, metavar="METRES", help="Motion speeds in m/day.")
+@click.option("--speed-alert", type=float, default=None, help="Motion: alert when the median speed exceeds this.")
+@click.option("--acceleration-alert", type=float, default=None,
+              help="Motion: alert when the median speed grows faster than this per day.")
 @max_pixels_option
 def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, once: bool, window: int | None,
                   alert_threshold: float | None, alerts_file: Path | None, on_alert: str | None,
                   alert_timeout: float, trusted_key: Path | None, precision: str, provider: str,
                   threads: int | None, settle: float, poll: float, lock_timeout: float, region: str | None,
-                  max_pixels: int) -> None:
+                  glacier_mask: Path | None, stable_mask: Path | None, pixel_size: float | None,
+                  speed_alert: float | None, acceleration_alert: float | None, max_pixels: int) -> None:
     """Station mode: take each new image in INBOX once, keep every result in SQLite.
 
     Per image (in date order: file name, NAME.dates.txt sidecar, else arrival time, stated):
@@ -80,6 +90,7 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
       glacier-edge watch /srv/inbox --once --db /var/lib/glacier/station.db
       glacier-edge watch /srv/inbox --alert-threshold 0.05 --alerts /var/log/glacier-alerts.jsonl
       glacier-edge watch /srv/inbox --trusted-key keys/lab.pub --on-alert 'mail -s melt ops@example.org'
+      glacier-edge watch /srv/camera --stable-mask rock.png --speed-alert 20 --alerts /var/log/glacier.jsonl
 
     Exit codes: 0 ok, 2 bad inbox/bundle/database (one line).
     """
@@ -91,6 +102,17 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
 
     if not inbox.is_dir():
         raise BadInputError(f"{inbox}: inbox is not a directory")
+    motion = None
+    if glacier_mask is not None or stable_mask is not None:
+        from glacier_edge.motion.pipeline import MotionOptions
+        from glacier_edge.station.motion import StationMotionOptions, check_motion_options
+
+        motion = StationMotionOptions(glacier_mask, stable_mask, MotionOptions(
+            pixel_size=pixel_size, speed_alert=speed_alert, acceleration_alert=acceleration_alert))
+        check_motion_options(motion)
+    elif pixel_size is not None or speed_alert is not None or acceleration_alert is not None:
+        raise BadInputError("--pixel-size, --speed-alert and --acceleration-alert are motion options: give "
+                            "--glacier-mask or --stable-mask too")
     db_path = db_path or default_db()
     if db_path == default_db():
         db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +131,7 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
             if not engines:
                 from glacier_edge.station.engine import Engine, StationOptions
 
-                options = StationOptions(window, alert_threshold, precision, provider, threads, max_pixels)
+                options = StationOptions(window, alert_threshold, precision, provider, threads, max_pixels, motion)
                 engines.append(Engine(store, active, options, echo_err))
                 note = engines[0].prior_note([str(inbox.resolve())], region)
                 if note is not None:
@@ -136,7 +158,7 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
 @click.command("history")
 @db_option
 @click.option("--format", "output_format", type=click.Choice(OUTPUT_FORMATS), default="table", show_default=True,
-              help="json follows the schema glacier-edge/station-history v3.")
+              help="json follows the schema glacier-edge/station-history v4.")
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also draw measured and predicted melt with the interval band, dates on the x-axis (PNG; needs "
                    "matplotlib).")

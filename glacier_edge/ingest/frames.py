@@ -329,6 +329,8 @@ class StationFrame:
     pixels: np.ndarray
     """uint8 (FRAME_SIZE, FRAME_SIZE, 3)."""
     perspective: float
+    original: np.ndarray | None = field(default=None, compare=False, repr=False)
+    """uint8 (H, W, 3) as decoded: what surface motion measures at its own resolution."""
 
 
 def read_frame(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -346,4 +348,4 @@ def decode_frame(path: Path, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Station
             raise BadInputError(f"{path}: holds several frames; a station takes one image per file")
     if not frames:
         raise BadInputError(f"{path}: no frames could be decoded")
-    return StationFrame(resize_frame(frames[0]), perspective(frames[0]))
+    return StationFrame(resize_frame(frames[0]), perspective(frames[0]), frames[0])

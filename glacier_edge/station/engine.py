@@ -32,7 +32,8 @@ from glacier_edge.signals.online import OnlineTrust
 from glacier_edge.station.active_model import ActiveModel
 from glacier_edge.station.alerts import utc_now
 from glacier_edge.station.inbox import DatedImage
-from glacier_edge.station.records import Alert, ImageRow, PredictionRow, WindowImage
+from glacier_edge.station.motion import StationMotion, StationMotionOptions
+from glacier_edge.station.records import Alert, ImageRow, MotionRow, PredictionRow, WindowImage
 from glacier_edge.station.store import Store
 
 MAX_WINDOW = 64
@@ -50,6 +51,8 @@ class StationOptions:
     provider: str = "cpu"
     threads: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
+    motion: StationMotionOptions | None = None
+    """Measure each image's surface motion too (`watch --glacier-mask/--stable-mask`)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,7 @@ class Taken:
     alerts: tuple[Alert, ...] = ()
     kind_note: str | None = None
     """Set when images of the window show another kind of scene than the model knows."""
+    motion: MotionRow | None = None
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,7 @@ class Engine:
         self._model = None
         self._model_sha: str | None = None
         self._prior_note: str | None = None
+        self.motion = StationMotion(options.motion) if options.motion is not None else None
 
     @property
     def model_loaded(self) -> bool:
@@ -246,13 +251,18 @@ class Engine:
                                      "date": image.date.isoformat(), "fallback": fallback}, now))
         if trust is not None:
             self.store.save_online_state(model_sha, trust.to_state(), now)
+        motion = None
+        if self.motion is not None and decoded.original is not None:
+            step = self.motion.step(self.store, image_id, image.date, decoded.original, now, image.file.path.name)
+            motion = step.row
+            alerts.extend(step.alerts)
         if scored is not None and scored.inside is False:
             alerts.append(Alert(None, image_id, "unexpected_change", float(melt),
                                 {"interval_low": scored.interval_low, "interval_high": scored.interval_high,
                                  "predicted": scored.value, "image": image.file.path.name,
                                  "date": image.date.isoformat()}, now))
         stored = tuple(replace(alert, id=self.store.insert_alert(alert)) for alert in alerts)
-        return Taken("processed", image, "", melt, prediction, scored, stored, note)
+        return Taken("processed", image, "", melt, prediction, scored, stored, note, motion)
 
     def _trust(self, model, model_sha: str) -> OnlineTrust | None:
         """This model's online state at this station: stored, or fresh (equal weights, the bundle's

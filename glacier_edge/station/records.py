@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
 ImageStatus = Literal["ok", "quarantined"]
 DateSource = Literal["name", "sidecar", "arrival"]
-AlertKind = Literal["threshold", "unexpected_change"]
+AlertKind = Literal["threshold", "unexpected_change", "speed", "acceleration", "failure_forecast"]
 
 
 @dataclass(frozen=True)
@@ -132,3 +132,37 @@ class Alert:
         return json.dumps({"schema": "glacier-edge/alert", "id": self.id, "image_id": self.image_id,
                            "kind": self.kind, "value": self.value, "created_at": self.created_at,
                            **self.detail}, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class MotionRow:
+    """An image's motion, computed once when it arrived (`watch --glacier-mask/--stable-mask`)."""
+
+    COLUMNS: ClassVar[str] = ("image_id, registered, shift_x, shift_y, rotation_deg, windows, rms_px, reason, "
+                              "pair_first_id, days, speed_median, speed_p90, valid_share, day")
+
+    image_id: int
+    registered: bool
+    shift_x: float | None
+    """Where its stable ground lies relative to the reference image's, px of the original."""
+    shift_y: float | None
+    rotation_deg: float | None
+    windows: int
+    rms_px: float | None
+    reason: str
+    """Why it was not registered ("" when registered)."""
+    pair_first_id: int | None
+    """The previous registered image its speed was measured against."""
+    days: float | None
+    speed_median: float | None
+    """Median speed of the pair's valid windows (px/day of the original, or m/day with --pixel-size)."""
+    speed_p90: float | None
+    valid_share: float | None
+    day: float | None = None
+    """Days since the reference image (the station's first)."""
+
+    @classmethod
+    def from_row(cls, row: tuple) -> MotionRow:
+        values = list(row)
+        values[1] = bool(values[1])
+        return cls(*values)

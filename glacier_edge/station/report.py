@@ -53,14 +53,23 @@ class HistoryRow:
     online_high: float | None = None
     scene_kind: SceneKind | None = None
     """The kind of scene the image shows (its layout); None for images stored before scene kinds."""
+    registered: bool | None = None
+    """Surface motion (`watch --glacier-mask/--stable-mask`): registered on stable ground; None: not measured."""
+    shift_x: float | None = None
+    shift_y: float | None = None
+    speed_median: float | None = None
+    """Median speed of the pair ending at this image (px/day of the original, or m/day)."""
+    speed_p90: float | None = None
+    speed_valid_share: float | None = None
 
 
 @dataclass(frozen=True)
 class StationHistory(Record):
     SCHEMA: ClassVar[str] = "glacier-edge/station-history"
-    VERSION: ClassVar[int] = 3
+    VERSION: ClassVar[int] = 4
     """v2: per image the online answer and interval; the station's learnt weights, skill and coverage.
-    v3: per image its scene kind; the model's kind of imagery and its prior-from-elsewhere note."""
+    v3: per image its scene kind; the model's kind of imagery and its prior-from-elsewhere note.
+    v4: per image its registration and speed (surface motion)."""
     WHAT: ClassVar[str] = "station history"
 
     database: str
@@ -89,9 +98,11 @@ def read_history(store: Store) -> StationHistory:
     alerts: dict[int, list[str]] = {}
     for alert in store.alerts():
         alerts.setdefault(alert.image_id, []).append(alert.kind)
+    motion = store.motion_rows()
     rows = []
     for image in store.images():
         target = for_image.get(image.id)
+        moved = motion.get(int(image.id))
         forecast = made_at.get(image.id)
         rows.append(HistoryRow(
             int(image.id), image.date, image.date_source, image.name, image.sensor, image.status, image.reason,
@@ -102,7 +113,10 @@ def read_history(store: Store) -> StationHistory:
             forecast.value if forecast is not None and forecast.task == "forecast" else None,
             tuple(alerts.get(int(image.id), ())), target.online_value if target else None,
             target.online_low if target else None, target.online_high if target else None,
-            None if image.perspective is None else str(scene_kind_of(image.perspective))))
+            None if image.perspective is None else str(scene_kind_of(image.perspective)),
+            moved.registered if moved else None, moved.shift_x if moved else None, moved.shift_y if moved else None,
+            moved.speed_median if moved else None, moved.speed_p90 if moved else None,
+            moved.valid_share if moved else None))
     skill, _ = store.running_skill()
     scored = sum(p.error is not None for p in predictions)
     inside = [p.inside for p in predictions if p.inside is not None]
@@ -124,9 +138,19 @@ def _cell(value: float | None) -> str:
     return "—" if value is None else f"{value:.4f}"
 
 
+def _motion_cell(row: HistoryRow) -> str:
+    if row.registered is None:
+        return ""
+    if not row.registered:
+        return f"  {'UNREGISTERED':>12s}"
+    return f"  {'—' if row.speed_median is None else f'{row.speed_median:.3g}':>12s}"
+
+
 def format_table(history: StationHistory) -> str:
+    measured_motion = any(row.registered is not None for row in history.rows)
+    motion_head = f"  {'speed':>12s}" if measured_motion else ""
     lines = [f"{'date':10s}  {'measured':>8s}  {'predicted':>17s}  {'station (online)':>17s}  {'|error|':>7s}  "
-             f"{'persist.':>8s}  {'ood':>5s}  {'next':>7s}  flags  image"]
+             f"{'persist.':>8s}  {'ood':>5s}  {'next':>7s}{motion_head}  flags  image"]
     for row in history.rows:
         if row.status == "quarantined":
             lines.append(f"{row.date or '':10s}  {'QUARANTINED':>8s}  {row.name}: {row.reason}")
@@ -143,7 +167,8 @@ def format_table(history: StationHistory) -> str:
             online += f" ± {(row.online_high - row.online_low) / 2:.4f}"
         lines.append(f"{row.date or '':10s}  {_cell(row.measured_melt):>8s}  {predicted:>17s}  {online:>17s}  "
                      f"{_cell(row.abs_error):>7s}  {_cell(row.persistence_error):>8s}  {ood:>5s}  "
-                     f"{_cell(row.forecast_next):>7s}  {flags or '-':5s}  {row.name}")
+                     f"{_cell(row.forecast_next):>7s}{_motion_cell(row) if measured_motion else ''}  "
+                     f"{flags or '-':5s}  {row.name}")
     skill = "n/a" if history.skill_vs_persistence is None else f"{history.skill_vs_persistence:+.3f}"
     coverage = "n/a" if history.coverage is None else f"{history.coverage:.0%}"
     lines += ["", f"{history.images} images ({history.quarantined} quarantined); {history.scored} predictions scored "
@@ -152,6 +177,8 @@ def format_table(history: StationHistory) -> str:
               *([f"model knows: {SCENE_KINDS[history.model_scene_kind]}s (KIND: an image of another kind of "
                  "scene, out of distribution)"] if history.model_scene_kind else []),
               *([f"PRIOR FROM ELSEWHERE: {history.prior_note}"] if history.prior_note else []),
+              *(["speed: median of the valid windows of the pair ending at the image (surface motion; "
+                 "UNREGISTERED: left out, stable ground hidden)"] if measured_motion else []),
               f"database: {history.database}"]
     return "\n".join(lines)
 

@@ -13,6 +13,7 @@ import contextlib
 import json
 import sqlite3
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,7 @@ from glacier_edge.errors import GlacierEdgeError
 from glacier_edge.station.records import (
     Alert,
     ImageRow,
+    MotionRow,
     PredictionRow,
     WindowImage,
 )
@@ -27,7 +29,7 @@ from glacier_edge.station.records import (
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA_V1 = """
 CREATE TABLE images (
@@ -125,7 +127,36 @@ CREATE TABLE models (
 """v4: each image's layout perspective (:mod:`glacier_edge.ingest.layout`): the window's scene kind;
 per model the kind of imagery it knows and its prior-from-elsewhere note, for `history`."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3, 4: _KIND_V4}
+_MOTION_V5 = """
+CREATE TABLE motion (
+    image_id INTEGER PRIMARY KEY REFERENCES images (id),
+    registered INTEGER NOT NULL,
+    shift_x REAL,
+    shift_y REAL,
+    rotation_deg REAL,
+    windows INTEGER NOT NULL,
+    rms_px REAL,
+    reason TEXT NOT NULL,
+    pair_first_id INTEGER REFERENCES images (id),
+    days REAL,
+    speed_median REAL,
+    speed_p90 REAL,
+    valid_share REAL,
+    day REAL
+);
+CREATE TABLE motion_frames (
+    role TEXT PRIMARY KEY CHECK (role IN ('reference', 'last')),
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    date TEXT NOT NULL,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    pixels BLOB NOT NULL
+);
+"""
+"""v5: surface motion (`watch --glacier-mask/--stable-mask`): per image its registration and the
+speed of the pair it ends; the reference and the last registered frame (float32 grey)."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3, 4: _KIND_V4, 5: _MOTION_V5}
 """Version → the SQL that brings a database from version − 1 to it (0: empty)."""
 
 
@@ -304,6 +335,50 @@ class Store:
         """(sha256, scene kind, prior note) of the model that processed the newest image."""
         row = self._one("SELECT model_sha256, scene_kind, prior_note FROM models ORDER BY last_used_at DESC LIMIT 1")
         return None if row is None else (str(row[0]), str(row[1]), row[2])
+
+    # --- motion ------------------------------------------------------------------------------
+    def motion_frame(self, role: str) -> tuple[int, np.ndarray, date] | None:
+        """(image id, float32 grey frame, date) of the reference or the last registered image."""
+        import numpy as np
+
+        row = self._one("SELECT image_id, height, width, pixels, date FROM motion_frames WHERE role = ?", (role,))
+        if row is None:
+            return None
+        pixels = np.frombuffer(row[3], dtype=np.float32).reshape(int(row[1]), int(row[2]))
+        return int(row[0]), pixels, date.fromisoformat(row[4])
+
+    def set_motion_frame(self, role: str, image_id: int, pixels: np.ndarray, when: date) -> None:
+        import numpy as np
+
+        frame = np.ascontiguousarray(pixels, dtype=np.float32)
+        self.db.execute("INSERT OR REPLACE INTO motion_frames (role, image_id, date, height, width, pixels) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", (role, image_id, when.isoformat(), frame.shape[0],
+                                                      frame.shape[1], frame.tobytes()))
+
+    def motion_reference_day(self) -> date:
+        row = self._one("SELECT date FROM motion_frames WHERE role = 'reference'")
+        return date.fromisoformat(row[0])
+
+    def insert_motion(self, row: MotionRow) -> None:
+        reference = self._one("SELECT date FROM motion_frames WHERE role = 'reference'")
+        image = self._one("SELECT date FROM images WHERE id = ?", (row.image_id,))
+        day = None
+        if reference is not None and image is not None and image[0]:
+            day = float((date.fromisoformat(image[0]) - date.fromisoformat(reference[0])).days)
+        self.db.execute(f"INSERT INTO motion ({MotionRow.COLUMNS}) VALUES ({', '.join('?' * 14)})",
+                        (row.image_id, int(row.registered), row.shift_x, row.shift_y, row.rotation_deg, row.windows,
+                         row.rms_px, row.reason, row.pair_first_id, row.days, row.speed_median, row.speed_p90,
+                         row.valid_share, day))
+
+    def speed_series(self, count: int) -> list[tuple[float, float]]:
+        """(day of the pair's centre, median speed) of the newest ``count`` pairs with a speed, oldest first."""
+        rows = self.db.execute("SELECT day - days / 2.0, speed_median FROM motion WHERE speed_median IS NOT NULL "
+                               "ORDER BY image_id DESC LIMIT ?", (count,)).fetchall()
+        return [(float(t), float(v)) for t, v in rows[::-1]]
+
+    def motion_rows(self) -> dict[int, MotionRow]:
+        rows = self.db.execute(f"SELECT {MotionRow.COLUMNS} FROM motion").fetchall()
+        return {int(r[0]): MotionRow.from_row(r) for r in rows}
 
     def latest_online_state(self) -> tuple[str, str] | None:
         """(model sha256, state) of the most recently updated model, for `history`."""

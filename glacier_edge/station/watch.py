@@ -69,6 +69,13 @@ def describe_taken(taken: Taken) -> str:
         scored = taken.scored
         parts.append(f"|error| {scored.error:.4f}" + ("" if scored.persistence_error is None
                                                       else f" vs persistence {scored.persistence_error:.4f}"))
+    motion = taken.motion
+    if motion is not None:
+        if not motion.registered:
+            parts.append(f"NOT REGISTERED ({motion.reason})")
+        elif motion.speed_median is not None:
+            parts.append(f"shift ({motion.shift_x:+.2f}, {motion.shift_y:+.2f}) px, speed {motion.speed_median:.3g} "
+                         f"({motion.valid_share:.0%} valid)")
     parts.extend(describe_alert(alert) for alert in taken.alerts)
     if taken.kind_note:
         parts.append(f"ANOTHER KIND OF SCENE: {taken.kind_note}")

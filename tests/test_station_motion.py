@@ -1,0 +1,93 @@
+"""A station measuring surface motion image by image gives what `glacier-edge motion` gives over the
+same folder, carries on across restarts, raises the motion alerts and shows them in `history`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from glacier_edge.cli import main
+
+TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
+
+
+def cli(*args: object) -> tuple[int, str]:
+    result = CliRunner().invoke(main, [str(a) for a in args])
+    return result.exit_code, result.output
+
+
+@pytest.fixture(scope="module")
+def camera(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("station_camera")
+    code, output = cli("sample", folder / "cam", "--camera", "--frames", 8)
+    assert code == 0, output
+    return folder / "cam"
+
+
+def watch(inbox: Path, db: Path, cam: Path, *extra: object) -> tuple[int, str]:
+    return cli("watch", inbox, "--once", "--model", TINY, "--db", db, "--settle", 0, "--glacier-mask",
+               cam / "glacier.png", "--stable-mask", cam / "stable.png", *extra)
+
+
+def motion_of(cam: Path, out: Path) -> dict:
+    code, output = cli("motion", cam / "frames", "--glacier-mask", cam / "glacier.png", "--stable-mask",
+                       cam / "stable.png", "--out", out)
+    assert code == 0, output
+    return json.loads((out / "motion.json").read_text())
+
+
+def test_station_motion_equals_the_motion_command_and_survives_a_restart(camera: Path, tmp_path: Path) -> None:
+    expected = motion_of(camera, tmp_path / "motion")
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    frames = sorted((camera / "frames").iterdir())
+    for path in frames[:4]:  # the station stops after four images, then takes the rest
+        shutil.copy(path, inbox / path.name)
+    code, output = watch(inbox, tmp_path / "s.db", camera)
+    assert code == 0, output
+    for path in frames[4:]:
+        shutil.copy(path, inbox / path.name)
+    code, output = watch(inbox, tmp_path / "s.db", camera)
+    assert code == 0 and "4 processed" in output.splitlines()[-1], output
+    history = json.loads(cli("history", "--db", tmp_path / "s.db", "--format", "json")[1])
+    assert history["schema_version"] == 4
+    rows = history["rows"]
+    assert all(row["registered"] for row in rows) and rows[0]["speed_median"] is None
+    for pair in expected["pairs"]:
+        row = rows[pair["second"]]
+        assert row["speed_median"] == pytest.approx(pair["median_speed"], abs=1e-6)
+        assert row["speed_valid_share"] == pytest.approx(pair["valid_share"], abs=1e-9)
+    for row, registered in zip(rows, expected["registration"]):
+        assert row["shift_x"] == pytest.approx(registered["dx"], abs=1e-6)
+    table = cli("history", "--db", tmp_path / "s.db")[1]
+    assert "speed" in table.splitlines()[0] and "speed: median of the valid windows" in table
+
+
+def test_station_speed_alerts_are_delivered(camera: Path, tmp_path: Path) -> None:
+    inbox = tmp_path / "inbox"
+    shutil.copytree(camera / "frames", inbox)
+    alerts = tmp_path / "alerts.jsonl"
+    code, output = watch(inbox, tmp_path / "s.db", camera, "--speed-alert", 1.0, "--alerts", alerts)
+    assert code == 0, output
+    assert "ALERT speed: median speed" in output
+    delivered = [json.loads(line) for line in alerts.read_text().splitlines()]
+    speed = [a for a in delivered if a["kind"] == "speed"]
+    assert len(speed) == 7 and all(a["value"] > 1.0 and a["unit"] == "px/day" for a in speed)
+    assert speed[0]["message"].startswith("median speed ") and speed[0]["message"].endswith(" px/day above 1")
+
+
+def test_motion_options_without_a_mask_are_refused(camera: Path, tmp_path: Path) -> None:
+    code, output = cli("watch", camera / "frames", "--once", "--model", TINY, "--db", tmp_path / "s.db",
+                       "--speed-alert", 2)
+    assert code == 2 and output.strip().splitlines()[-1] == (
+        "glacier-edge: error: --pixel-size, --speed-alert and --acceleration-alert are motion options: give "
+        "--glacier-mask or --stable-mask too")
+    code, output = cli("watch", camera / "frames", "--once", "--model", TINY, "--db", tmp_path / "s.db",
+                       "--stable-mask", tmp_path / "missing.png")
+    assert code == 2 and output.strip().splitlines()[-1] == (
+        f"glacier-edge: error: --stable-mask {tmp_path / 'missing.png'}: no such file")
+    assert not (tmp_path / "s.db").exists()
