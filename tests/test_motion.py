@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from glacier_edge.ingest.camera_samples import camera_timelapse
 from glacier_edge.ingest.resample import bilinear
@@ -164,3 +165,31 @@ def test_perito_moreno_clear_15_day_pairs_move_as_published() -> None:
         speed = field.magnitude[field.valid] / 15 * 10.0
         assert field.valid_share > 0.6
         assert 1.0 <= np.median(speed) <= 2.5
+
+
+def test_columbia_camera_mountains_stay_and_the_ice_moves_about_13_px_a_day(tmp_path) -> None:
+    """The real camera station: rough masks drawn by fractions of the frame (mountains in the top
+    17 %, an ice window in the middle), four mornings. The data's README measured ~13 px/day
+    in a 1000×1500-px ice window and mountains within 1 px."""
+    from glacier_edge.motion.imagery import read_mask, read_motion_sequence
+    from glacier_edge.motion.pipeline import MotionOptions, measure_motion
+
+    folder = shared_data("columbia_camera_ak10_2009")
+    files = sorted(folder.iterdir())[:4]
+    width, height = 3872, 2592
+    stable = np.zeros((height, width), np.uint8)
+    stable[: int(0.17 * height)] = 255
+    glacier = np.zeros((height, width), np.uint8)
+    glacier[int(0.35 * height) : int(0.85 * height), int(0.08 * width) : int(0.72 * width)] = 255
+    Image.fromarray(stable).save(tmp_path / "stable.png")
+    Image.fromarray(glacier).save(tmp_path / "glacier.png")
+    sequence = read_motion_sequence(files)
+    assert sequence.scale < 1  # 3872 px measured at 2048
+    result = measure_motion(sequence, read_mask(tmp_path / "glacier.png", sequence, "--glacier-mask"),
+                            read_mask(tmp_path / "stable.png", sequence, "--stable-mask"), MotionOptions())
+    for registration in result.registrations[1:]:
+        assert registration.ok and abs(registration.dx) < 1 and abs(registration.dy) < 1
+    assert len(result.pairs) == 3
+    for pair in result.pairs:
+        assert pair.days == 1 and pair.valid_share >= 0.9
+        assert 10 <= pair.median_speed <= 18  # px/day of the original frame
