@@ -5,7 +5,8 @@ robust fit keeps the windows that agree, i.e. the stable majority), and the melt
 of consecutive 128-px frames) is compared with and without that alignment.
 
 On the Landsat corpus (co-registered chips), the generated sample (drawn on one grid) and the
-generated camera station (shaken by 2 px), the latter without a mask and with its stable mask. Saved to benchmarks/results/register_melt.{txt,json}.
+generated camera station (shaken by 2 px), the latter without a mask and with its stable mask.
+Saved to benchmarks/results/register_melt.{txt,json}.
 
     python benchmarks/register_melt.py
 """
