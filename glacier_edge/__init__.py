@@ -9,7 +9,7 @@ contracts enforce it (``lint-imports``), bottom to top:
     fileio, paths, provenance   atomic writes, default locations, what built an artefact
     ingest/     file → frames:  GIF / folder / files, dates, the project's own sample imagery
     signals/    frames → numbers: melt, overlay masks, the temporal graph, station history, OOD
-    motion/     frames → motion: co-registration, displacement fields, failure forecast (beside signals/)
+    motion/     frames → motion: co-registration, displacement fields, speed and failure forecasts
     edge/       the torch-free runtime: verified bundle → ONNX Runtime → prediction → report
     station/    edge/ as a service: inbox → SQLite → alerts, one image at a time   (beside bench/)
     bench/      latency of every variant of a bundle                                (beside station/)

@@ -602,6 +602,7 @@ class MotionRunSummary:
     failures: tuple[FailureRecord, ...]
     """The inverse-velocity forecast per region, the whole glacier first."""
     alerts: tuple[MotionAlertRow, ...]
+    speed_forecasts: tuple[SpeedForecastRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -719,6 +720,9 @@ class MotionPairRow:
     """The pair's displacement field (``.npz``, arrays documented in docs/motion.md)."""
     region_speeds: dict[str, float | None] = field(default_factory=dict)
     """Median speed of the valid windows centred in each region of --regions-mask."""
+    forecast_speed: float | None = None
+    """The glacier's speed forecast for this pair before it was measured (online trust)."""
+    forecast_halfwidth: float | None = None
 
 
 @dataclass(frozen=True)
@@ -738,8 +742,22 @@ class FailureRecord:
 
 
 @dataclass(frozen=True)
+class SpeedForecastRecord:
+    """The next speed of one region from the online trust, and how its forecasts fared."""
+
+    region: str
+    next_speed: float | None
+    next_halfwidth: float | None
+    """Half-width of the adaptive 90 % interval (guaranteed long-run coverage, signals/online.py)."""
+    skill: float | None
+    """1 − MAE / MAE(persistence) over the scored forecasts of this sequence."""
+    coverage: float | None
+    scored: int
+
+
+@dataclass(frozen=True)
 class MotionAlertRow:
-    kind: Literal["speed", "acceleration", "failure_forecast"]
+    kind: Literal["speed", "acceleration", "unexpected_acceleration", "failure_forecast"]
     pair: int
     value: float
     message: str
@@ -774,5 +792,6 @@ class MotionRecord(Record):
     """The inverse-velocity forecast per region, the whole glacier first."""
     alerts: tuple[MotionAlertRow, ...]
     seconds: float
+    speed_forecasts: tuple[SpeedForecastRecord, ...] = ()
     schema: str = SCHEMA
     schema_version: int = VERSION

@@ -143,6 +143,9 @@ def test_the_camera_sample_serac_failure_is_forecast_and_named(tmp_path: Path) -
     pairs = [(m, float(t[3])) for m, t in zip(measured, truth) if m is not None]
     assert len(pairs) >= 9
     assert np.median([abs(m - t) / t for m, t in pairs]) <= 0.1  # the serac's speed series itself
+    forecasts = {f["region"]: f for f in record["speed_forecasts"]}
+    assert forecasts["serac"]["skill"] > 0.2 and forecasts["serac"]["next_speed"] > measured[-1]
+    assert "next speed, serac:" in output
 
 
 TINY = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"

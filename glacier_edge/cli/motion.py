@@ -93,6 +93,10 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
     left_out = [r for r in record.registration if not r.registered]
     click.echo(f"registered {len(record.registration) - len(left_out)} of {record.frames} frames on stable ground"
                + (f"; left out: {', '.join(r.label for r in left_out)}" if left_out else ""))
+    from glacier_edge.motion.report import speed_forecast_line
+
+    for forecast in record.speed_forecasts:
+        click.echo(speed_forecast_line(forecast, unit))
     for failure in record.failures:
         if not failure.issued:
             click.echo(f"failure forecast, {failure.region}: none ({failure.reason})")
@@ -101,7 +105,7 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
             click.echo(f"FAILURE FORECAST: {alert.message}")
     for alert in record.alerts:
         if alert.kind != "failure_forecast":
-            click.echo(f"ALERT {alert.kind}: {alert.message}")
+            click.echo(f"ALERT {alert.kind.replace('_', ' ')}: {alert.message}")
     echo_err(f"wrote {out_dir} in {record.seconds:.1f} s")
     if fail_on_alert and record.alerts:
         sys.exit(EXIT_ALERT)

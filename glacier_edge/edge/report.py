@@ -32,6 +32,7 @@ from glacier_edge.contracts import (
 from glacier_edge.edge.runtime import Prediction
 from glacier_edge.ingest.layout import kind_note, majority_kind, scene_kind_of
 from glacier_edge.motion.pipeline import MotionResult
+from glacier_edge.motion.report import speed_forecast_line, speed_forecast_records
 from glacier_edge.signals.melt import align_to_frames, melt_valid_mask
 from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, coverage_gap_bound, regret_bound
@@ -91,7 +92,8 @@ def motion_summary(motion: MotionResult) -> MotionRunSummary:
         motion.unit, motion.options.template,
         tuple(FailureRecord(region, f.issued, f.failure_time, f.low, f.high, f.slope, f.p_value, f.observations,
                             f.reason) for region, f in motion.failures.items()),
-        tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message, a.region) for a in motion.alerts))
+        tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message, a.region) for a in motion.alerts),
+        speed_forecast_records(motion))
 
 
 def build_result(prediction: Prediction, context: RunContext, calibration: Calibration | None = None,
@@ -181,6 +183,7 @@ def motion_lines(motion: MotionRunSummary) -> list[str]:
     lines = [f"motion: shift = where the frame's stable ground lies relative to the first frame (original px); "
              f"speed = median over the valid windows of the pair ending at the frame ({motion.unit}, "
              f"{motion.template}-px templates, orientation correlation)"]
+    lines += [speed_forecast_line(forecast, motion.unit) for forecast in motion.speed_forecasts]
     for failure in motion.failures:
         if not failure.issued:
             lines.append(f"failure forecast, {failure.region}: none ({failure.reason})")

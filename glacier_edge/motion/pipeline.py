@@ -19,6 +19,7 @@ from glacier_edge.motion.failure import FailureForecast, inverse_velocity_foreca
 from glacier_edge.motion.field import RADIUS, SPACING, TEMPLATE, DisplacementField, displacement_field
 from glacier_edge.motion.imagery import MotionSequence
 from glacier_edge.motion.register import IDENTITY, Registration, register
+from glacier_edge.motion.speed import SpeedForecast, forecast_speeds
 
 MIN_VALID_SHARE = 0.1
 """A pair whose valid vectors cover less than this share of its windows reports no speed."""
@@ -84,7 +85,7 @@ class PairMotion:
 @dataclass(frozen=True)
 class MotionAlert:
     kind: str
-    """"speed", "acceleration" or "failure_forecast"."""
+    """"speed", "acceleration", "unexpected_acceleration" or "failure_forecast"."""
     pair: int
     value: float
     message: str
@@ -100,6 +101,8 @@ class MotionResult:
     day_of_pair_end: list[float]
     failures: dict[str, FailureForecast]
     """Per region (the whole glacier first): the inverse-velocity forecast on its median speeds."""
+    speed_forecasts: dict[str, SpeedForecast]
+    """Per region: the next speed from the online trust, replayed over its series."""
     alerts: list[MotionAlert] = field(default_factory=list)
 
     @property
@@ -176,16 +179,18 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
     for name in regions:
         series[name] = np.array([np.nan if p.region_speeds[name] is None else p.region_speeds[name] for p in pairs])
     failures = {name: inverse_velocity_forecast(centres, values) for name, values in series.items()} if pairs else {}
-    alerts = motion_alerts(pairs, centres, series, failures, options, sequence)
-    return MotionResult(sequence, options, registrations, pairs, ends, failures, alerts)
+    forecasts = {name: forecast_speeds(centres, values) for name, values in series.items()} if pairs else {}
+    alerts = motion_alerts(pairs, centres, series, failures, options, sequence, forecasts)
+    return MotionResult(sequence, options, registrations, pairs, ends, failures, forecasts, alerts)
 
 
 def motion_alerts(pairs: list[PairMotion], centres: np.ndarray, series: dict[str, np.ndarray],
-                  failures: dict[str, FailureForecast], options: MotionOptions,
-                  sequence: MotionSequence) -> list[MotionAlert]:
+                  failures: dict[str, FailureForecast], options: MotionOptions, sequence: MotionSequence,
+                  forecasts: dict[str, SpeedForecast] | None = None) -> list[MotionAlert]:
     """Per region (the whole glacier first): speed above ``speed_alert``, acceleration above
-    ``acceleration_alert`` (between consecutive pairs with a speed), and an issued
-    inverse-velocity failure forecast. Each message names the place."""
+    ``acceleration_alert`` (between consecutive pairs with a speed), a measured speed above the
+    interval forecast for it (an unexpected acceleration), and an issued inverse-velocity failure
+    forecast. Each message names the place."""
     alerts = []
     unit = options.unit
     for region, values in series.items():
@@ -203,6 +208,12 @@ def motion_alerts(pairs: list[PairMotion], centres: np.ndarray, series: dict[str
                     alerts.append(MotionAlert("acceleration", index, float(acceleration),
                                               f"{label}: speed grows {acceleration:.3g} {unit} per day "
                                               f"(above {options.acceleration_alert:g})", region))
+            forecast = (forecasts or {}).get(region)
+            if forecast is not None and forecast.unexpected[index]:
+                high = forecast.value[index] + forecast.halfwidth[index]
+                alerts.append(MotionAlert("unexpected_acceleration", index, float(values[index]),
+                                          f"{label}: speed {values[index]:.3g} {unit} above the 90 % interval "
+                                          f"forecast for it (≤ {high:.3g})", region))
             last = index
         failure = failures.get(region)
         if failure is not None and failure.issued:

@@ -26,6 +26,7 @@ from glacier_edge.contracts import (
     MotionPairRow,
     MotionRecord,
     RegistrationRow,
+    SpeedForecastRecord,
 )
 from glacier_edge.fileio import atomic_directory
 from glacier_edge.motion.pipeline import MotionResult
@@ -49,9 +50,17 @@ def motion_record(result: MotionResult, seconds: float) -> MotionRecord:
             registration.dx * to_original if ok else None, registration.dy * to_original if ok else None,
             registration.rotation_deg if ok else None, registration.scale if ok else None, registration.windows,
             registration.candidates, _none(registration.rms_px * to_original), registration.reason if not ok else ""))
+    glacier_forecast = next(iter(result.speed_forecasts.values()), None)
+
+    def forecast_of(k: int) -> tuple[float | None, float | None]:
+        if glacier_forecast is None or not np.isfinite(glacier_forecast.value[k]):
+            return None, None
+        return float(glacier_forecast.value[k]), _none(float(glacier_forecast.halfwidth[k]))
+
     pairs = tuple(MotionPairRow(p.first, p.second, sequence.labels[p.first], sequence.labels[p.second], p.days,
                                 len(p.field.valid), p.field.valid_share, p.median_speed, p.p90_speed,
-                                f"fields/pair_{k:03d}.npz", dict(p.region_speeds)) for k, p in enumerate(result.pairs))
+                                f"fields/pair_{k:03d}.npz", dict(p.region_speeds), *forecast_of(k))
+                  for k, p in enumerate(result.pairs))
     failures = tuple(FailureRecord(region, f.issued, f.failure_time, f.low, f.high, f.slope, f.p_value, f.observations,
                                    f.reason)
                      for region, f in result.failures.items())
@@ -62,7 +71,12 @@ def motion_record(result: MotionResult, seconds: float) -> MotionRecord:
         baseline_days=options.baseline_days, dated=sequence.days() is not None, registration=tuple(rows),
         pairs=pairs, failures=failures,
         alerts=tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message, a.region) for a in result.alerts),
-        seconds=round(seconds, 2))
+        seconds=round(seconds, 2), speed_forecasts=speed_forecast_records(result))
+
+
+def speed_forecast_records(result: MotionResult) -> tuple[SpeedForecastRecord, ...]:
+    return tuple(SpeedForecastRecord(region, f.next_value, _none(f.next_halfwidth), f.skill, f.coverage,
+                                     int(f.trust.scored)) for region, f in result.speed_forecasts.items())
 
 
 def _csv(header: list[str], rows: list[list[object]]) -> str:
@@ -139,3 +153,15 @@ def write_motion(result: MotionResult, out_dir: Path, seconds: float) -> MotionR
               "" if r.rms_px is None else round(r.rms_px, 4), r.reason] for r in record.registration]),
             encoding="utf-8")
     return record
+
+
+def speed_forecast_line(forecast: SpeedForecastRecord, unit: str) -> str:
+    """One line: the next speed ± its interval, and how the forecasts of this series fared."""
+    if forecast.next_speed is None:
+        return f"next speed, {forecast.region}: none yet"
+    band = "" if forecast.next_halfwidth is None else f" ± {forecast.next_halfwidth:.3g}"
+    record = ("no forecast scored yet" if not forecast.scored else
+              f"over {forecast.scored} forecast(s): skill {forecast.skill:+.2f} vs persistence, "
+              f"90 % interval coverage {forecast.coverage:.0%}" if forecast.skill is not None else
+              f"over {forecast.scored} forecast(s): coverage {forecast.coverage:.0%}")
+    return f"next speed, {forecast.region}: {forecast.next_speed:.3g}{band} {unit} ({record})"
