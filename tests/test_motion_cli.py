@@ -184,3 +184,15 @@ def test_run_without_masks_has_no_motion_and_motion_options_alone_are_refused(tm
     assert code == 2 and output.strip().splitlines()[-1] == (
         "glacier-edge: error: --pixel-size and --baseline-days are motion options: give --glacier-mask or "
         "--stable-mask too")
+
+
+def test_run_plot_with_motion_writes_the_speed_map_and_series(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (the 'train' extra)")
+    cli("sample", tmp_path / "cam", "--camera", "--frames", 5)
+    cam = tmp_path / "cam"
+    code, output = cli("run", cam / "frames", "--model", TINY, "--stable-mask", cam / "stable.png",
+                       "--glacier-mask", cam / "glacier.png", "--plot", tmp_path / "melt.png")
+    assert code == 0, output
+    for name in ("melt.png", "melt-motion.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"wrote {tmp_path / 'melt-motion.png'}" in output

@@ -134,7 +134,8 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
                    "Without it, GLIMS IDs in the names decide (farther than 50 km from every training glacier).")
 @click.option("--glacier-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also measure surface motion (torch-free, whatever the bundle knows): white on the glacier, "
-                   "the frames' size; frames are co-registered on everything outside it. See `glacier-edge motion`.")
+                   "the frames' size; frames are co-registered on everything outside it. See `glacier-edge motion`. "
+                   "With --plot P, P-motion.png shows the speed map and series.")
 @click.option("--stable-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also measure surface motion, co-registering frames on this mask's white (stable ground).")
 @click.option("--pixel-size", type=float, default=None, metavar="METRES",
@@ -199,6 +200,12 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
                                    prediction.halfwidth)],
                   suptitle=f"glacier-edge run — encoder: {result.model.encoder_weights}"
                            f"{'' if result.model.pretrained else ' — NOT PRETRAINED'}")
+        if prediction.motion is not None:
+            from glacier_edge.edge.plot import plot_motion
+
+            motion_plot = plot.with_name(f"{plot.stem}-motion{plot.suffix or '.png'}")
+            plot_motion(motion_plot, prediction.motion, f"glacier-edge run — surface motion of {seq.source}")
+            echo_err(f"wrote {motion_plot}")
     if output is not None:
         from glacier_edge.fileio import write_text_atomic
 

@@ -15,6 +15,7 @@ import numpy as np
 
 from glacier_edge.errors import MissingDependencyError
 from glacier_edge.fileio import write_file_atomic
+from glacier_edge.motion.pipeline import MotionResult
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,7 @@ class MeltPanel:
     """Per frame: half-width of the calibrated interval around the prediction, drawn as a band."""
 
 
-def plot_melt(path: str | os.PathLike[str], panels: list[MeltPanel], suptitle: str = "") -> Path:
-    """Write the predicted-vs-measured plot as PNG, one panel per sequence, atomically."""
+def _pyplot():
     try:
         import matplotlib
 
@@ -40,6 +40,12 @@ def plot_melt(path: str | os.PathLike[str], panels: list[MeltPanel], suptitle: s
         raise MissingDependencyError(
             "--plot needs matplotlib: pip install matplotlib (or the 'train' extra)"
         ) from exc
+    return plt
+
+
+def plot_melt(path: str | os.PathLike[str], panels: list[MeltPanel], suptitle: str = "") -> Path:
+    """Write the predicted-vs-measured plot as PNG, one panel per sequence, atomically."""
+    plt = _pyplot()
     figure, axes = plt.subplots(len(panels), 1, figsize=(8, 3.2 * len(panels)), squeeze=False)
     for axis, panel in zip(axes[:, 0], panels):
         use_dates = all(d is not None for d in panel.dates)
@@ -56,6 +62,43 @@ def plot_melt(path: str | os.PathLike[str], panels: list[MeltPanel], suptitle: s
         axis.legend(fontsize=8)
     if suptitle:
         figure.suptitle(suptitle, fontsize=9)
+    figure.tight_layout()
+    try:
+        return write_file_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    finally:
+        plt.close(figure)
+
+
+def plot_motion(path: str | os.PathLike[str], motion: MotionResult, title: str = "") -> Path:
+    """Two panels: the last pair's speed map with vectors over its second frame, and each region's
+    median speed series with the interval the station forecast for it (PNG, atomically)."""
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    sequence, unit = motion.sequence, motion.unit
+    if motion.pairs:
+        pair = motion.pairs[-1]
+        measured = pair.field
+        left.imshow(sequence.frames[pair.second], cmap="gray", vmin=0, vmax=1)
+        valid = measured.valid
+        quiver = left.quiver(measured.cols[valid], measured.rows[valid], measured.dx[valid], measured.dy[valid],
+                             pair.speed[valid], cmap="turbo", angles="xy", scale_units="xy", scale=0.25)
+        figure.colorbar(quiver, ax=left, label=f"speed ({unit})", fraction=0.046)
+        left.set_title(f"{sequence.labels[pair.first]} → {sequence.labels[pair.second]} (arrows ×4)", fontsize=8)
+    left.set_axis_off()
+    ends = np.array(motion.day_of_pair_end)
+    for index, (region, forecast) in enumerate(motion.speed_forecasts.items()):
+        series = np.array([pair.median_speed if region == next(iter(motion.speed_forecasts)) else
+                           pair.region_speeds.get(region) for pair in motion.pairs], dtype=np.float64)
+        colour = f"C{index}"
+        right.plot(ends, series, "-o", color=colour, label=f"{region}: measured median")
+        right.fill_between(ends, forecast.value - forecast.halfwidth, forecast.value + forecast.halfwidth,
+                           color=colour, alpha=0.15, label=f"{region}: forecast 90 % interval")
+    right.set_xlabel("days since the first frame (pair's end)")
+    right.set_ylabel(f"speed ({unit})")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=7)
+    if title:
+        figure.suptitle(title, fontsize=9)
     figure.tight_layout()
     try:
         return write_file_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))

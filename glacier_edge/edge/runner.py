@@ -67,6 +67,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
     motion_result = measure_run_motion(list(sequence), motion, max_pixels) if motion is not None else None
     context = replace(context, motion_seconds=time.perf_counter() - started if motion is not None else 0.0)
     result = build_result(prediction, context, bundle.manifest.calibration, motion_result)
+    prediction = replace(prediction, motion=motion_result)
     note = bundle_prior_note([frames.source, *frames.labels[:1]], bundle.manifest.training, region)
     if note is not None:
         result = replace(result, summary=replace(result.summary, prior_note=note))

@@ -31,6 +31,7 @@ from glacier_edge.errors import ModelBundleError, OutputError, ProviderError
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.ingest.frames import FrameSequence
 from glacier_edge.ingest.layout import scene_kind_of
+from glacier_edge.motion.pipeline import MotionResult
 from glacier_edge.paths import default_cache_dir
 from glacier_edge.signals.features import node_inputs
 from glacier_edge.signals.graph import dense_adjacency
@@ -181,6 +182,8 @@ class Prediction:
     """Per frame: the layout's perspective (:func:`glacier_edge.ingest.layout.perspective`)."""
     other_kind: np.ndarray | None = None
     """Per frame: its layout shows another kind of scene than the bundle knows (counted as OOD)."""
+    motion: MotionResult | None = None
+    """Surface motion, when `run` was asked for it (set by the runner)."""
 
 
 def _check_colour_width(bundle: Bundle) -> None:
