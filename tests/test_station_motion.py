@@ -61,6 +61,9 @@ def test_station_motion_equals_the_motion_command_and_survives_a_restart(camera:
         row = rows[pair["second"]]
         assert row["speed_median"] == pytest.approx(pair["median_speed"], abs=1e-6)
         assert row["speed_valid_share"] == pytest.approx(pair["valid_share"], abs=1e-9)
+        if pair["forecast_speed"] is not None:  # the same online trust, replayed image by image
+            assert row["speed_forecast"] == pytest.approx(pair["forecast_speed"], abs=1e-9)
+            assert row["speed_forecast_halfwidth"] == pytest.approx(pair["forecast_halfwidth"], abs=1e-9)
     for row, registered in zip(rows, expected["registration"]):
         assert row["shift_x"] == pytest.approx(registered["dx"], abs=1e-6)
     table = cli("history", "--db", tmp_path / "s.db")[1]

@@ -22,6 +22,7 @@ from glacier_edge.motion.field import displacement_field
 from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, MotionSequence, grey, read_mask
 from glacier_edge.motion.pipeline import MotionOptions
 from glacier_edge.motion.register import register
+from glacier_edge.motion.speed import forecast_speeds
 from glacier_edge.station.records import Alert, MotionRow
 from glacier_edge.station.store import Store
 
@@ -98,12 +99,28 @@ class StationMotion:
             if share >= 0.1 and measured.valid.any():
                 median = float(np.median(speed[measured.valid]))
                 p90 = float(np.percentile(speed[measured.valid], 90))
+        forecast = None
+        if median is not None:
+            history = store.speed_series()
+            centre = (day - store.motion_reference_day()).days - days / 2
+            forecast = forecast_speeds(np.array([t for t, _ in history] + [centre]),
+                                       np.array([v for _, v in history] + [median]))
         row = MotionRow(image_id, True, found.dx * to_original, found.dy * to_original, found.rotation_deg,
                         found.windows, found.rms_px * to_original, "", last_id, days if days > 0 else None,
-                        median, p90, share)
+                        median, p90, share, None,
+                        _finite(forecast.value[-1]) if forecast is not None else None,
+                        _finite(forecast.halfwidth[-1]) if forecast is not None else None)
         store.insert_motion(row)
         store.set_motion_frame("last", image_id, registered, day)
-        return MotionStep(row, self._alerts(store, row, image_id, day, now, label))
+        alerts = self._alerts(store, row, image_id, day, now, label)
+        if forecast is not None and forecast.unexpected[-1]:
+            high = forecast.value[-1] + forecast.halfwidth[-1]
+            unit = self.config.options.unit
+            alerts += (Alert(None, image_id, "unexpected_acceleration", float(median), {
+                "unit": unit, "forecast": float(forecast.value[-1]), "interval_high": float(high), "image": label,
+                "date": day.isoformat(),
+                "message": f"speed {median:.3g} {unit} above the 90 % interval forecast for it (≤ {high:.3g})"}, now),)
+        return MotionStep(row, alerts)
 
     def _alerts(self, store: Store, row: MotionRow, image_id: int, day: date, now: str,
                 label: str) -> tuple[Alert, ...]:
@@ -139,6 +156,10 @@ class StationMotion:
                     "message": f"inverse velocity falls toward zero (p = {forecast.p_value:.1e} over the last "
                                f"{forecast.observations} speeds): failure forecast for {when.isoformat()}"}, now))
         return tuple(alerts)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if np.isfinite(value) else None
 
 
 def check_motion_options(config: StationMotionOptions) -> None:

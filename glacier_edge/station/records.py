@@ -11,7 +11,8 @@ if TYPE_CHECKING:
 
 ImageStatus = Literal["ok", "quarantined"]
 DateSource = Literal["name", "sidecar", "arrival"]
-AlertKind = Literal["threshold", "unexpected_change", "speed", "acceleration", "failure_forecast"]
+AlertKind = Literal["threshold", "unexpected_change", "speed", "acceleration", "unexpected_acceleration",
+                    "failure_forecast"]
 
 
 @dataclass(frozen=True)
@@ -139,7 +140,8 @@ class MotionRow:
     """An image's motion, computed once when it arrived (`watch --glacier-mask/--stable-mask`)."""
 
     COLUMNS: ClassVar[str] = ("image_id, registered, shift_x, shift_y, rotation_deg, windows, rms_px, reason, "
-                              "pair_first_id, days, speed_median, speed_p90, valid_share, day")
+                              "pair_first_id, days, speed_median, speed_p90, valid_share, day, forecast_speed, "
+                              "forecast_halfwidth")
 
     image_id: int
     registered: bool
@@ -160,6 +162,9 @@ class MotionRow:
     valid_share: float | None
     day: float | None = None
     """Days since the reference image (the station's first)."""
+    forecast_speed: float | None = None
+    """The speed the station forecast for this pair before measuring it (online trust)."""
+    forecast_halfwidth: float | None = None
 
     @classmethod
     def from_row(cls, row: tuple) -> MotionRow:

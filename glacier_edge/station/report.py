@@ -61,6 +61,9 @@ class HistoryRow:
     """Median speed of the pair ending at this image (px/day of the original, or m/day)."""
     speed_p90: float | None = None
     speed_valid_share: float | None = None
+    speed_forecast: float | None = None
+    """The speed the station forecast for this pair before measuring it, ± ``speed_forecast_halfwidth``."""
+    speed_forecast_halfwidth: float | None = None
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,8 @@ def read_history(store: Store) -> StationHistory:
             None if image.perspective is None else str(scene_kind_of(image.perspective)),
             moved.registered if moved else None, moved.shift_x if moved else None, moved.shift_y if moved else None,
             moved.speed_median if moved else None, moved.speed_p90 if moved else None,
-            moved.valid_share if moved else None))
+            moved.valid_share if moved else None, moved.forecast_speed if moved else None,
+            moved.forecast_halfwidth if moved else None))
     skill, _ = store.running_skill()
     scored = sum(p.error is not None for p in predictions)
     inside = [p.inside for p in predictions if p.inside is not None]

@@ -142,7 +142,9 @@ CREATE TABLE motion (
     speed_median REAL,
     speed_p90 REAL,
     valid_share REAL,
-    day REAL
+    day REAL,
+    forecast_speed REAL,
+    forecast_halfwidth REAL
 );
 CREATE TABLE motion_frames (
     role TEXT PRIMARY KEY CHECK (role IN ('reference', 'last')),
@@ -365,13 +367,14 @@ class Store:
         day = None
         if reference is not None and image is not None and image[0]:
             day = float((date.fromisoformat(image[0]) - date.fromisoformat(reference[0])).days)
-        self.db.execute(f"INSERT INTO motion ({MotionRow.COLUMNS}) VALUES ({', '.join('?' * 14)})",
+        self.db.execute(f"INSERT INTO motion ({MotionRow.COLUMNS}) VALUES ({', '.join('?' * 16)})",
                         (row.image_id, int(row.registered), row.shift_x, row.shift_y, row.rotation_deg, row.windows,
                          row.rms_px, row.reason, row.pair_first_id, row.days, row.speed_median, row.speed_p90,
-                         row.valid_share, day))
+                         row.valid_share, day, row.forecast_speed, row.forecast_halfwidth))
 
-    def speed_series(self, count: int) -> list[tuple[float, float]]:
-        """(day of the pair's centre, median speed) of the newest ``count`` pairs with a speed, oldest first."""
+    def speed_series(self, count: int = -1) -> list[tuple[float, float]]:
+        """(day of the pair's centre, median speed) of the newest ``count`` pairs with a speed (all:
+        -1), oldest first."""
         rows = self.db.execute("SELECT day - days / 2.0, speed_median FROM motion WHERE speed_median IS NOT NULL "
                                "ORDER BY image_id DESC LIMIT ?", (count,)).fetchall()
         return [(float(t), float(v)) for t, v in rows[::-1]]
