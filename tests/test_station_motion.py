@@ -76,21 +76,41 @@ def test_station_speed_alerts_are_delivered(camera: Path, tmp_path: Path) -> Non
     alerts = tmp_path / "alerts.jsonl"
     code, output = watch(inbox, tmp_path / "s.db", camera, "--speed-alert", 1.0, "--alerts", alerts)
     assert code == 0, output
-    assert "ALERT speed: median speed" in output
+    assert "ALERT speed: glacier: median speed" in output
     delivered = [json.loads(line) for line in alerts.read_text().splitlines()]
     speed = [a for a in delivered if a["kind"] == "speed"]
     assert len(speed) == 7 and all(a["value"] > 1.0 and a["unit"] == "px/day" for a in speed)
-    assert speed[0]["message"].startswith("median speed ") and speed[0]["message"].endswith(" px/day above 1")
+    assert speed[0]["message"].startswith("glacier: median speed ") and speed[0]["message"].endswith(" px/day above 1")
+    assert speed[0]["region"] == "glacier"
 
 
 def test_motion_options_without_a_mask_are_refused(camera: Path, tmp_path: Path) -> None:
     code, output = cli("watch", camera / "frames", "--once", "--model", TINY, "--db", tmp_path / "s.db",
                        "--speed-alert", 2)
     assert code == 2 and output.strip().splitlines()[-1] == (
-        "glacier-edge: error: --pixel-size, --speed-alert and --acceleration-alert are motion options: give "
-        "--glacier-mask or --stable-mask too")
+        "glacier-edge: error: --pixel-size, --speed-alert, --acceleration-alert and --regions-mask are motion "
+        "options: give --glacier-mask or --stable-mask too")
     code, output = cli("watch", camera / "frames", "--once", "--model", TINY, "--db", tmp_path / "s.db",
                        "--stable-mask", tmp_path / "missing.png")
     assert code == 2 and output.strip().splitlines()[-1] == (
         f"glacier-edge: error: --stable-mask {tmp_path / 'missing.png'}: no such file")
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_station_forecasts_the_serac_failure_and_names_it(tmp_path: Path) -> None:
+    """`watch --regions-mask` on the full camera sample: the serac's failure forecast arrives as an
+    alert naming the serac; the glacier as a whole gets none."""
+    code, output = cli("sample", tmp_path / "cam", "--camera")
+    cam = tmp_path / "cam"
+    alerts = tmp_path / "alerts.jsonl"
+    code, output = watch(cam / "frames", tmp_path / "s.db", cam, "--regions-mask", cam / "regions.png",
+                         "--alerts", alerts)
+    assert code == 0, output
+    delivered = [json.loads(line) for line in alerts.read_text().splitlines()]
+    failures = [a for a in delivered if a["kind"] == "failure_forecast"]
+    assert failures and {a["region"] for a in failures} == {"serac"}
+    assert failures[-1]["failure_date"] in ("2021-08-14", "2021-08-15")  # the truth: 2021-08-15 00:00
+    assert "ALERT failure forecast: serac: inverse velocity falls toward zero" in output
+    history = json.loads(cli("history", "--db", tmp_path / "s.db", "--format", "json")[1])
+    serac = [row["region_speeds"]["serac"] for row in history["rows"] if row["region_speeds"].get("serac")]
+    assert len(serac) >= 5 and max(serac) > 5  # px/day: it accelerates from ~2 to ~7.6

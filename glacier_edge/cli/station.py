@@ -63,6 +63,9 @@ trusted_key_option = click.option(
                    "the images' size; registration uses everything outside it.")
 @click.option("--stable-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also measure surface motion, registering each image on this mask's white (stable ground).")
+@click.option("--regions-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Motion: a label image (each non-zero grey level a region, names in NAME.names.txt): each region "
+                   "gets its own speed series, forecasts and alerts that name it.")
 @click.option("--pixel-size", type=float, default=None, metavar="METRES", help="Motion speeds in m/day.")
 @click.option("--speed-alert", type=float, default=None, help="Motion: alert when the median speed exceeds this.")
 @click.option("--acceleration-alert", type=float, default=None,
@@ -72,7 +75,8 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
                   alert_threshold: float | None, alerts_file: Path | None, on_alert: str | None,
                   alert_timeout: float, trusted_key: Path | None, precision: str, provider: str,
                   threads: int | None, settle: float, poll: float, lock_timeout: float, region: str | None,
-                  glacier_mask: Path | None, stable_mask: Path | None, pixel_size: float | None,
+                  glacier_mask: Path | None, stable_mask: Path | None, regions_mask: Path | None,
+                  pixel_size: float | None,
                   speed_alert: float | None, acceleration_alert: float | None, max_pixels: int) -> None:
     """Station mode: take each new image in INBOX once, keep every result in SQLite.
 
@@ -108,11 +112,11 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
         from glacier_edge.station.motion import StationMotionOptions, check_motion_options
 
         motion = StationMotionOptions(glacier_mask, stable_mask, MotionOptions(
-            pixel_size=pixel_size, speed_alert=speed_alert, acceleration_alert=acceleration_alert))
+            pixel_size=pixel_size, speed_alert=speed_alert, acceleration_alert=acceleration_alert), regions_mask)
         check_motion_options(motion)
-    elif pixel_size is not None or speed_alert is not None or acceleration_alert is not None:
-        raise BadInputError("--pixel-size, --speed-alert and --acceleration-alert are motion options: give "
-                            "--glacier-mask or --stable-mask too")
+    elif pixel_size is not None or speed_alert is not None or acceleration_alert is not None or regions_mask:
+        raise BadInputError("--pixel-size, --speed-alert, --acceleration-alert and --regions-mask are motion "
+                            "options: give --glacier-mask or --stable-mask too")
     db_path = db_path or default_db()
     if db_path == default_db():
         db_path.parent.mkdir(parents=True, exist_ok=True)

@@ -19,10 +19,10 @@ import numpy as np
 from glacier_edge.errors import BadInputError
 from glacier_edge.motion.failure import WINDOW, inverse_velocity_forecast
 from glacier_edge.motion.field import displacement_field
-from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, MotionSequence, grey, read_mask
-from glacier_edge.motion.pipeline import MotionOptions
+from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, MotionSequence, grey, read_mask, read_regions
+from glacier_edge.motion.pipeline import MIN_REGION_WINDOWS, WHOLE, MotionOptions
 from glacier_edge.motion.register import register
-from glacier_edge.motion.speed import forecast_speeds
+from glacier_edge.motion.speed import SpeedForecast, forecast_speeds
 from glacier_edge.station.records import Alert, MotionRow
 from glacier_edge.station.store import Store
 
@@ -34,6 +34,8 @@ class StationMotionOptions:
     glacier_mask: Path | None
     stable_mask: Path | None
     options: MotionOptions = MotionOptions()
+    regions_mask: Path | None = None
+    """A label image: each region gets its own speed series, forecasts and alerts."""
     long_side: int = DEFAULT_LONG_SIDE
 
 
@@ -49,6 +51,7 @@ class StationMotion:
     def __init__(self, config: StationMotionOptions) -> None:
         self.config = config
         self._masks: tuple[np.ndarray | None, np.ndarray | None] | None = None
+        self._regions: dict[str, np.ndarray] = {}
 
     def _masks_for(self, original_size: tuple[int, int], shape: tuple[int, int], scale: float) -> tuple:
         if self._masks is None:
@@ -56,6 +59,8 @@ class StationMotion:
             glacier = read_mask(self.config.glacier_mask, probe, "--glacier-mask") if self.config.glacier_mask else None
             stable = read_mask(self.config.stable_mask, probe, "--stable-mask") if self.config.stable_mask else None
             self._masks = (glacier, stable if stable is not None or glacier is None else ~glacier)
+            if self.config.regions_mask is not None:
+                self._regions = read_regions(self.config.regions_mask, probe)
         return self._masks
 
     def step(self, store: Store, image_id: int, day: date, original: np.ndarray, now: str,
@@ -99,63 +104,75 @@ class StationMotion:
             if share >= 0.1 and measured.valid.any():
                 median = float(np.median(speed[measured.valid]))
                 p90 = float(np.percentile(speed[measured.valid], 90))
-        forecast = None
-        if median is not None:
-            history = store.speed_series()
-            centre = (day - store.motion_reference_day()).days - days / 2
-            forecast = forecast_speeds(np.array([t for t, _ in history] + [centre]),
-                                       np.array([v for _, v in history] + [median]))
+        centre = (day - store.motion_reference_day()).days - days / 2 if days > 0 else None
+        speeds = {WHOLE: median}
+        if self._regions and median is not None:
+            for name, mask in self._regions.items():
+                inside = measured.valid & mask[measured.rows, measured.cols]
+                speeds[name] = float(np.median(speed[inside])) if inside.sum() >= MIN_REGION_WINDOWS else None
+        forecasts = {}
+        for name, value in speeds.items():
+            if value is not None and centre is not None:
+                history = store.speed_series(region=name)
+                forecasts[name] = forecast_speeds(np.array([t for t, _ in history] + [centre]),
+                                                  np.array([v for _, v in history] + [value]))
+        glacier_forecast = forecasts.get(WHOLE)
         row = MotionRow(image_id, True, found.dx * to_original, found.dy * to_original, found.rotation_deg,
                         found.windows, found.rms_px * to_original, "", last_id, days if days > 0 else None,
                         median, p90, share, None,
-                        _finite(forecast.value[-1]) if forecast is not None else None,
-                        _finite(forecast.halfwidth[-1]) if forecast is not None else None)
+                        _finite(glacier_forecast.value[-1]) if glacier_forecast is not None else None,
+                        _finite(glacier_forecast.halfwidth[-1]) if glacier_forecast is not None else None)
         store.insert_motion(row)
+        for name, value in speeds.items():
+            if name != WHOLE:
+                forecast = forecasts.get(name)
+                store.insert_region_speed(image_id, name, centre, value,
+                                          _finite(forecast.value[-1]) if forecast is not None else None,
+                                          _finite(forecast.halfwidth[-1]) if forecast is not None else None)
         store.set_motion_frame("last", image_id, registered, day)
-        alerts = self._alerts(store, row, image_id, day, now, label)
-        if forecast is not None and forecast.unexpected[-1]:
-            high = forecast.value[-1] + forecast.halfwidth[-1]
-            unit = self.config.options.unit
-            alerts += (Alert(None, image_id, "unexpected_acceleration", float(median), {
-                "unit": unit, "forecast": float(forecast.value[-1]), "interval_high": float(high), "image": label,
-                "date": day.isoformat(),
-                "message": f"speed {median:.3g} {unit} above the 90 % interval forecast for it (≤ {high:.3g})"}, now),)
-        return MotionStep(row, alerts)
+        alerts: list[Alert] = []
+        for name, value in speeds.items():
+            if value is not None:
+                alerts += self._alerts(store, name, value, forecasts.get(name), image_id, day, now, label)
+        return MotionStep(row, tuple(alerts))
 
-    def _alerts(self, store: Store, row: MotionRow, image_id: int, day: date, now: str,
-                label: str) -> tuple[Alert, ...]:
-        if row.speed_median is None:
-            return ()
+    def _alerts(self, store: Store, region: str, value: float, forecast: SpeedForecast | None, image_id: int,
+                day: date, now: str, label: str) -> list[Alert]:
+        """The alerts of one region's new speed (its series already holds it): speed, acceleration,
+        unexpected acceleration and the failure forecast, each naming the region."""
         options = self.config.options
         unit = options.unit
         alerts = []
-        series = store.speed_series(WINDOW)  # (pair-centre day, median) of the newest pairs, oldest first
-        if options.speed_alert is not None and row.speed_median > options.speed_alert:
-            alerts.append(Alert(None, image_id, "speed", row.speed_median, {
-                "unit": unit, "threshold": options.speed_alert, "image": label, "date": day.isoformat(),
-                "message": f"median speed {row.speed_median:.3g} {unit} above {options.speed_alert:g}"}, now))
+        series = store.speed_series(WINDOW, region=region)  # (pair-centre day, median), oldest first
+
+        def alert(kind: str, number: float, message: str, **detail: object) -> None:
+            alerts.append(Alert(None, image_id, kind, float(number), {
+                "region": region, "unit": unit, "image": label, "date": day.isoformat(),
+                "message": f"{region}: {message}", **detail}, now))
+
+        if options.speed_alert is not None and value > options.speed_alert:
+            alert("speed", value, f"median speed {value:.3g} {unit} above {options.speed_alert:g}",
+                  threshold=options.speed_alert)
         if options.acceleration_alert is not None and len(series) >= 2 and series[-1][0] > series[-2][0]:
             acceleration = (series[-1][1] - series[-2][1]) / (series[-1][0] - series[-2][0])
             if acceleration > options.acceleration_alert:
-                alerts.append(Alert(None, image_id, "acceleration", float(acceleration), {
-                    "unit": f"{unit} per day", "threshold": options.acceleration_alert, "image": label,
-                    "date": day.isoformat(),
-                    "message": f"speed grows {acceleration:.3g} {unit} per day (above {options.acceleration_alert:g})"},
-                    now))
+                alert("acceleration", acceleration, f"speed grows {acceleration:.3g} {unit} per day (above "
+                      f"{options.acceleration_alert:g})", threshold=options.acceleration_alert)
+        if forecast is not None and forecast.unexpected[-1]:
+            high = forecast.value[-1] + forecast.halfwidth[-1]
+            alert("unexpected_acceleration", value, f"speed {value:.3g} {unit} above the 90 % interval forecast "
+                  f"for it (≤ {high:.3g})", forecast=float(forecast.value[-1]), interval_high=float(high))
         if series:
-            times = np.array([t for t, _ in series])
-            forecast = inverse_velocity_forecast(times, np.array([v for _, v in series]))
-            if forecast.issued:
-                first = store.motion_reference_day()
+            failure = inverse_velocity_forecast(np.array([t for t, _ in series]), np.array([v for _, v in series]))
+            if failure.issued:
                 from datetime import timedelta
 
-                when = first + timedelta(days=float(forecast.failure_time))
-                alerts.append(Alert(None, image_id, "failure_forecast", float(forecast.failure_time), {
-                    "failure_date": when.isoformat(), "low_day": forecast.low, "high_day": forecast.high,
-                    "p_value": forecast.p_value, "image": label, "date": day.isoformat(),
-                    "message": f"inverse velocity falls toward zero (p = {forecast.p_value:.1e} over the last "
-                               f"{forecast.observations} speeds): failure forecast for {when.isoformat()}"}, now))
-        return tuple(alerts)
+                when = store.motion_reference_day() + timedelta(days=float(failure.failure_time))
+                alert("failure_forecast", failure.failure_time, f"inverse velocity falls toward zero (p = "
+                      f"{failure.p_value:.1e} over the last {failure.observations} speeds): failure forecast for "
+                      f"{when.isoformat()}", failure_date=when.isoformat(), low_day=failure.low,
+                      high_day=failure.high, p_value=failure.p_value)
+        return alerts
 
 
 def _finite(value: float) -> float | None:
@@ -164,6 +181,7 @@ def _finite(value: float) -> float | None:
 
 def check_motion_options(config: StationMotionOptions) -> None:
     """Refuse at start what would fail on the first image: a mask path that is not a file."""
-    for what, path in (("--glacier-mask", config.glacier_mask), ("--stable-mask", config.stable_mask)):
+    for what, path in (("--glacier-mask", config.glacier_mask), ("--stable-mask", config.stable_mask),
+                       ("--regions-mask", config.regions_mask)):
         if path is not None and not Path(path).is_file():
             raise BadInputError(f"{what} {path}: no such file")

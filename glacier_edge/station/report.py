@@ -11,7 +11,7 @@ import csv
 import dataclasses
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import ClassVar
@@ -64,6 +64,8 @@ class HistoryRow:
     speed_forecast: float | None = None
     """The speed the station forecast for this pair before measuring it, ± ``speed_forecast_halfwidth``."""
     speed_forecast_halfwidth: float | None = None
+    region_speeds: dict[str, float | None] = field(default_factory=dict)
+    """Each region's median speed of the pair ending at this image (`watch --regions-mask`)."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ def read_history(store: Store) -> StationHistory:
     for alert in store.alerts():
         alerts.setdefault(alert.image_id, []).append(alert.kind)
     motion = store.motion_rows()
+    region_speeds = store.region_speeds()
     rows = []
     for image in store.images():
         target = for_image.get(image.id)
@@ -120,7 +123,7 @@ def read_history(store: Store) -> StationHistory:
             moved.registered if moved else None, moved.shift_x if moved else None, moved.shift_y if moved else None,
             moved.speed_median if moved else None, moved.speed_p90 if moved else None,
             moved.valid_share if moved else None, moved.forecast_speed if moved else None,
-            moved.forecast_halfwidth if moved else None))
+            moved.forecast_halfwidth if moved else None, region_speeds.get(int(image.id), {})))
     skill, _ = store.running_skill()
     scored = sum(p.error is not None for p in predictions)
     inside = [p.inside for p in predictions if p.inside is not None]

@@ -146,6 +146,15 @@ CREATE TABLE motion (
     forecast_speed REAL,
     forecast_halfwidth REAL
 );
+CREATE TABLE motion_regions (
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    region TEXT NOT NULL,
+    centre REAL,
+    speed_median REAL,
+    forecast_speed REAL,
+    forecast_halfwidth REAL,
+    PRIMARY KEY (image_id, region)
+);
 CREATE TABLE motion_frames (
     role TEXT PRIMARY KEY CHECK (role IN ('reference', 'last')),
     image_id INTEGER NOT NULL REFERENCES images (id),
@@ -372,12 +381,30 @@ class Store:
                          row.rms_px, row.reason, row.pair_first_id, row.days, row.speed_median, row.speed_p90,
                          row.valid_share, day, row.forecast_speed, row.forecast_halfwidth))
 
-    def speed_series(self, count: int = -1) -> list[tuple[float, float]]:
+    def speed_series(self, count: int = -1, region: str = "glacier") -> list[tuple[float, float]]:
         """(day of the pair's centre, median speed) of the newest ``count`` pairs with a speed (all:
-        -1), oldest first."""
-        rows = self.db.execute("SELECT day - days / 2.0, speed_median FROM motion WHERE speed_median IS NOT NULL "
-                               "ORDER BY image_id DESC LIMIT ?", (count,)).fetchall()
+        -1) of the whole glacier or one region, oldest first."""
+        if region == "glacier":
+            rows = self.db.execute("SELECT day - days / 2.0, speed_median FROM motion WHERE speed_median IS NOT "
+                                   "NULL ORDER BY image_id DESC LIMIT ?", (count,)).fetchall()
+        else:
+            rows = self.db.execute("SELECT centre, speed_median FROM motion_regions WHERE region = ? AND "
+                                   "speed_median IS NOT NULL ORDER BY image_id DESC LIMIT ?",
+                                   (region, count)).fetchall()
         return [(float(t), float(v)) for t, v in rows[::-1]]
+
+    def insert_region_speed(self, image_id: int, region: str, centre: float | None, speed: float | None,
+                            forecast: float | None, halfwidth: float | None) -> None:
+        self.db.execute("INSERT INTO motion_regions (image_id, region, centre, speed_median, forecast_speed, "
+                        "forecast_halfwidth) VALUES (?, ?, ?, ?, ?, ?)",
+                        (image_id, region, centre, speed, forecast, halfwidth))
+
+    def region_speeds(self) -> dict[int, dict[str, float | None]]:
+        """Per image: each region's median speed (images with a pair only)."""
+        speeds: dict[int, dict[str, float | None]] = {}
+        for image_id, region, speed in self.db.execute("SELECT image_id, region, speed_median FROM motion_regions"):
+            speeds.setdefault(int(image_id), {})[str(region)] = speed
+        return speeds
 
     def motion_rows(self) -> dict[int, MotionRow]:
         rows = self.db.execute(f"SELECT {MotionRow.COLUMNS} FROM motion").fetchall()
