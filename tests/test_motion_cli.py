@@ -196,3 +196,17 @@ def test_run_plot_with_motion_writes_the_speed_map_and_series(tmp_path: Path) ->
     for name in ("melt.png", "melt-motion.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"wrote {tmp_path / 'melt-motion.png'}" in output
+
+
+def test_without_any_mask_frames_are_taken_as_they_are_and_it_says_so(camera: tuple[Path, Path, CameraTimelapse],
+                                                                       tmp_path: Path) -> None:
+    """Registering on the whole frame would take the ice's own motion for shake: without a mask
+    nothing is registered, and both the log and the record say so."""
+    frames = camera[0]
+    code, output = cli("motion", frames, "--template", 32, "--spacing", 32, "--out", tmp_path / "m")
+    assert code == 0, output
+    assert "no --stable-mask or --glacier-mask: frames are taken as co-registered" in output
+    assert "frames taken as co-registered (no --stable-mask or --glacier-mask): 5 frames" in output
+    record = json.loads((tmp_path / "m" / "motion.json").read_text())
+    assert [r["reason"] for r in record["registration"]] == ["taken as co-registered: no stable ground given"] * 5
+    assert all(r["dx"] == 0.0 for r in record["registration"])

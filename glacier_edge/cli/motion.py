@@ -91,8 +91,11 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
         click.echo(f"{pair.first_label[:24]:24s}  {pair.second_label[:24]:24s}  {pair.days:5g}  "
                    f"{pair.valid_share:6.0%}  {median:>9s}  {p90:>9s}")
     left_out = [r for r in record.registration if not r.registered]
-    click.echo(f"registered {len(record.registration) - len(left_out)} of {record.frames} frames on stable ground"
-               + (f"; left out: {', '.join(r.label for r in left_out)}" if left_out else ""))
+    if glacier is None and stable is None:
+        click.echo(f"frames taken as co-registered (no --stable-mask or --glacier-mask): {record.frames} frames")
+    else:
+        click.echo(f"registered {len(record.registration) - len(left_out)} of {record.frames} frames on stable "
+                   "ground" + (f"; left out: {', '.join(r.label for r in left_out)}" if left_out else ""))
     from glacier_edge.motion.report import speed_forecast_line
 
     for forecast in record.speed_forecasts:

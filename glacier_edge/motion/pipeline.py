@@ -18,7 +18,7 @@ from glacier_edge.errors import BadInputError
 from glacier_edge.motion.failure import FailureForecast, inverse_velocity_forecast
 from glacier_edge.motion.field import RADIUS, SPACING, TEMPLATE, DisplacementField, displacement_field
 from glacier_edge.motion.imagery import MotionSequence
-from glacier_edge.motion.register import IDENTITY, Registration, register
+from glacier_edge.motion.register import ASSUMED, IDENTITY, Registration, register
 from glacier_edge.motion.speed import SpeedForecast, forecast_speeds
 
 MIN_VALID_SHARE = 0.1
@@ -147,7 +147,15 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
     reference = sequence.frames[0]
     registrations: list[Registration] = [IDENTITY]
     registered: list[np.ndarray | None] = [reference]
-    for index in range(1, len(sequence.frames)):
+    if stable is None:
+        # nothing says where the ground is still: registering on the whole frame would take the ice's
+        # own motion for shake, so the frames are taken as they are (satellite products usually are
+        # co-registered; a camera needs --stable-mask) — and the report says so
+        progress("no --stable-mask or --glacier-mask: frames are taken as co-registered, not registered "
+                 "(give --stable-mask to register a camera's frames on its rock)")
+        registrations = [ASSUMED] * len(sequence.frames)
+        registered = list(sequence.frames)
+    for index in range(1 if stable is not None else len(sequence.frames), len(sequence.frames)):
         found = register(reference, sequence.frames[index], stable, method=options.method)
         registrations.append(found)
         registered.append(found.apply(sequence.frames[index]) if found.ok else None)

@@ -69,6 +69,7 @@ class Registration:
 
 
 IDENTITY = Registration(0.0, 0.0, 0.0, 1.0, 0, 0, 0.0, True, "the reference")
+ASSUMED = Registration(0.0, 0.0, 0.0, 1.0, 0, 0, 0.0, True, "taken as co-registered: no stable ground given")
 
 
 def _fit_similarity(y: np.ndarray, x: np.ndarray, my: np.ndarray, mx: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ from glacier_edge.contracts import (
 )
 from glacier_edge.fileio import atomic_directory
 from glacier_edge.motion.pipeline import MotionResult
+from glacier_edge.motion.register import IDENTITY
 
 ARROW_GAIN = 4.0
 """Arrows are drawn this many times their displacement, so sub-pixel motion shows."""
@@ -49,7 +50,8 @@ def motion_record(result: MotionResult, seconds: float) -> MotionRecord:
             index, label, sequence.dates[index].isoformat() if sequence.dates[index] else None, ok,
             registration.dx * to_original if ok else None, registration.dy * to_original if ok else None,
             registration.rotation_deg if ok else None, registration.scale if ok else None, registration.windows,
-            registration.candidates, _none(registration.rms_px * to_original), registration.reason if not ok else ""))
+            registration.candidates, _none(registration.rms_px * to_original),
+            "" if ok and registration.reason in ("", IDENTITY.reason) else registration.reason))
     glacier_forecast = next(iter(result.speed_forecasts.values()), None)
 
     def forecast_of(k: int) -> tuple[float | None, float | None]:
