@@ -19,7 +19,7 @@ from glacier_edge.motion.failure import FailureForecast, inverse_velocity_foreca
 from glacier_edge.motion.field import RADIUS, SPACING, TEMPLATE, DisplacementField, displacement_field
 from glacier_edge.motion.imagery import MotionSequence
 from glacier_edge.motion.register import ASSUMED, IDENTITY, Registration, register
-from glacier_edge.motion.speed import SpeedForecast, forecast_speeds
+from glacier_edge.motion.speed import MIN_EXCESS_PX, SpeedForecast, forecast_speeds
 
 MIN_VALID_SHARE = 0.1
 """A pair whose valid vectors cover less than this share of its windows reports no speed."""
@@ -187,7 +187,9 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
     for name in regions:
         series[name] = np.array([np.nan if p.region_speeds[name] is None else p.region_speeds[name] for p in pairs])
     failures = {name: inverse_velocity_forecast(centres, values) for name, values in series.items()} if pairs else {}
-    forecasts = {name: forecast_speeds(centres, values) for name, values in series.items()} if pairs else {}
+    precision = np.array([MIN_EXCESS_PX * factor / p.days for p in pairs])
+    forecasts = ({name: forecast_speeds(centres, values, precision) for name, values in series.items()}
+                 if pairs else {})
     alerts = motion_alerts(pairs, centres, series, failures, options, sequence, forecasts)
     return MotionResult(sequence, options, registrations, pairs, ends, failures, forecasts, alerts)
 

@@ -18,6 +18,10 @@ import numpy as np
 
 from glacier_edge.signals.online import OnlineTrust
 
+MIN_EXCESS_PX = 0.2
+"""An unexpected acceleration must exceed its interval by at least this displacement (px over the
+pair): four times the measured matching precision (0.05 px), so a glacier standing still (the
+generated nadir sample: 0.0002 px/day) raises nothing on noise."""
 PRIOR_SHARE = 0.25
 """Before 9 scored forecasts the interval is filled with this share of the first speed (the
 station knows nothing else yet); the adaptive conformal level then takes over."""
@@ -58,9 +62,12 @@ def _answers(times: np.ndarray, speeds: np.ndarray, k: int, target_time: float) 
     return np.array([trend, persistence, mean])
 
 
-def forecast_speeds(times: np.ndarray, speeds: np.ndarray) -> SpeedForecast:
-    """Replay the online trust causally over a speed series (``times``: the pairs' centres, days)."""
+def forecast_speeds(times: np.ndarray, speeds: np.ndarray, precision: np.ndarray | None = None) -> SpeedForecast:
+    """Replay the online trust causally over a speed series (``times``: the pairs' centres, days).
+    ``precision``: per pair, the smallest excess over the interval (speed units) that counts as an
+    unexpected acceleration (:data:`MIN_EXCESS_PX` over the pair's days, in the series' unit)."""
     times, speeds = np.asarray(times, np.float64), np.asarray(speeds, np.float64)
+    floor = np.zeros(len(speeds)) if precision is None else np.asarray(precision, np.float64)
     count = len(speeds)
     value, halfwidth = np.full(count, np.nan), np.full(count, np.nan)
     inside, unexpected = np.zeros(count, bool), np.zeros(count, bool)
@@ -73,7 +80,7 @@ def forecast_speeds(times: np.ndarray, speeds: np.ndarray) -> SpeedForecast:
             continue
         if np.isfinite(speeds[k]):
             value[k], halfwidth[k], inside[k] = trust.update(answers, float(speeds[k]))
-            unexpected[k] = speeds[k] > value[k] + halfwidth[k]
+            unexpected[k] = speeds[k] > value[k] + halfwidth[k] + floor[k]
         else:
             value[k], halfwidth[k] = trust.combine(answers), trust.halfwidth()
     next_value = next_halfwidth = None

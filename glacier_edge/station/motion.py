@@ -22,7 +22,7 @@ from glacier_edge.motion.field import displacement_field
 from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, MotionSequence, grey, read_mask, read_regions
 from glacier_edge.motion.pipeline import MIN_REGION_WINDOWS, WHOLE, MotionOptions
 from glacier_edge.motion.register import register
-from glacier_edge.motion.speed import SpeedForecast, forecast_speeds
+from glacier_edge.motion.speed import MIN_EXCESS_PX, SpeedForecast, forecast_speeds
 from glacier_edge.station.records import Alert, MotionRow
 from glacier_edge.station.store import Store
 
@@ -114,8 +114,10 @@ class StationMotion:
         for name, value in speeds.items():
             if value is not None and centre is not None:
                 history = store.speed_series(region=name)
+                # only the newest pair's floor matters: earlier flags are not acted on again
+                floor = np.r_[np.zeros(len(history)), MIN_EXCESS_PX * to_original * (options.pixel_size or 1.0) / days]
                 forecasts[name] = forecast_speeds(np.array([t for t, _ in history] + [centre]),
-                                                  np.array([v for _, v in history] + [value]))
+                                                  np.array([v for _, v in history] + [value]), floor)
         glacier_forecast = forecasts.get(WHOLE)
         row = MotionRow(image_id, True, found.dx * to_original, found.dy * to_original, found.rotation_deg,
                         found.windows, found.rms_px * to_original, "", last_id, days if days > 0 else None,
