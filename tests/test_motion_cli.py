@@ -210,3 +210,12 @@ def test_without_any_mask_frames_are_taken_as_they_are_and_it_says_so(camera: tu
     record = json.loads((tmp_path / "m" / "motion.json").read_text())
     assert [r["reason"] for r in record["registration"]] == ["taken as co-registered: no stable ground given"] * 5
     assert all(r["dx"] == 0.0 for r in record["registration"])
+
+
+def test_a_search_radius_below_the_motion_is_named_in_the_log(camera: tuple[Path, Path, CameraTimelapse],
+                                                                tmp_path: Path) -> None:
+    frames, rock, _ = camera  # the ice moves 2–5 px a day here
+    code, output = cli("motion", frames, "--stable-mask", rock, "--template", 32, "--spacing", 32, "--radius", 2,
+                       "--out", tmp_path / "m")
+    assert code == 0, output
+    assert "peaked at the search border: the motion may exceed --radius 2 px, raise it" in output

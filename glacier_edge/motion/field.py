@@ -55,6 +55,9 @@ class DisplacementField:
     """bool (N,): passed the quality thresholds and the median test."""
     method: str
     spacing: int
+    edge_share: float = 0.0
+    """Share of windows whose best match lay on the border of the search area: the motion may be
+    larger than the search radius (a hint to raise it, not a measurement)."""
 
     @property
     def magnitude(self) -> np.ndarray:
@@ -150,4 +153,4 @@ def displacement_field(first: np.ndarray, second: np.ndarray, mask: np.ndarray |
     valid = median_test(centres[:, 0], centres[:, 1], matches.dx, matches.dy, usable, spacing)
     return DisplacementField(centres[:, 0], centres[:, 1], np.where(valid, matches.dx, np.nan),
                              np.where(valid, matches.dy, np.nan), matches.peak, matches.peak_ratio, matches.snr,
-                             valid, method, spacing)
+                             valid, method, spacing, float(matches.on_edge.mean()))

@@ -25,6 +25,8 @@ MIN_VALID_SHARE = 0.1
 """A pair whose valid vectors cover less than this share of its windows reports no speed."""
 MIN_REGION_WINDOWS = 3
 """A region's speed needs at least this many valid windows centred in it."""
+EDGE_HINT = 0.2
+"""Above this share of windows peaking at the search border, the log suggests a larger radius."""
 WHOLE = "glacier"
 """The name of the whole measured area in series, forecasts and alerts."""
 
@@ -180,7 +182,9 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
                                 float(np.percentile(valid_speed, 90)) if enough else None, per_region))
         progress(f"{sequence.labels[first]} → {sequence.labels[second]} ({span:g} d): "
                  + (f"median {pairs[-1].median_speed:.3g} {options.unit}, " if enough else "no speed, ")
-                 + f"{measured.valid_share:.0%} of {len(measured.valid)} windows valid")
+                 + f"{measured.valid_share:.0%} of {len(measured.valid)} windows valid"
+                 + (f"; {measured.edge_share:.0%} peaked at the search border: the motion may exceed --radius "
+                    f"{options.radius} px, raise it" if measured.edge_share > EDGE_HINT else ""))
     ends = [float(days[p.second]) for p in pairs]
     centres = np.array([days[p.second] - p.days / 2 for p in pairs])
     series = {WHOLE: np.array([np.nan if p.median_speed is None else p.median_speed for p in pairs])}
