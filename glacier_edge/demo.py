@@ -80,16 +80,15 @@ def motion_demo(err: Callable[[str], None]) -> None:
     import numpy as np
 
     from glacier_edge.ingest.camera_samples import write_camera_sample
-    from glacier_edge.motion.imagery import read_mask, read_motion_sequence, read_regions
-    from glacier_edge.motion.pipeline import MotionOptions, measure_motion
+    from glacier_edge.motion.pipeline import MotionOptions, measure_files
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
         truth = write_camera_sample(folder)
-        sequence = read_motion_sequence(folder / "frames")
-        result = measure_motion(sequence, read_mask(folder / "glacier.png", sequence, "--glacier-mask"),
-                                read_mask(folder / "stable.png", sequence, "--stable-mask"),
-                                MotionOptions(template=32, spacing=16), read_regions(folder / "regions.png", sequence))
+        result = measure_files([folder / "frames"], glacier_mask=folder / "glacier.png",
+                               stable_mask=folder / "stable.png", regions_mask=folder / "regions.png",
+                               options=MotionOptions(template=32, spacing=16))
+    sequence = result.sequence
     shakes = [r for r in result.registrations[1:] if r.ok]
     errors = [np.hypot(r.dx - s[0], r.dy - s[1]) for r, s in zip(result.registrations[1:],
                                                                   truth.timelapse.shake_px[1:]) if r.ok]

@@ -64,8 +64,7 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
     Exit codes: 0 ok, 2 bad input or output, 3 alert (with --fail-on-alert).
     """
     from glacier_edge.errors import OutputError
-    from glacier_edge.motion.imagery import read_mask, read_motion_sequence, read_regions
-    from glacier_edge.motion.pipeline import MotionOptions, measure_motion
+    from glacier_edge.motion.pipeline import MotionOptions, measure_files
     from glacier_edge.motion.report import write_motion
 
     started = time.perf_counter()
@@ -73,15 +72,8 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
                             acceleration_alert)
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"--out {out_dir}: a file of that name exists")
-    frames = read_motion_sequence(list(sequence), long_side=long_side, max_pixels=max_pixels)
-    glacier = read_mask(glacier_mask, frames, "--glacier-mask") if glacier_mask else None
-    stable = read_mask(stable_mask, frames, "--stable-mask") if stable_mask else None
-    regions = read_regions(regions_mask, frames) if regions_mask else None
-    echo_err(f"{frames.source}: {len(frames.frames)} frames, {frames.original_size[0]}×{frames.original_size[1]} px"
-             + (f" (measured at {frames.scale:.2f}×)" if frames.scale < 1 else ""))
-    if frames.days() is None:
-        echo_err("note: frames carry no dates; they are taken one day apart")
-    result = measure_motion(frames, glacier, stable, options, regions, progress=echo_err)
+    result = measure_files(sequence, glacier_mask=glacier_mask, stable_mask=stable_mask, regions_mask=regions_mask,
+                           options=options, long_side=long_side, max_pixels=max_pixels, progress=echo_err)
     record = write_motion(result, out_dir, time.perf_counter() - started)
     unit = record.unit
     click.echo(f"{'first':24s}  {'second':24s}  {'days':>5s}  {'valid':>6s}  {'median':>9s}  {'p90':>9s}  ({unit})")
@@ -91,7 +83,7 @@ def motion_command(sequence: tuple[Path, ...], out_dir: Path, glacier_mask: Path
         click.echo(f"{pair.first_label[:24]:24s}  {pair.second_label[:24]:24s}  {pair.days:5g}  "
                    f"{pair.valid_share:6.0%}  {median:>9s}  {p90:>9s}")
     left_out = [r for r in record.registration if not r.registered]
-    if glacier is None and stable is None:
+    if glacier_mask is None and stable_mask is None:
         click.echo(f"frames taken as co-registered (no --stable-mask or --glacier-mask): {record.frames} frames")
     else:
         click.echo(f"registered {len(record.registration) - len(left_out)} of {record.frames} frames on stable "

@@ -43,6 +43,17 @@ def _pyplot():
     return plt
 
 
+def _save(plt, figure, path: str | os.PathLike[str], title: str) -> Path:
+    """Title, lay out and write the figure as PNG atomically, then free it."""
+    if title:
+        figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    try:
+        return write_file_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
+    finally:
+        plt.close(figure)
+
+
 def plot_melt(path: str | os.PathLike[str], panels: list[MeltPanel], suptitle: str = "") -> Path:
     """Write the predicted-vs-measured plot as PNG, one panel per sequence, atomically."""
     plt = _pyplot()
@@ -60,13 +71,7 @@ def plot_melt(path: str | os.PathLike[str], panels: list[MeltPanel], suptitle: s
         axis.set_ylabel("melt (mean |Δ| / 255)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
-    if suptitle:
-        figure.suptitle(suptitle, fontsize=9)
-    figure.tight_layout()
-    try:
-        return write_file_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
-    finally:
-        plt.close(figure)
+    return _save(plt, figure, path, suptitle)
 
 
 def plot_motion(path: str | os.PathLike[str], motion: MotionResult, title: str = "") -> Path:
@@ -97,10 +102,4 @@ def plot_motion(path: str | os.PathLike[str], motion: MotionResult, title: str =
     right.set_ylabel(f"speed ({unit})")
     right.grid(alpha=0.3)
     right.legend(fontsize=7)
-    if title:
-        figure.suptitle(title, fontsize=9)
-    figure.tight_layout()
-    try:
-        return write_file_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110))
-    finally:
-        plt.close(figure)
+    return _save(plt, figure, path, title)

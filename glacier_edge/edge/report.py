@@ -16,12 +16,10 @@ import numpy as np
 from glacier_edge.contracts import (
     SCENE_KINDS,
     Calibration,
-    FailureRecord,
     FrameMotion,
     FrameRow,
     Latency,
     ModelInfo,
-    MotionAlertRow,
     MotionRunSummary,
     OnlineSummary,
     ResultSummary,
@@ -32,7 +30,7 @@ from glacier_edge.contracts import (
 from glacier_edge.edge.runtime import Prediction
 from glacier_edge.ingest.layout import kind_note, majority_kind, scene_kind_of
 from glacier_edge.motion.pipeline import MotionResult
-from glacier_edge.motion.report import speed_forecast_line, speed_forecast_records
+from glacier_edge.motion.report import alert_rows, failure_records, speed_forecast_line, speed_forecast_records
 from glacier_edge.signals.melt import align_to_frames, melt_valid_mask
 from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, coverage_gap_bound, regret_bound
@@ -88,12 +86,8 @@ def frame_motions(motion: MotionResult, frames: int) -> list[FrameMotion]:
 
 
 def motion_summary(motion: MotionResult) -> MotionRunSummary:
-    return MotionRunSummary(
-        motion.unit, motion.options.template,
-        tuple(FailureRecord(region, f.issued, f.failure_time, f.low, f.high, f.slope, f.p_value, f.observations,
-                            f.reason) for region, f in motion.failures.items()),
-        tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message, a.region) for a in motion.alerts),
-        speed_forecast_records(motion))
+    return MotionRunSummary(motion.unit, motion.options.template, failure_records(motion), alert_rows(motion),
+                            speed_forecast_records(motion))
 
 
 def build_result(prediction: Prediction, context: RunContext, calibration: Calibration | None = None,

@@ -15,8 +15,7 @@ from glacier_edge.edge.runtime import EdgeModel, Prediction, encoder_role_for
 from glacier_edge.errors import GlacierEdgeError
 from glacier_edge.ingest.frames import FrameSequence, read_sequence
 from glacier_edge.ingest.regions import bundle_prior_note
-from glacier_edge.motion.imagery import read_mask, read_motion_sequence
-from glacier_edge.motion.pipeline import MotionOptions, MotionResult, measure_motion
+from glacier_edge.motion.pipeline import MotionOptions, MotionResult, measure_files
 
 
 @dataclass(frozen=True)
@@ -76,10 +75,8 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
 
 def measure_run_motion(paths: list[Path], request: MotionRequest, max_pixels: int) -> MotionResult:
     """The sequence's motion at its own resolution (read again: the model's frames are 128 px)."""
-    frames = read_motion_sequence(paths, max_pixels=max_pixels)
-    glacier = read_mask(request.glacier_mask, frames, "--glacier-mask") if request.glacier_mask else None
-    stable = read_mask(request.stable_mask, frames, "--stable-mask") if request.stable_mask else None
-    return measure_motion(frames, glacier, stable, request.options)
+    return measure_files(paths, glacier_mask=request.glacier_mask, stable_mask=request.stable_mask,
+                         options=request.options, max_pixels=max_pixels)
 
 
 def _timed_read(paths: list[Path], max_pixels: int) -> tuple[FrameSequence, float]:

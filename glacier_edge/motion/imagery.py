@@ -93,7 +93,7 @@ def read_motion_sequence(paths: str | Path | Sequence[str | Path], *, long_side:
     return MotionSequence(np.stack(frames), labels, dates, files.source, size, scale)
 
 
-def _mask_image(path: Path, sequence: MotionSequence, what: str) -> Image.Image:
+def _mask_image(path: Path, original_size: tuple[int, int], what: str) -> Image.Image:
     """The grey image at ``path``, checked to have the original frames' size (one line if not)."""
     path = Path(path)
     if not path.is_file():
@@ -104,17 +104,23 @@ def _mask_image(path: Path, sequence: MotionSequence, what: str) -> Image.Image:
             grey_image.load()
     except OSError as exc:
         raise BadInputError(f"{what} {path}: cannot decode image ({exc})") from exc
-    if grey_image.size != sequence.original_size:
+    if grey_image.size != original_size:
         raise BadInputError(f"{what} {path}: mask is {grey_image.size[0]}×{grey_image.size[1]} px, the frames "
-                            f"{sequence.original_size[0]}×{sequence.original_size[1]}")
+                            f"{original_size[0]}×{original_size[1]}")
     return grey_image
 
 
 def read_mask(path: Path, sequence: MotionSequence, what: str) -> np.ndarray:
     """bool (H, W) at the motion frames' size: white (≥ 50 % grey) is inside. The image must have
     the original frames' size (a JPEG mask is thresholded, so its compression noise is harmless)."""
-    mask = _mask_image(path, sequence, what)
-    height, width = sequence.shape
+    return mask_at(path, sequence.original_size, sequence.shape, what)
+
+
+def mask_at(path: Path, original_size: tuple[int, int], shape: tuple[int, int], what: str) -> np.ndarray:
+    """:func:`read_mask` for frames of ``original_size`` (width, height) measured at ``shape``
+    (rows, columns): what a station knows of its images one at a time."""
+    mask = _mask_image(path, original_size, what)
+    height, width = shape
     if mask.size != (width, height):
         mask = mask.resize((width, height), Image.Resampling.BILINEAR)
     inside = np.asarray(mask, np.uint8) >= 128
@@ -127,9 +133,14 @@ def read_regions(path: Path, sequence: MotionSequence) -> dict[str, np.ndarray]:
     """Named bool masks (H, W) from a label image of the frames' size: every distinct non-zero
     grey level is a region, named "region N", or by a ``NAME.names.txt`` beside it whose lines
     read ``N name``. Speeds, failure forecasts and alerts are then given per region."""
+    return regions_at(path, sequence.original_size, sequence.shape)
+
+
+def regions_at(path: Path, original_size: tuple[int, int], shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """:func:`read_regions` for frames of ``original_size`` measured at ``shape``."""
     path = Path(path)
-    labels = _mask_image(path, sequence, "--regions-mask")
-    height, width = sequence.shape
+    labels = _mask_image(path, original_size, "--regions-mask")
+    height, width = shape
     if labels.size != (width, height):
         labels = labels.resize((width, height), Image.Resampling.NEAREST)  # labels are not blended
     values = np.asarray(labels, np.uint8)

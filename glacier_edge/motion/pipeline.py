@@ -9,15 +9,23 @@ next usable frame instead, never with a guess.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from glacier_edge.errors import BadInputError
+from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS
 from glacier_edge.motion.failure import FailureForecast, inverse_velocity_forecast
 from glacier_edge.motion.field import RADIUS, SPACING, TEMPLATE, DisplacementField, displacement_field
-from glacier_edge.motion.imagery import MotionSequence
+from glacier_edge.motion.imagery import (
+    DEFAULT_LONG_SIDE,
+    MotionSequence,
+    read_mask,
+    read_motion_sequence,
+    read_regions,
+)
 from glacier_edge.motion.register import ASSUMED, IDENTITY, Registration, register
 from glacier_edge.motion.speed import MIN_EXCESS_PX, SpeedForecast, forecast_speeds
 
@@ -112,6 +120,58 @@ class MotionResult:
         return self.options.unit
 
 
+@dataclass(frozen=True)
+class PairSpeeds:
+    """What one field says in the speed unit: per window, the median and 90th percentile of the
+    valid windows (None under :data:`MIN_VALID_SHARE`), and each region's median."""
+
+    speed: np.ndarray
+    median: float | None
+    p90: float | None
+    regions: dict[str, float | None]
+
+
+def pair_speeds(measured: DisplacementField, factor: float, days: float,
+                regions: dict[str, np.ndarray]) -> PairSpeeds:
+    """Speeds of a field over ``days`` (``factor``: speed unit per measured pixel, e.g. metres per
+    pixel over the frames' reduction); `motion` and a station both read a field this way."""
+    speed = measured.magnitude * factor / days
+    enough = measured.valid_share >= MIN_VALID_SHARE and measured.valid.any()
+    valid_speed = speed[measured.valid]
+    per_region = {}
+    for name, mask in regions.items():
+        inside = measured.valid & mask[measured.rows, measured.cols]
+        per_region[name] = float(np.median(speed[inside])) if inside.sum() >= MIN_REGION_WINDOWS else None
+    return PairSpeeds(speed, float(np.median(valid_speed)) if enough else None,
+                      float(np.percentile(valid_speed, 90)) if enough else None, per_region)
+
+
+def speed_alerts(value: float, previous: tuple[float, float] | None, centre: float, unexpected_high: float | None,
+                 options: MotionOptions) -> list[tuple[str, float, str]]:
+    """(kind, value, text) of what one region's new speed raises: above ``speed_alert``; growing
+    faster than ``acceleration_alert`` since ``previous`` (centre day, speed) of the same series;
+    above the interval forecast for it (``unexpected_high``, its top, when it was). The caller
+    names the place and the image."""
+    unit, alerts = options.unit, []
+    if options.speed_alert is not None and value > options.speed_alert:
+        alerts.append(("speed", value, f"median speed {value:.3g} {unit} above {options.speed_alert:g}"))
+    if previous is not None and options.acceleration_alert is not None and centre > previous[0]:
+        acceleration = (value - previous[1]) / (centre - previous[0])
+        if acceleration > options.acceleration_alert:
+            alerts.append(("acceleration", float(acceleration), f"speed grows {acceleration:.3g} {unit} per day "
+                           f"(above {options.acceleration_alert:g})"))
+    if unexpected_high is not None:
+        alerts.append(("unexpected_acceleration", value, f"speed {value:.3g} {unit} above the 90 % interval "
+                       f"forecast for it (≤ {unexpected_high:.3g})"))
+    return alerts
+
+
+def failure_text(failure: FailureForecast, when: str) -> str:
+    """The failure forecast's alert text (the caller names the place)."""
+    return (f"inverse velocity falls toward zero (p = {failure.p_value:.1e} over the last {failure.observations} "
+            f"speeds): failure forecast for {when}")
+
+
 def pair_partners(days: np.ndarray, usable: list[bool], baseline: float | None) -> list[tuple[int, int]]:
     """(first, second) indices: each usable frame after the first with the previous usable frame,
     or with the usable frame whose date is closest to ``baseline`` days earlier (ties: the earlier)."""
@@ -170,16 +230,10 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
         span = float(days[second] - days[first])
         measured = displacement_field(registered[first], registered[second], where, template=options.template,
                                       radius=options.radius, spacing=options.spacing, method=options.method)
-        speed = measured.magnitude * factor / span
-        enough = measured.valid_share >= MIN_VALID_SHARE and measured.valid.any()
-        valid_speed = speed[measured.valid]
-        per_region = {}
-        for name, mask in regions.items():
-            inside = measured.valid & mask[measured.rows, measured.cols]
-            per_region[name] = float(np.median(speed[inside])) if inside.sum() >= MIN_REGION_WINDOWS else None
-        pairs.append(PairMotion(first, second, span, measured, speed,
-                                float(np.median(valid_speed)) if enough else None,
-                                float(np.percentile(valid_speed, 90)) if enough else None, per_region))
+        speeds = pair_speeds(measured, factor, span, regions)
+        enough = speeds.median is not None
+        pairs.append(PairMotion(first, second, span, measured, speeds.speed, speeds.median, speeds.p90,
+                                speeds.regions))
         progress(f"{sequence.labels[first]} → {sequence.labels[second]} ({span:g} d): "
                  + (f"median {pairs[-1].median_speed:.3g} {options.unit}, " if enough else "no speed, ")
                  + f"{measured.valid_share:.0%} of {len(measured.valid)} windows valid"
@@ -198,6 +252,22 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
     return MotionResult(sequence, options, registrations, pairs, ends, failures, forecasts, alerts)
 
 
+def measure_files(paths: Sequence[Path], *, glacier_mask: Path | None = None, stable_mask: Path | None = None,
+                  regions_mask: Path | None = None, options: MotionOptions = MotionOptions(),
+                  long_side: int = DEFAULT_LONG_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS,
+                  progress: Callable[[str], None] = lambda _: None) -> MotionResult:
+    """:func:`measure_motion` of a sequence and its mask files, as `motion`, `run` and the demo read them."""
+    frames = read_motion_sequence(list(paths), long_side=long_side, max_pixels=max_pixels)
+    glacier = read_mask(glacier_mask, frames, "--glacier-mask") if glacier_mask else None
+    stable = read_mask(stable_mask, frames, "--stable-mask") if stable_mask else None
+    regions = read_regions(regions_mask, frames) if regions_mask else None
+    progress(f"{frames.source}: {len(frames.frames)} frames, {frames.original_size[0]}×{frames.original_size[1]} px"
+             + (f" (measured at {frames.scale:.2f}×)" if frames.scale < 1 else ""))
+    if frames.days() is None:
+        progress("note: frames carry no dates; they are taken one day apart")
+    return measure_motion(frames, glacier, stable, options, regions, progress)
+
+
 def motion_alerts(pairs: list[PairMotion], centres: np.ndarray, series: dict[str, np.ndarray],
                   failures: dict[str, FailureForecast], options: MotionOptions, sequence: MotionSequence,
                   forecasts: dict[str, SpeedForecast] | None = None) -> list[MotionAlert]:
@@ -206,35 +276,24 @@ def motion_alerts(pairs: list[PairMotion], centres: np.ndarray, series: dict[str
     interval forecast for it (an unexpected acceleration), and an issued inverse-velocity failure
     forecast. Each message names the place."""
     alerts = []
-    unit = options.unit
     for region, values in series.items():
         last = None
+        forecast = (forecasts or {}).get(region)
         for index, pair in enumerate(pairs):
             if not np.isfinite(values[index]):
                 continue
-            label = f"{region}, {sequence.labels[pair.second]}"
-            if options.speed_alert is not None and values[index] > options.speed_alert:
-                alerts.append(MotionAlert("speed", index, float(values[index]), f"{label}: median speed "
-                                          f"{values[index]:.3g} {unit} above {options.speed_alert:g}", region))
-            if last is not None and options.acceleration_alert is not None and centres[index] > centres[last]:
-                acceleration = (values[index] - values[last]) / (centres[index] - centres[last])
-                if acceleration > options.acceleration_alert:
-                    alerts.append(MotionAlert("acceleration", index, float(acceleration),
-                                              f"{label}: speed grows {acceleration:.3g} {unit} per day "
-                                              f"(above {options.acceleration_alert:g})", region))
-            forecast = (forecasts or {}).get(region)
+            high = None
             if forecast is not None and forecast.unexpected[index]:
-                high = forecast.value[index] + forecast.halfwidth[index]
-                alerts.append(MotionAlert("unexpected_acceleration", index, float(values[index]),
-                                          f"{label}: speed {values[index]:.3g} {unit} above the 90 % interval "
-                                          f"forecast for it (≤ {high:.3g})", region))
+                high = float(forecast.value[index] + forecast.halfwidth[index])
+            previous = None if last is None else (centres[last], values[last])
+            for kind, value, text in speed_alerts(float(values[index]), previous, centres[index], high, options):
+                alerts.append(MotionAlert(kind, index, value, f"{region}, {sequence.labels[pair.second]}: {text}",
+                                          region))
             last = index
         failure = failures.get(region)
         if failure is not None and failure.issued:
             alerts.append(MotionAlert("failure_forecast", len(pairs) - 1, float(failure.failure_time),
-                                      f"{region}: inverse velocity falls toward zero (p = {failure.p_value:.1e} "
-                                      f"over the last {failure.observations} speeds): failure forecast for "
-                                      f"{_when(failure, sequence)}", region))
+                                      f"{region}: {failure_text(failure, _when(failure, sequence))}", region))
     return alerts
 
 

@@ -63,17 +63,23 @@ def motion_record(result: MotionResult, seconds: float) -> MotionRecord:
                                 len(p.field.valid), p.field.valid_share, p.median_speed, p.p90_speed,
                                 f"fields/pair_{k:03d}.npz", dict(p.region_speeds), *forecast_of(k))
                   for k, p in enumerate(result.pairs))
-    failures = tuple(FailureRecord(region, f.issued, f.failure_time, f.low, f.high, f.slope, f.p_value, f.observations,
-                                   f.reason)
-                     for region, f in result.failures.items())
     return MotionRecord(
         source=sequence.source, frames=len(sequence.frames), original_size=sequence.original_size,
         scale=sequence.scale, unit=options.unit, pixel_size=options.pixel_size, method=options.method,
         template=options.template, spacing=options.spacing, radius=options.radius,
         baseline_days=options.baseline_days, dated=sequence.days() is not None, registration=tuple(rows),
-        pairs=pairs, failures=failures,
-        alerts=tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message, a.region) for a in result.alerts),
+        pairs=pairs, failures=failure_records(result), alerts=alert_rows(result),
         seconds=round(seconds, 2), speed_forecasts=speed_forecast_records(result))
+
+
+def failure_records(result: MotionResult) -> tuple[FailureRecord, ...]:
+    """Each region's inverse-velocity forecast as stored (motion.json and run's motion block)."""
+    return tuple(FailureRecord(region, f.issued, f.failure_time, f.low, f.high, f.slope, f.p_value, f.observations,
+                               f.reason) for region, f in result.failures.items())
+
+
+def alert_rows(result: MotionResult) -> tuple[MotionAlertRow, ...]:
+    return tuple(MotionAlertRow(a.kind, a.pair, a.value, a.message, a.region) for a in result.alerts)
 
 
 def speed_forecast_records(result: MotionResult) -> tuple[SpeedForecastRecord, ...]:

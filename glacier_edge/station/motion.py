@@ -19,8 +19,8 @@ import numpy as np
 from glacier_edge.errors import BadInputError
 from glacier_edge.motion.failure import WINDOW, inverse_velocity_forecast
 from glacier_edge.motion.field import displacement_field
-from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, MotionSequence, grey, read_mask, read_regions
-from glacier_edge.motion.pipeline import MIN_REGION_WINDOWS, WHOLE, MotionOptions
+from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, grey, mask_at, regions_at
+from glacier_edge.motion.pipeline import WHOLE, MotionOptions, failure_text, pair_speeds, speed_alerts
 from glacier_edge.motion.register import register
 from glacier_edge.motion.speed import MIN_EXCESS_PX, SpeedForecast, forecast_speeds
 from glacier_edge.station.records import Alert, MotionRow
@@ -53,14 +53,17 @@ class StationMotion:
         self._masks: tuple[np.ndarray | None, np.ndarray | None] | None = None
         self._regions: dict[str, np.ndarray] = {}
 
-    def _masks_for(self, original_size: tuple[int, int], shape: tuple[int, int], scale: float) -> tuple:
+    def _masks_for(self, original_size: tuple[int, int], shape: tuple[int, int]) -> tuple:
         if self._masks is None:
-            probe = MotionSequence(np.zeros((1, *shape), np.float32), ["mask"], [None], "station", original_size, scale)
-            glacier = read_mask(self.config.glacier_mask, probe, "--glacier-mask") if self.config.glacier_mask else None
-            stable = read_mask(self.config.stable_mask, probe, "--stable-mask") if self.config.stable_mask else None
+            config = self.config
+
+            def read(path: Path | None, what: str) -> np.ndarray | None:
+                return mask_at(path, original_size, shape, what) if path is not None else None
+
+            glacier, stable = read(config.glacier_mask, "--glacier-mask"), read(config.stable_mask, "--stable-mask")
             self._masks = (glacier, stable if stable is not None or glacier is None else ~glacier)
-            if self.config.regions_mask is not None:
-                self._regions = read_regions(self.config.regions_mask, probe)
+            if config.regions_mask is not None:
+                self._regions = regions_at(config.regions_mask, original_size, shape)
         return self._masks
 
     def step(self, store: Store, image_id: int, day: date, original: np.ndarray, now: str,
@@ -83,7 +86,7 @@ class StationMotion:
                             None, None, None, None, None)
             store.insert_motion(row)
             return MotionStep(row, ())
-        glacier, stable = self._masks_for((width, height), frame.shape, scale)
+        glacier, stable = self._masks_for((width, height), frame.shape)
         options = self.config.options
         found = register(reference[1], frame, stable, method=options.method)
         to_original = 1.0 / scale
@@ -95,27 +98,22 @@ class StationMotion:
         registered = found.apply(frame)
         last_id, last_frame, last_day = store.motion_frame("last")
         days = float((day - last_day).days)
-        median = p90 = share = None
+        factor = to_original * (options.pixel_size or 1.0)
+        speeds: dict[str, float | None] = {WHOLE: None}
+        median = p90 = share = centre = None
         if days > 0:
             measured = displacement_field(last_frame, registered, glacier, template=options.template,
                                           radius=options.radius, spacing=options.spacing, method=options.method)
-            speed = measured.magnitude * to_original * (options.pixel_size or 1.0) / days
-            share = measured.valid_share
-            if share >= 0.1 and measured.valid.any():
-                median = float(np.median(speed[measured.valid]))
-                p90 = float(np.percentile(speed[measured.valid], 90))
-        centre = (day - store.motion_reference_day()).days - days / 2 if days > 0 else None
-        speeds = {WHOLE: median}
-        if self._regions and median is not None:
-            for name, mask in self._regions.items():
-                inside = measured.valid & mask[measured.rows, measured.cols]
-                speeds[name] = float(np.median(speed[inside])) if inside.sum() >= MIN_REGION_WINDOWS else None
+            read = pair_speeds(measured, factor, days, self._regions)
+            median, p90, share = read.median, read.p90, measured.valid_share
+            speeds = {WHOLE: median, **read.regions}
+            centre = (day - store.motion_reference_day()).days - days / 2
         forecasts = {}
         for name, value in speeds.items():
-            if value is not None and centre is not None:
+            if value is not None:
                 history = store.speed_series(region=name)
                 # only the newest pair's floor matters: earlier flags are not acted on again
-                floor = np.r_[np.zeros(len(history)), MIN_EXCESS_PX * to_original * (options.pixel_size or 1.0) / days]
+                floor = np.r_[np.zeros(len(history)), MIN_EXCESS_PX * factor / days]
                 forecasts[name] = forecast_speeds(np.array([t for t, _ in history] + [centre]),
                                                   np.array([v for _, v in history] + [value]), floor)
         glacier_forecast = forecasts.get(WHOLE)
@@ -135,45 +133,37 @@ class StationMotion:
         alerts: list[Alert] = []
         for name, value in speeds.items():
             if value is not None:
-                alerts += self._alerts(store, name, value, forecasts.get(name), image_id, day, now, label)
+                alerts += self._alerts(store, name, value, forecasts[name], image_id, day, now, label)
         return MotionStep(row, tuple(alerts))
 
-    def _alerts(self, store: Store, region: str, value: float, forecast: SpeedForecast | None, image_id: int,
+    def _alerts(self, store: Store, region: str, value: float, forecast: SpeedForecast, image_id: int,
                 day: date, now: str, label: str) -> list[Alert]:
-        """The alerts of one region's new speed (its series already holds it): speed, acceleration,
-        unexpected acceleration and the failure forecast, each naming the region."""
+        """The alerts of one region's new speed (its series already holds it), as `motion` raises
+        them (:func:`glacier_edge.motion.pipeline.speed_alerts`), each naming the region."""
         options = self.config.options
         unit = options.unit
-        alerts = []
         series = store.speed_series(WINDOW, region=region)  # (pair-centre day, median), oldest first
+        high = float(forecast.value[-1] + forecast.halfwidth[-1]) if forecast.unexpected[-1] else None
+        details = {"speed": {"threshold": options.speed_alert},
+                   "acceleration": {"unit": f"{unit} per day", "threshold": options.acceleration_alert},
+                   "unexpected_acceleration": {"forecast": float(forecast.value[-1]), "interval_high": high}}
+        alerts = []
 
-        def alert(kind: str, number: float, message: str, **detail: object) -> None:
+        def alert(kind: str, number: float, text: str, **detail: object) -> None:
             alerts.append(Alert(None, image_id, kind, float(number), {
                 "region": region, "unit": unit, "image": label, "date": day.isoformat(),
-                "message": f"{region}: {message}", **detail}, now))
+                "message": f"{region}: {text}", **detail}, now))
 
-        if options.speed_alert is not None and value > options.speed_alert:
-            alert("speed", value, f"median speed {value:.3g} {unit} above {options.speed_alert:g}",
-                  threshold=options.speed_alert)
-        if options.acceleration_alert is not None and len(series) >= 2 and series[-1][0] > series[-2][0]:
-            acceleration = (series[-1][1] - series[-2][1]) / (series[-1][0] - series[-2][0])
-            if acceleration > options.acceleration_alert:
-                alert("acceleration", acceleration, f"speed grows {acceleration:.3g} {unit} per day (above "
-                      f"{options.acceleration_alert:g})", threshold=options.acceleration_alert)
-        if forecast is not None and forecast.unexpected[-1]:
-            high = forecast.value[-1] + forecast.halfwidth[-1]
-            alert("unexpected_acceleration", value, f"speed {value:.3g} {unit} above the 90 % interval forecast "
-                  f"for it (≤ {high:.3g})", forecast=float(forecast.value[-1]), interval_high=float(high))
-        if series:
-            failure = inverse_velocity_forecast(np.array([t for t, _ in series]), np.array([v for _, v in series]))
-            if failure.issued:
-                from datetime import timedelta
+        previous = series[-2] if len(series) >= 2 else None
+        for kind, number, text in speed_alerts(value, previous, series[-1][0], high, options):
+            alert(kind, number, text, **details[kind])
+        failure = inverse_velocity_forecast(np.array([t for t, _ in series]), np.array([v for _, v in series]))
+        if failure.issued:
+            from datetime import timedelta
 
-                when = store.motion_reference_day() + timedelta(days=float(failure.failure_time))
-                alert("failure_forecast", failure.failure_time, f"inverse velocity falls toward zero (p = "
-                      f"{failure.p_value:.1e} over the last {failure.observations} speeds): failure forecast for "
-                      f"{when.isoformat()}", failure_date=when.isoformat(), low_day=failure.low,
-                      high_day=failure.high, p_value=failure.p_value)
+            when = store.motion_reference_day() + timedelta(days=float(failure.failure_time))
+            alert("failure_forecast", failure.failure_time, failure_text(failure, when.isoformat()),
+                  failure_date=when.isoformat(), low_day=failure.low, high_day=failure.high, p_value=failure.p_value)
         return alerts
 
 
