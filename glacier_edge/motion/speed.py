@@ -47,19 +47,28 @@ class SpeedForecast:
     trust: OnlineTrust
 
 
+def speed_answers(previous: list[tuple[float, float]], mean: float, target_time: float) -> np.ndarray:
+    """(trend, persistence, running mean) for a pair centred on ``target_time`` from the last one
+    or two measured (centre day, speed) before it and the mean of all measured before it."""
+    last_time, last_speed = previous[-1]
+    trend = last_speed
+    if len(previous) >= 2 and last_time > previous[-2][0]:
+        slope = (last_speed - previous[-2][1]) / (last_time - previous[-2][0])
+        trend = max(0.0, last_speed + slope * (target_time - last_time))
+    return np.array([trend, last_speed, mean])
+
+
+def new_trust(first_speed: float) -> OnlineTrust:
+    """The online trust of a series whose first measured speed is ``first_speed``."""
+    return OnlineTrust(0.0, float("inf"), PRIOR_SHARE * first_speed)
+
+
 def _answers(times: np.ndarray, speeds: np.ndarray, k: int, target_time: float) -> np.ndarray | None:
     """(trend, persistence, running mean) from the measured speeds before index ``k``."""
     known = [i for i in range(k) if np.isfinite(speeds[i])]
     if not known:
         return None
-    last = known[-1]
-    persistence = speeds[last]
-    mean = float(np.mean(speeds[known]))
-    trend = persistence
-    if len(known) >= 2 and times[last] > times[known[-2]]:
-        slope = (speeds[last] - speeds[known[-2]]) / (times[last] - times[known[-2]])
-        trend = max(0.0, persistence + slope * (target_time - times[last]))
-    return np.array([trend, persistence, mean])
+    return speed_answers([(times[i], speeds[i]) for i in known[-2:]], float(np.mean(speeds[known])), target_time)
 
 
 def forecast_speeds(times: np.ndarray, speeds: np.ndarray, precision: np.ndarray | None = None) -> SpeedForecast:
@@ -72,8 +81,7 @@ def forecast_speeds(times: np.ndarray, speeds: np.ndarray, precision: np.ndarray
     value, halfwidth = np.full(count, np.nan), np.full(count, np.nan)
     inside, unexpected = np.zeros(count, bool), np.zeros(count, bool)
     finite = speeds[np.isfinite(speeds)]
-    first = float(finite[0]) if len(finite) else 1.0
-    trust = OnlineTrust(0.0, float("inf"), PRIOR_SHARE * first)
+    trust = new_trust(float(finite[0]) if len(finite) else 1.0)
     for k in range(count):
         answers = _answers(times, speeds, k, times[k])
         if answers is None:

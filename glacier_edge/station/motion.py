@@ -22,7 +22,8 @@ from glacier_edge.motion.field import displacement_field
 from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, grey, mask_at, regions_at
 from glacier_edge.motion.pipeline import WHOLE, MotionOptions, failure_text, pair_speeds, speed_alerts
 from glacier_edge.motion.register import register
-from glacier_edge.motion.speed import MIN_EXCESS_PX, SpeedForecast, forecast_speeds
+from glacier_edge.motion.speed import MIN_EXCESS_PX, new_trust, speed_answers
+from glacier_edge.signals.online import OnlineTrust
 from glacier_edge.station.records import Alert, MotionRow
 from glacier_edge.station.store import Store
 
@@ -37,6 +38,15 @@ class StationMotionOptions:
     regions_mask: Path | None = None
     """A label image: each region gets its own speed series, forecasts and alerts."""
     long_side: int = DEFAULT_LONG_SIDE
+
+
+@dataclass(frozen=True)
+class StepForecast:
+    """The speed forecast for one new pair, made before it was measured (None before the second speed)."""
+
+    value: float | None
+    halfwidth: float | None
+    unexpected: bool
 
 
 @dataclass(frozen=True)
@@ -108,27 +118,21 @@ class StationMotion:
             median, p90, share = read.median, read.p90, measured.valid_share
             speeds = {WHOLE: median, **read.regions}
             centre = (day - store.motion_reference_day()).days - days / 2
-        forecasts = {}
-        for name, value in speeds.items():
-            if value is not None:
-                history = store.speed_series(region=name)
-                # only the newest pair's floor matters: earlier flags are not acted on again
-                floor = np.r_[np.zeros(len(history)), MIN_EXCESS_PX * factor / days]
-                forecasts[name] = forecast_speeds(np.array([t for t, _ in history] + [centre]),
-                                                  np.array([v for _, v in history] + [value]), floor)
+        forecasts = {name: self._forecast(store, name, value, centre, MIN_EXCESS_PX * factor / days)
+                     for name, value in speeds.items() if value is not None}
         glacier_forecast = forecasts.get(WHOLE)
         row = MotionRow(image_id, True, found.dx * to_original, found.dy * to_original, found.rotation_deg,
                         found.windows, found.rms_px * to_original, "", last_id, days if days > 0 else None,
                         median, p90, share, None,
-                        _finite(glacier_forecast.value[-1]) if glacier_forecast is not None else None,
-                        _finite(glacier_forecast.halfwidth[-1]) if glacier_forecast is not None else None)
+                        glacier_forecast.value if glacier_forecast is not None else None,
+                        glacier_forecast.halfwidth if glacier_forecast is not None else None)
         store.insert_motion(row)
         for name, value in speeds.items():
             if name != WHOLE:
                 forecast = forecasts.get(name)
                 store.insert_region_speed(image_id, name, centre, value,
-                                          _finite(forecast.value[-1]) if forecast is not None else None,
-                                          _finite(forecast.halfwidth[-1]) if forecast is not None else None)
+                                          forecast.value if forecast is not None else None,
+                                          forecast.halfwidth if forecast is not None else None)
         store.set_motion_frame("last", image_id, registered, day)
         alerts: list[Alert] = []
         for name, value in speeds.items():
@@ -136,17 +140,32 @@ class StationMotion:
                 alerts += self._alerts(store, name, value, forecasts[name], image_id, day, now, label)
         return MotionStep(row, tuple(alerts))
 
-    def _alerts(self, store: Store, region: str, value: float, forecast: SpeedForecast, image_id: int,
+    def _forecast(self, store: Store, region: str, value: float, centre: float, floor: float) -> StepForecast:
+        """The forecast the region's learnt state made for this speed, then taught by it: one step of
+        the online trust (state in SQLite), the same as `motion`'s replay over the whole series
+        (:func:`glacier_edge.motion.speed.forecast_speeds`) without replaying years of speeds."""
+        previous = store.speed_series(2, region=region)  # before this image's speed is stored
+        state = store.speed_trust(region)
+        if not previous or state is None:
+            store.save_speed_trust(region, new_trust(value).to_state())
+            return StepForecast(None, None, False)
+        trust = OnlineTrust.from_state(state)
+        total, count = store.speed_total(region)
+        forecast, halfwidth, _ = trust.update(speed_answers(previous, total / count, centre), value)
+        store.save_speed_trust(region, trust.to_state())
+        return StepForecast(_finite(forecast), _finite(halfwidth), bool(value > forecast + halfwidth + floor))
+
+    def _alerts(self, store: Store, region: str, value: float, forecast: StepForecast, image_id: int,
                 day: date, now: str, label: str) -> list[Alert]:
         """The alerts of one region's new speed (its series already holds it), as `motion` raises
         them (:func:`glacier_edge.motion.pipeline.speed_alerts`), each naming the region."""
         options = self.config.options
         unit = options.unit
         series = store.speed_series(WINDOW, region=region)  # (pair-centre day, median), oldest first
-        high = float(forecast.value[-1] + forecast.halfwidth[-1]) if forecast.unexpected[-1] else None
+        high = forecast.value + forecast.halfwidth if forecast.unexpected else None
         details = {"speed": {"threshold": options.speed_alert},
                    "acceleration": {"unit": f"{unit} per day", "threshold": options.acceleration_alert},
-                   "unexpected_acceleration": {"forecast": float(forecast.value[-1]), "interval_high": high}}
+                   "unexpected_acceleration": {"forecast": forecast.value, "interval_high": high}}
         alerts = []
 
         def alert(kind: str, number: float, text: str, **detail: object) -> None:

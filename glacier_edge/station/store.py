@@ -155,6 +155,10 @@ CREATE TABLE motion_regions (
     forecast_halfwidth REAL,
     PRIMARY KEY (image_id, region)
 );
+CREATE TABLE motion_trust (
+    region TEXT PRIMARY KEY,
+    state TEXT NOT NULL
+);
 CREATE TABLE motion_frames (
     role TEXT PRIMARY KEY CHECK (role IN ('reference', 'last')),
     image_id INTEGER NOT NULL REFERENCES images (id),
@@ -165,7 +169,8 @@ CREATE TABLE motion_frames (
 );
 """
 """v5: surface motion (`watch --glacier-mask/--stable-mask`): per image its registration and the
-speed of the pair it ends; the reference and the last registered frame (float32 grey)."""
+speed of the pair it ends; per region its speeds and the learnt state of its speed forecast; the
+reference and the last registered frame (float32 grey)."""
 
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3, 4: _KIND_V4, 5: _MOTION_V5}
 """Version → the SQL that brings a database from version − 1 to it (0: empty)."""
@@ -392,6 +397,24 @@ class Store:
                                    "speed_median IS NOT NULL ORDER BY image_id DESC LIMIT ?",
                                    (region, count)).fetchall()
         return [(float(t), float(v)) for t, v in rows[::-1]]
+
+    def speed_total(self, region: str = "glacier") -> tuple[float, int]:
+        """(sum, count) of the measured speeds of the whole glacier or one region: the running mean."""
+        if region == "glacier":
+            row = self._one("SELECT total(speed_median), count(speed_median) FROM motion")
+        else:
+            row = self._one("SELECT total(speed_median), count(speed_median) FROM motion_regions WHERE region = ?",
+                            (region,))
+        return float(row[0]), int(row[1])
+
+    def speed_trust(self, region: str) -> str | None:
+        """The learnt state of a region's speed forecast (OnlineTrust JSON), None before its first speed."""
+        row = self._one("SELECT state FROM motion_trust WHERE region = ?", (region,))
+        return None if row is None else str(row[0])
+
+    def save_speed_trust(self, region: str, state: str) -> None:
+        self.db.execute("INSERT INTO motion_trust (region, state) VALUES (?, ?) ON CONFLICT (region) DO UPDATE "
+                        "SET state = excluded.state", (region, state))
 
     def insert_region_speed(self, image_id: int, region: str, centre: float | None, speed: float | None,
                             forecast: float | None, halfwidth: float | None) -> None:
