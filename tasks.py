@@ -66,7 +66,7 @@ def ensure_venv(env: Path, requirement: str) -> Path:
 
 def dev_venv() -> Path:
     """One development venv for every command: editable install with every extra."""
-    return ensure_venv(DEV_VENV, f"--editable={ROOT}[train,station,scale,motion,dev]")
+    return ensure_venv(DEV_VENV, f"--editable={ROOT}[train,station,scale,motion,regions,dev]")
 
 
 def edge_venv() -> Path:

@@ -69,6 +69,10 @@ GNN_FILE = "gnn.onnx"
 """The graph model (GraphSAGE or GAT, as ``training.model.arch`` says), in its dense form."""
 OOD_FILE = "ood.onnx"
 """Embeddings (N, D) → out-of-distribution score (N,), from the run's embedding summary."""
+REGIONS_FILE = "regions.onnx"
+"""The per-region model (train --regions): node inputs (T, R, F), temporal (T, T) and spatial (R, R)
+adjacency → region melt (T, R). Its encoder.onnx then has a second output, the feature-map cells."""
+REGIONS_MODEL_FILE = "regions.pt"
 
 ONNX_IR_VERSION = 10
 """IR of every bundle file at most (torch.onnx writes 10 for opset 18). onnx 1.23's helper would
@@ -76,6 +80,7 @@ write IR 14, which onnxruntime before 1.25 refuses — onnxruntime-openvino 1.24
 
 # Bundle roles: which model a file holds.
 ROLE_ENCODER, ROLE_ENCODER_INT8, ROLE_GNN, ROLE_OOD = "encoder", "encoder_int8", "gnn", "ood"
+ROLE_REGIONS = "regions"
 
 R = TypeVar("R", bound="Record")
 
@@ -118,6 +123,10 @@ class TrainConfig:
     scene_kind: DeclaredSceneKind = "auto"
     """The kind of imagery trained on; "auto": the kind most training frames show
     (:func:`glacier_edge.ingest.layout.scene_kind_of`). The guard flags frames of another kind."""
+    frame_regions: bool = False
+    """Also train the per-region model (regions of the frame as nodes) on the encoder-aligned 4×4 grid."""
+    spatial_edges: bool = True
+    """The per-region model's edges between adjacent regions of a frame (False: the ablation)."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.augmentations < 0 or self.max_pixels < 1:
@@ -286,6 +295,54 @@ class Calibration:
 
 
 @dataclass(frozen=True)
+class RegionalCalibration:
+    """The per-region model's held-out folds (grouped by sequence): anchor, gain and interval, as
+    :class:`Calibration` is for the frame, pooled over regions and per region of the training grid."""
+
+    folds: int
+    n: int
+    """Held-out region nodes with a defined target."""
+    gain: float
+    coverage: float
+    halfwidth: float
+    """Pooled split-conformal half-width (region melt units)."""
+    region_halfwidth: tuple[float, ...]
+    """Per region of the training grid, from its own held-out residuals; a layout other than the
+    grid (a label mask, superpixels) uses the pooled one."""
+    heldout_mae: float
+    persistence_mae: float
+    running_mean_mae: float
+    fallback: Literal["persistence", "running_mean", "train_mean"]
+    fallback_mae: float
+    fallback_halfwidth: float
+    train_mean: float
+    alert_halfwidth: float
+    """The band of the "unexpected change" alert: the held-out |residual| quantile at 1 − 0.1/R for
+    the R training regions (Bonferroni), so a frame without real change raises a region alert in at
+    most ~10 % of frames, not in 1 − 0.9^16 = 81 % as the 90 % interval per region would."""
+    alert_level: float
+
+
+@dataclass(frozen=True)
+class RegionalRecord:
+    """What the per-region model is and how it was trained (run.json, manifest.json)."""
+
+    layout: str
+    """The training regions (``grid 4x4``: one per encoder feature-map cell)."""
+    names: tuple[str, ...]
+    in_dim: int
+    hidden: tuple[int, ...]
+    spatial_edges: bool
+    features: NodeFeatures
+    """Per-region history columns (the region's own last melt, running mean, embedding change)."""
+    base_column: int | None
+    anchor_column: int | None
+    calibration: RegionalCalibration | None
+    final_train_mse: float | None
+    melt_range: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class MaskRecord:
     specs: tuple[str, ...]
     rectangles: tuple[tuple[float, ...], ...]
@@ -339,6 +396,8 @@ class RunRecord(Record):
     versions: dict[str, str | None]
     scene_kind: SceneKind = "nadir"
     """The kind of imagery the model was trained on (declared, or shown by most training frames)."""
+    regions: RegionalRecord | None = None
+    """The per-region model, when trained with --regions (its weights in regions.pt)."""
     schema: str = SCHEMA
     schema_version: int = VERSION
 
@@ -431,6 +490,11 @@ class ParityRow:
     int8_in_calibration_range: bool | None = None
     ood_worst_ratio: float | None = None
     """ood.onnx against the numpy score: max |Δ| / (atol + rtol·|ref|), ≤ 1 passes."""
+    cells_worst_ratio: float | None = None
+    """The encoder's feature-map cells (bundles with the per-region model), every element."""
+    regions_max_abs: float | None = None
+    """regions.onnx against the PyTorch per-region model: region melt, every element of (T, 16)."""
+    regions_worst_ratio: float | None = None
 
 
 @dataclass(frozen=True)
@@ -478,6 +542,7 @@ class BundleManifest(Record):
     versions: dict[str, str | None]
     export_seconds: float
     parity: Parity | None = None
+    regions: RegionalRecord | None = None
     schema: str = SCHEMA
     schema_version: int = VERSION
 
@@ -535,6 +600,71 @@ class FrameMotion:
 
 
 @dataclass(frozen=True)
+class RegionValue:
+    """One region of one frame in `run`'s result (melt in the bundle's units)."""
+
+    region: int
+    measured: float | None
+    """Null where the region has no unmasked pixel, and for frame 0."""
+    predicted: float | None
+    low: float | None
+    high: float | None
+    unexpected: bool
+    """Measured melt outside the interval of the prediction made for it."""
+
+
+@dataclass(frozen=True)
+class RegionInfo:
+    id: int
+    name: str
+    box: tuple[int, int, int, int]
+    """x0, y0, x1, y1 in pixels of the original image (x1, y1 exclusive)."""
+    area_share: float
+    """Share of the frame's unmasked pixels (the weight of its melt in the whole-frame melt)."""
+
+
+@dataclass(frozen=True)
+class RegionAlert:
+    """An unexpected change that names its place."""
+
+    frame: int
+    region: int
+    name: str
+    box: tuple[int, int, int, int]
+    measured: float
+    predicted: float
+    low: float
+    high: float
+    message: str
+
+
+@dataclass(frozen=True)
+class RegionSkill:
+    """How the per-region model fared on this sequence, per region, against its own naive answers."""
+
+    region: int
+    mae: float | None
+    persistence_mae: float | None
+    skill: float | None
+    """1 − MAE / MAE(per-region persistence) over the frames with a measured target."""
+    coverage: float | None
+
+
+@dataclass(frozen=True)
+class RegionRunSummary:
+    layout: str
+    """``grid 4x4`` (the bundle's training grid), ``mask NAME`` or ``slic N``."""
+    spatial_edges: bool
+    regions: tuple[RegionInfo, ...]
+    alerts: tuple[RegionAlert, ...]
+    skill: tuple[RegionSkill, ...]
+    pooled_skill: float | None
+    pooled_coverage: float | None
+    forecast_next: tuple[float, ...] | None = None
+    """forecast task: each region's melt for the step after the last frame."""
+
+
+@dataclass(frozen=True)
 class FrameRow:
     index: int
     label: str
@@ -568,6 +698,8 @@ class FrameRow:
     """The kind of scene this frame shows (its layout: :mod:`glacier_edge.ingest.layout`)."""
     perspective: float | None = None
     motion: FrameMotion | None = None
+    regions: tuple[RegionValue, ...] = ()
+    """Per region (bundles with the per-region model); ids as in the summary's ``regions.regions``."""
     """Registration and speed (only with `run --glacier-mask` or `--stable-mask`)."""
 
 
@@ -645,6 +777,8 @@ class ResultSummary:
     motion: MotionRunSummary | None = None
     """Surface motion (only with `run --glacier-mask` or `--stable-mask`): it runs whatever the
     bundle knows — camera views included — since it needs no model."""
+    regions: RegionRunSummary | None = None
+    """Melt per region of the frame (bundles trained with --frame-regions)."""
 
 
 @dataclass(frozen=True)
@@ -658,6 +792,8 @@ class Latency:
     total: float
     motion: float = 0.0
     """Surface motion (read again at full resolution, registration, fields); in ``total``."""
+    regions: float = 0.0
+    """The per-region model (region melt, inputs, regions.onnx, guard); the encoder pass is shared."""
 
 
 @dataclass(frozen=True)
@@ -665,9 +801,10 @@ class RunResult(Record):
     """``glacier-edge run --format json``: the single source of the table, JSON and CSV outputs."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/run-result"
-    VERSION: ClassVar[int] = 5
+    VERSION: ClassVar[int] = 6
     """v3: per-frame online answers and intervals, and the summary's ``online`` block; v4: scene kinds;
-    v5: surface motion (per frame ``motion``, the summary's ``motion`` block)."""
+    v5: surface motion (per frame ``motion``, the summary's ``motion`` block); v6: melt per region of
+    the frame (per frame ``regions``, the summary's ``regions`` block, ``latency_ms.regions``)."""
     WHAT: ClassVar[str] = "run result"
 
     sequence: SequenceInfo

@@ -34,12 +34,14 @@ def test_run_json_follows_schema(exported_bundle: Path, sample_gif: Path, tmp_pa
                            "--output", str(out), "--threads", "1")
     assert code == 0, output
     result = json.loads(out.read_text())
-    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 5
+    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 6
     assert result["provider"] == "cpu" and result["threads"] == 1
     assert len(result["frames"]) == 12 and result["frames"][0]["predicted_melt"] is None
     assert result["frames"][1]["measured_melt"] == pytest.approx(0.10379, abs=1e-4)  # the generated sample's step 1
-    assert set(result["latency_ms"]) == {"load", "decode", "encode", "graph", "motion", "total"}
+    assert set(result["latency_ms"]) == {"load", "decode", "encode", "graph", "motion", "regions", "total"}
     assert result["latency_ms"]["motion"] == 0 and result["summary"]["motion"] is None
+    assert result["latency_ms"]["regions"] == 0 and result["summary"]["regions"] is None  # no per-region model
+    assert result["frames"][1]["regions"] == []
     assert result["model"]["pretrained"] is False
 
 

@@ -117,7 +117,8 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
               help="Write the result to this file (atomically) instead of stdout.")
 @click.option("--plot", type=click.Path(path_type=Path), default=None,
               help="Also draw measured (blue) vs predicted (red dashed) melt with its interval band as PNG "
-                   "(needs matplotlib).")
+                   "(needs matplotlib); with a per-region model also P-regions.png: melt per region over the frame "
+                   "with the most unexpected regions (outlined red).")
 @click.option("--alert-threshold", type=float, default=None,
               help="Flag frames whose predicted melt exceeds this value.")
 @click.option("--fail-on-alert", is_flag=True,
@@ -142,12 +143,21 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
               help="With motion: ground size of one original pixel, for speeds in m/day.")
 @click.option("--baseline-days", type=float, default=None,
               help="With motion: pair each frame with the frame closest to this many days earlier.")
+@click.option("--regions-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Label image of the frames' size: each non-zero grey level is a region (names from "
+                   "NAME.names.txt lines 'LEVEL name'). Melt per region (bundles trained with --frame-regions) "
+                   "and, with --glacier-mask, speed per region are reported for these regions instead of the "
+                   "bundle's 4×4 grid.")
+@click.option("--superpixels", type=click.IntRange(min=2), default=None, metavar="N",
+              help="Melt per region over about N superpixels (SLIC on the first frame, kept for every frame; "
+                   "needs scikit-image: the 'regions' extra) instead of the bundle's 4×4 grid.")
 @max_pixels_option
 def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: str, allow_fallback: bool,
                 threads: int | None, precision: str, output_format: str, output: Path | None, plot: Path | None,
                 alert_threshold: float | None, fail_on_alert: bool, fail_on_ood: bool, trusted_key: Path | None,
                 region: str | None, glacier_mask: Path | None, stable_mask: Path | None, pixel_size: float | None,
-                baseline_days: float | None, max_pixels: int) -> None:
+                baseline_days: float | None, regions_mask: Path | None, superpixels: int | None,
+                max_pixels: int) -> None:
     """Predict melt for SEQUENCE on ONNX Runtime alone (no torch): the station command.
 
     SEQUENCE is an animated GIF, a folder of images, or several image files in order. Prints
@@ -157,7 +167,8 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
     the training imagery — the bundle's best naive answer then replaces the model; when most
     frames are, every frame is, since the graph mixes neighbours; KIND: a camera view for a bundle
     trained on satellite chips, or the reverse), then a summary with provider and per-stage
-    latency.
+    latency. A bundle trained with --frame-regions adds melt per region of the frame (the 4×4
+    grid, --regions-mask or --superpixels) and names the region of an unexpected change.
 
     \b
     Examples:
@@ -166,6 +177,7 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
       glacier-edge run sequence.gif --alert-threshold 0.08 --fail-on-alert   # exit 3 on alert
       glacier-edge run radar.gif --fail-on-ood                                # exit 4 if unlike training
       glacier-edge run cam/frames --stable-mask cam/stable.png                # + registration and speed
+      glacier-edge run scenes/ --regions-mask scenes/parts.png                # melt per named region
 
     Exit codes: 0 ok, 2 bad input/bundle/provider/output, 3 alert, 4 out of distribution.
     """
@@ -181,16 +193,25 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
         from glacier_edge.motion.pipeline import MotionOptions
 
         motion = MotionRequest(glacier_mask, stable_mask, MotionOptions(baseline_days=baseline_days,
-                                                                        pixel_size=pixel_size))
+                                                                        pixel_size=pixel_size), regions_mask)
     elif pixel_size is not None or baseline_days is not None:
         from glacier_edge.errors import BadInputError
 
         raise BadInputError("--pixel-size and --baseline-days are motion options: give --glacier-mask or "
                             "--stable-mask too")
+    if regions_mask is not None and superpixels is not None:
+        from glacier_edge.errors import BadInputError
+
+        raise BadInputError("--regions-mask and --superpixels each choose the regions: give one")
+    frame_regions = None
+    if regions_mask is not None or superpixels is not None:
+        from glacier_edge.edge.regional import RegionRequest
+
+        frame_regions = RegionRequest(regions_mask, superpixels)
     result, prediction = run_edge(list(sequence), resolve_bundle_dir(model_dir), provider=provider, threads=threads,
                                   allow_fallback=allow_fallback, precision=precision, max_pixels=max_pixels,
                                   alert_threshold=alert_threshold, trusted_key=trusted_key, region=region,
-                                  motion=motion)
+                                  motion=motion, frame_regions=frame_regions)
     text = format_result(result, output_format)
     if plot is not None:
         from glacier_edge.edge.plot import MeltPanel, plot_melt
@@ -206,6 +227,15 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
             motion_plot = plot.with_name(f"{plot.stem}-motion{plot.suffix or '.png'}")
             plot_motion(motion_plot, prediction.motion, f"glacier-edge run — surface motion of {seq.source}")
             echo_err(f"wrote {motion_plot}")
+        if prediction.regions is not None:
+            from glacier_edge.edge.plot import plot_regions
+
+            alerts = prediction.regions.unexpected.sum(axis=1).tolist()
+            shown = alerts.index(max(alerts)) if max(alerts) else seq.num_frames - 1
+            regions_plot = plot.with_name(f"{plot.stem}-regions{plot.suffix or '.png'}")
+            plot_regions(regions_plot, seq.frames, prediction.regions, shown,
+                         f"glacier-edge run — {Path(seq.source).name}, {prediction.regions.layout.source}")
+            echo_err(f"wrote {regions_plot}")
     if output is not None:
         from glacier_edge.fileio import write_text_atomic
 

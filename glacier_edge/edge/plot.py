@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glacier_edge.edge.regional import RegionPrediction
 from glacier_edge.errors import MissingDependencyError
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.motion.pipeline import MotionResult
@@ -103,3 +104,30 @@ def plot_motion(path: str | os.PathLike[str], motion: MotionResult, title: str =
     right.grid(alpha=0.3)
     right.legend(fontsize=7)
     return _save(plt, figure, path, title)
+
+
+def plot_regions(path: str | os.PathLike[str], frames: np.ndarray, regions: RegionPrediction, frame: int,
+                 title: str = "") -> Path:
+    """Measured and predicted melt of each region over ``frame`` (the model's 128-px view), on one
+    colour scale; regions with an unexpected change outlined in red (PNG, atomically)."""
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4.6))
+    labels = regions.layout.labels
+    values = {"measured": regions.measured[frame], "predicted": regions.predicted[frame]}
+    finite = np.concatenate([v[np.isfinite(v)] for v in values.values()])
+    high = float(finite.max()) if finite.size else 1.0
+    for axis, (name, value) in zip(axes, values.items()):
+        axis.imshow(frames[frame])
+        overlay = np.where(labels >= 0, value[np.maximum(labels, 0)], np.nan)
+        image = axis.imshow(overlay, cmap="magma", alpha=0.6, vmin=0.0, vmax=high)
+        axis.contour(labels, levels=np.arange(-0.5, labels.max() + 1), colors="white", linewidths=0.4)
+        for region in np.nonzero(regions.unexpected[frame])[0]:
+            axis.contour(labels == region, levels=[0.5], colors="red", linewidths=2.0)
+        for region, region_name in enumerate(regions.layout.names):
+            rows, cols = np.nonzero(labels == region)
+            if len(rows):
+                axis.text(cols.mean(), rows.mean(), region_name, color="white", fontsize=6, ha="center", va="center")
+        axis.set_title(f"{name} melt per region, frame {frame}", fontsize=9)
+        axis.set_axis_off()
+        figure.colorbar(image, ax=axis, fraction=0.046, label="melt (mean |Δ| / 255)")
+    return _save(plt, figure, path, title + " — red: unexpected change")

@@ -22,11 +22,17 @@ from glacier_edge.contracts import (
     ModelInfo,
     MotionRunSummary,
     OnlineSummary,
+    RegionAlert,
+    RegionInfo,
+    RegionRunSummary,
+    RegionSkill,
+    RegionValue,
     ResultSummary,
     RunResult,
     SceneKind,
     SequenceInfo,
 )
+from glacier_edge.edge.regional import RegionPrediction
 from glacier_edge.edge.runtime import Prediction
 from glacier_edge.ingest.layout import kind_note, majority_kind, scene_kind_of
 from glacier_edge.motion.pipeline import MotionResult
@@ -90,6 +96,61 @@ def motion_summary(motion: MotionResult) -> MotionRunSummary:
                             speed_forecast_records(motion))
 
 
+def region_values(regions: RegionPrediction, frame: int) -> tuple[RegionValue, ...]:
+    out = []
+    for region in range(regions.layout.count):
+        measured = _value(regions.measured[:, region], frame) if frame > 0 else None
+        predicted = _value(regions.predicted[:, region], frame)
+        width = _value(regions.halfwidth[:, region], frame) if regions.halfwidth is not None else None
+        low = high = None
+        if predicted is not None and width is not None:
+            low, high = predicted - width, predicted + width
+        out.append(RegionValue(region, measured, predicted, low, high, bool(regions.unexpected[frame, region])))
+    return tuple(out)
+
+
+def _skill(errors: np.ndarray, naive_errors: np.ndarray) -> float | None:
+    naive_mae = float(np.mean(naive_errors)) if len(naive_errors) else 0.0
+    return 1.0 - float(np.mean(errors)) / naive_mae if naive_mae > 0 else None
+
+
+def region_summary(regions: RegionPrediction, labels: list[str], original_size: tuple[int, int]) -> RegionRunSummary:
+    """Where each region lies, its skill against its own persistence, and the alerts that name it."""
+    layout = regions.layout
+    boxes = layout.boxes(original_size)
+    total = float(regions.areas.sum()) or 1.0
+    infos = tuple(RegionInfo(r, layout.names[r], boxes[r], round(float(regions.areas[r]) / total, 6))
+                  for r in range(layout.count))
+    scored = np.isfinite(regions.measured) & np.isfinite(regions.predicted) & np.isfinite(regions.persistence)
+    scored[:2] = False  # frame 1 has no persistence of its own (melt_0 is a placeholder)
+    error = np.abs(regions.predicted - regions.measured)
+    naive_error = np.abs(regions.persistence - regions.measured)
+    covered = error <= regions.halfwidth if regions.halfwidth is not None else None
+    skills = []
+    for r in range(layout.count):
+        rows = scored[:, r]
+        skills.append(RegionSkill(
+            r, float(error[rows, r].mean()) if rows.any() else None,
+            float(naive_error[rows, r].mean()) if rows.any() else None, _skill(error[rows, r], naive_error[rows, r]),
+            float(covered[rows, r].mean()) if covered is not None and rows.any() else None))
+    alerts = []
+    for frame, region in zip(*np.nonzero(regions.unexpected)):
+        low = regions.predicted[frame, region] - regions.alert_halfwidth[frame, region]  # type: ignore[index]
+        high = regions.predicted[frame, region] + regions.alert_halfwidth[frame, region]  # type: ignore[index]
+        x0, y0, x1, y1 = boxes[region]
+        measured = float(regions.measured[frame, region])
+        alerts.append(RegionAlert(
+            int(frame), int(region), layout.names[region], boxes[region], measured,
+            float(regions.predicted[frame, region]), float(low), float(high),
+            f"frame {frame} ({labels[frame]}): region {layout.names[region]} (x {x0}–{x1}, y {y0}–{y1} px) changed "
+            f"{measured:.4f}, outside {low:.4f}–{high:.4f} (the alert band around the prediction made for it)"))
+    return RegionRunSummary(
+        layout.source, regions.spatial_edges, infos, tuple(alerts), tuple(skills),
+        _skill(error[scored], naive_error[scored]),
+        float(covered[scored].mean()) if covered is not None and scored.any() else None,
+        tuple(float(v) for v in regions.forecast_next) if regions.forecast_next is not None else None)
+
+
 def build_result(prediction: Prediction, context: RunContext, calibration: Calibration | None = None,
                  motion: MotionResult | None = None) -> RunResult:
     """The run as one typed record (the single source for all three formats)."""
@@ -132,6 +193,7 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             scene_kind=str(kinds[index]) if kinds is not None else None,
             perspective=float(perspective[index]) if perspective is not None else None,
             motion=motions[index] if motions is not None else None,
+            regions=region_values(prediction.regions, index) if prediction.regions is not None else (),
         ))
     predicted_valid = prediction.predicted[valid]
     forecast = prediction.forecast_next
@@ -164,11 +226,13 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             bundle_scene_kind=context.scene_kind,
             other_kind_frames=int(np.sum(kinds != context.scene_kind)) if kinds is not None else 0,
             seen_scene_kind=majority_kind(perspective)[0] if perspective is not None else None,
-            motion=motion_summary(motion) if motion is not None else None),
+            motion=motion_summary(motion) if motion is not None else None,
+            regions=(region_summary(prediction.regions, seq.labels, seq.original_size)
+                     if prediction.regions is not None else None)),
         latency_ms=Latency(load=context.load_seconds * 1000, decode=times.decode * 1000,
                            encode=times.encode * 1000, graph=times.graph * 1000,
                            total=(context.load_seconds + times.total + context.motion_seconds) * 1000,
-                           motion=context.motion_seconds * 1000),
+                           motion=context.motion_seconds * 1000, regions=times.regions * 1000),
     )
 
 
@@ -182,6 +246,25 @@ def motion_lines(motion: MotionRunSummary) -> list[str]:
         if not failure.issued:
             lines.append(f"failure forecast, {failure.region}: none ({failure.reason})")
     lines += [f"{a.kind.upper().replace('_', ' ')}: {a.message}" for a in motion.alerts]
+    return lines
+
+
+def region_lines(regions: RegionRunSummary) -> list[str]:
+    """Melt per region in words: the layout, its skill against each region's persistence, the alerts."""
+    skill = "n/a" if regions.pooled_skill is None else f"{regions.pooled_skill:+.2f}"
+    coverage = "" if regions.pooled_coverage is None else f", interval coverage {regions.pooled_coverage:.0%}"
+    worst = [r for r in regions.skill if r.skill is not None]
+    low = min(worst, key=lambda r: r.skill or 0.0) if worst else None
+    edges = "on" if regions.spatial_edges else "off"
+    lines = [f"regions: {len(regions.regions)} ({regions.layout}; spatial edges {edges}); skill vs each region's "
+             f"persistence {skill} pooled"
+             + (f", lowest {low.skill:+.2f} ({regions.regions[low.region].name})" if low is not None else "")
+             + coverage + f"; {len(regions.alerts)} unexpected region change(s)"]
+    lines += [f"UNEXPECTED REGION: {alert.message}" for alert in regions.alerts]
+    if regions.forecast_next is not None:
+        top = int(np.argmax(regions.forecast_next))
+        lines.append(f"region forecast for the next step: highest {regions.forecast_next[top]:.4f} in "
+                     f"{regions.regions[top].name} {regions.regions[top].box}")
     return lines
 
 
@@ -310,6 +393,8 @@ def format_table(result: RunResult) -> str:
         lines.append(f"PRIOR FROM ELSEWHERE: {s.prior_note}")
     if moving is not None:
         lines += motion_lines(moving)
+    if s.regions is not None:
+        lines += region_lines(s.regions)
     lines.append(f"predicted: mean {s.mean_predicted:.4f}, max {s.max_predicted:.4f} (frame "
                  f"{s.max_predicted_frame});  vs measured: MAE {s.mae:.4f}, Pearson r {r}")
     if result.alert_threshold is not None:
@@ -319,7 +404,8 @@ def format_table(result: RunResult) -> str:
                  f"{SCENE_KINDS[s.bundle_scene_kind]}s")
     lines.append(f"provider: {result.provider}  threads: {result.threads or 'default'}  latency ms: "
                  f"load {lat.load:.0f}, decode {lat.decode:.0f}, encode {lat.encode:.0f}, "
-                 f"graph {lat.graph:.1f}" + (f", motion {lat.motion:.0f}" if moving is not None else "")
+                 f"graph {lat.graph:.1f}" + (f", regions {lat.regions:.1f}" if s.regions is not None else "")
+                 + (f", motion {lat.motion:.0f}" if moving is not None else "")
                  + f", total {lat.total:.0f}")
     return "\n".join(lines)
 

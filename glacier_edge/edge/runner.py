@@ -10,9 +10,10 @@ from pathlib import Path
 
 from glacier_edge.contracts import ROLE_GNN, RunResult
 from glacier_edge.edge.bundle import load_bundle
+from glacier_edge.edge.regional import RegionRequest
 from glacier_edge.edge.report import RunContext, build_result
 from glacier_edge.edge.runtime import EdgeModel, Prediction, encoder_role_for
-from glacier_edge.errors import GlacierEdgeError
+from glacier_edge.errors import BadInputError, GlacierEdgeError
 from glacier_edge.ingest.frames import FrameSequence, read_sequence
 from glacier_edge.ingest.regions import bundle_prior_note
 from glacier_edge.motion.pipeline import MotionOptions, MotionResult, measure_files
@@ -25,12 +26,14 @@ class MotionRequest:
     glacier_mask: Path | None
     stable_mask: Path | None
     options: MotionOptions
+    regions_mask: Path | None = None
 
 
 def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "auto", threads: int | None = None,
              allow_fallback: bool = False, precision: str = "fp32", max_pixels: int,
              alert_threshold: float | None = None, trusted_key: Path | None = None,
-             region: str | None = None, motion: MotionRequest | None = None) -> tuple[RunResult, Prediction]:
+             region: str | None = None, motion: MotionRequest | None = None,
+             frame_regions: RegionRequest | None = None) -> tuple[RunResult, Prediction]:
     """Decode the sequence, run both models, compare with the measured melt.
 
     Decoding runs in a thread while the bundle is hashed and the sessions are created (both
@@ -53,7 +56,14 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
             raise
         load_seconds = time.perf_counter() - started
         frames, decode_seconds = decoding.result()
-    prediction = model.predict(frames, decode_seconds=decode_seconds)
+    layout = None
+    if frame_regions is not None:
+        if model.regions is None and (frame_regions.superpixels is not None or motion is None):
+            raise BadInputError(f"{bundle.directory}: this bundle has no per-region model; train it with "
+                                "--frame-regions (--regions-mask alone feeds per-region speeds with --glacier-mask)")
+        if model.regions is not None:
+            layout = frame_regions.layout(frames)
+    prediction = model.predict(frames, decode_seconds=decode_seconds, layout=layout)
     parity = bundle.manifest.parity
     context = RunContext(
         bundle=str(bundle.directory), encoder_weights=bundle.weights_label, pretrained=bundle.pretrained,
@@ -76,7 +86,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
 def measure_run_motion(paths: list[Path], request: MotionRequest, max_pixels: int) -> MotionResult:
     """The sequence's motion at its own resolution (read again: the model's frames are 128 px)."""
     return measure_files(paths, glacier_mask=request.glacier_mask, stable_mask=request.stable_mask,
-                         options=request.options, max_pixels=max_pixels)
+                         regions_mask=request.regions_mask, options=request.options, max_pixels=max_pixels)
 
 
 def _timed_read(paths: list[Path], max_pixels: int) -> tuple[FrameSequence, float]:

@@ -24,9 +24,11 @@ from glacier_edge.contracts import (
     ROLE_ENCODER_INT8,
     ROLE_GNN,
     ROLE_OOD,
+    ROLE_REGIONS,
 )
 from glacier_edge.edge.bundle import Bundle
 from glacier_edge.edge.machine import this_machine
+from glacier_edge.edge.regional import RegionModel, RegionPrediction
 from glacier_edge.errors import ModelBundleError, OutputError, ProviderError
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.ingest.frames import FrameSequence
@@ -34,6 +36,7 @@ from glacier_edge.ingest.layout import scene_kind_of
 from glacier_edge.motion.pipeline import MotionResult
 from glacier_edge.paths import default_cache_dir
 from glacier_edge.signals.features import node_inputs
+from glacier_edge.signals.frame_regions import RegionLayout
 from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.signals.history import naive
 from glacier_edge.signals.mask import mask_from_record
@@ -147,10 +150,12 @@ class StageTimes:
     decode: float = 0.0
     encode: float = 0.0
     graph: float = 0.0
+    regions: float = 0.0
+    """The per-region model: region melt, inputs, regions.onnx, guard (the encoder pass is shared)."""
 
     @property
     def total(self) -> float:
-        return self.decode + self.encode + self.graph
+        return self.decode + self.encode + self.graph + self.regions
 
 
 @dataclass
@@ -184,6 +189,8 @@ class Prediction:
     """Per frame: its layout shows another kind of scene than the bundle knows (counted as OOD)."""
     motion: MotionResult | None = None
     """Surface motion, when `run` was asked for it (set by the runner)."""
+    regions: RegionPrediction | None = None
+    """Melt per region, when the bundle has the per-region model."""
 
 
 def _check_colour_width(bundle: Bundle) -> None:
@@ -227,12 +234,21 @@ class EdgeModel:
             _check_colour_width(bundle)
             self.ood, _ = create_session(bundle.model_path(ROLE_OOD), self.provider, threads,
                                          sha256=bundle.model_sha256(ROLE_OOD))
+        self.regions: RegionModel | None = None
+        if manifest.regions is not None and bundle.has_model(ROLE_REGIONS):
+            session, _ = create_session(bundle.model_path(ROLE_REGIONS), self.provider, threads,
+                                        sha256=bundle.model_sha256(ROLE_REGIONS))
+            self.regions = RegionModel(session, manifest.regions, self.task, self.graph_kind, self.normalization)
+        self.last_cells: np.ndarray | None = None
 
     def embed(self, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
-        """uint8 (T, 128, 128, 3) → float32 (T, D), in batches to bound memory."""
-        parts = [self.encoder.run(None, {"frames": np.ascontiguousarray(frames[i : i + batch_size])})[0]
-                 for i in range(0, len(frames), batch_size)]
-        return np.concatenate(parts)
+        """uint8 (T, 128, 128, 3) → float32 (T, D), in batches to bound memory. An encoder with the
+        feature-map output (bundles with the per-region model) leaves its cells (T, C, D) in
+        ``last_cells``: the same pass."""
+        outputs = [self.encoder.run(None, {"frames": np.ascontiguousarray(frames[i : i + batch_size])})
+                   for i in range(0, len(frames), batch_size)]
+        self.last_cells = np.concatenate([o[1] for o in outputs]) if len(outputs[0]) > 1 else None
+        return np.concatenate([o[0] for o in outputs])
 
     def measured(self, frames: np.ndarray) -> np.ndarray:
         """Measured melt of uint8 frames, with the bundle's mask and normalisation."""
@@ -246,7 +262,9 @@ class EdgeModel:
         adjacency = dense_adjacency(len(embeddings), self.graph_kind)
         return self.gnn.run(None, {"x": x, "adjacency": adjacency})[0]
 
-    def predict(self, sequence: FrameSequence, decode_seconds: float = 0.0) -> Prediction:
+    def predict(self, sequence: FrameSequence, decode_seconds: float = 0.0,
+                layout: RegionLayout | None = None) -> Prediction:
+        """``layout``: the regions of the per-region model (default: its training grid)."""
         times = StageTimes(decode=decode_seconds)
         start = time.perf_counter()
         embeddings = self.embed(sequence.frames)
@@ -259,7 +277,14 @@ class EdgeModel:
             feeds = {"embeddings": embeddings, "colour": colour_features(sequence.frames)}
             scores = self.ood.run(None, feeds)[0].astype(np.float64)
         times.graph = time.perf_counter() - start
-        return self.guard(sequence, measured, outputs, scores, times, sequence.perspectives())
+        prediction = self.guard(sequence, measured, outputs, scores, times, sequence.perspectives())
+        if self.regions is not None and self.last_cells is not None:
+            start = time.perf_counter()
+            prediction.regions = self.regions.predict(self.last_cells, sequence.frames,
+                                                      layout or self.regions.default_layout(), self.mask,
+                                                      prediction.ood)
+            times.regions = time.perf_counter() - start
+        return prediction
 
     def guard(self, sequence: FrameSequence, measured: np.ndarray, outputs: np.ndarray, scores: np.ndarray | None,
               times: StageTimes, perspective: np.ndarray | None = None) -> Prediction:

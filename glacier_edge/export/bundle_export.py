@@ -17,10 +17,12 @@ from glacier_edge.contracts import (
     GNN_FILE,
     MANIFEST_FILE,
     OOD_FILE,
+    REGIONS_FILE,
     ROLE_ENCODER,
     ROLE_ENCODER_INT8,
     ROLE_GNN,
     ROLE_OOD,
+    ROLE_REGIONS,
     BundleManifest,
     Int8Summary,
     RunRecord,
@@ -29,7 +31,14 @@ from glacier_edge.contracts import (
 from glacier_edge.edge.bundle import file_record
 from glacier_edge.edge.runtime import create_session
 from glacier_edge.errors import BadInputError, ModelBundleError
-from glacier_edge.export.onnx_export import DEFAULT_OPSET, export_encoder, export_gnn, onnx_op_types
+from glacier_edge.export.onnx_export import (
+    DEFAULT_OPSET,
+    export_cell_encoder,
+    export_encoder,
+    export_gnn,
+    export_regions,
+    onnx_op_types,
+)
 from glacier_edge.export.ood_export import export_ood
 from glacier_edge.export.quantize import (
     FORMATS_BY_KEY,
@@ -45,6 +54,7 @@ from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.training.augment import augment_sequence
 from glacier_edge.training.checkpoint import load_checkpoint, load_summary
 from glacier_edge.training.encoder import FrameEncoder, build_encoder
+from glacier_edge.training.regional import load_regional
 
 
 def encoder_for_run(record: RunRecord) -> FrameEncoder:
@@ -82,10 +92,19 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
     model, record = load_checkpoint(run_dir)
     encoder = encoder_for_run(record)
     with atomic_directory(out_dir) as staging:
-        echo(f"exporting {ENCODER_FILE} ({record.encoder.backbone.name} with preprocessing inside)")
-        models = {ROLE_ENCODER: export_encoder(encoder, staging / ENCODER_FILE, opset)}
+        if record.regions is None:
+            echo(f"exporting {ENCODER_FILE} ({record.encoder.backbone.name} with preprocessing inside)")
+            models = {ROLE_ENCODER: export_encoder(encoder, staging / ENCODER_FILE, opset)}
+        else:
+            echo(f"exporting {ENCODER_FILE} ({record.encoder.backbone.name} with preprocessing inside; "
+                 "embeddings and feature-map cells)")
+            models = {ROLE_ENCODER: export_cell_encoder(encoder, staging / ENCODER_FILE, opset)}
         echo(f"exporting {GNN_FILE} ({record.model.arch}, dense adjacency)")
         models[ROLE_GNN] = export_gnn(model, staging / GNN_FILE, opset)
+        if record.regions is not None:
+            echo(f"exporting {REGIONS_FILE} (per-region model, temporal and spatial adjacency apart)")
+            models[ROLE_REGIONS] = export_regions(load_regional(run_dir, record.regions), staging / REGIONS_FILE,
+                                                  opset)
         echo(f"exporting {OOD_FILE} (out-of-distribution score of the training embeddings)")
         models[ROLE_OOD] = export_ood(load_summary(run_dir), staging / OOD_FILE, opset)
         scatter_ops = sorted(op for op in onnx_op_types(staging / GNN_FILE) if op.startswith("Scatter"))
@@ -108,7 +127,7 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
                 train_sequences=record.train_sequences, val_sequences=record.val_sequences,
                 scene_kind=record.scene_kind),
             int8=int8_summary, versions=package_versions(),
-            export_seconds=round(time.perf_counter() - started, 1),
+            export_seconds=round(time.perf_counter() - started, 1), regions=record.regions,
         )
         (staging / MANIFEST_FILE).write_text(manifest.dumps(), encoding="utf-8")
     return manifest

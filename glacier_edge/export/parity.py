@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glacier_edge.contracts import ROLE_ENCODER_INT8, Int8Parity, Parity, ParityRow, Tolerance
+from glacier_edge.contracts import ROLE_ENCODER_INT8, Int8Parity, Parity, ParityRow, RunRecord, Tolerance
 from glacier_edge.edge.bundle import load_bundle, record_parity
 from glacier_edge.edge.runtime import EdgeModel
 from glacier_edge.errors import BadInputError
@@ -21,11 +21,15 @@ from glacier_edge.export.quantize import INT8_MELT_MAE_BOUND, centred_cosine
 from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, FrameSequence, read_sequence
 from glacier_edge.ingest.samples import sample_sequence_path
 from glacier_edge.provenance import utc_now
-from glacier_edge.signals.features import metadata_matrix, node_inputs
+from glacier_edge.signals.features import metadata_matrix, node_inputs, region_node_inputs
+from glacier_edge.signals.frame_regions import grid_layout, region_cells
+from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.signals.ood import colour_features, ood_scores
 from glacier_edge.training.checkpoint import load_checkpoint, load_summary
-from glacier_edge.training.encoder import encode_frames
+from glacier_edge.training.encoder import FrameEncoder, encode_cells, encode_frames
 from glacier_edge.training.loop import predict
+from glacier_edge.training.models.regional import RegionalSAGE
+from glacier_edge.training.regional import build_regional_example, load_regional, predict_regional
 
 RANDOM_LENGTHS = (2, 8, 37, 128)
 RANDOM_PREFIX = "random frames "
@@ -40,6 +44,11 @@ def worst_ratio(tolerance: Tolerance, got: np.ndarray, ref: np.ndarray) -> float
 
 ENCODER_TOLERANCE = Tolerance(atol=1e-4, rtol=1e-4)
 MELT_TOLERANCE = Tolerance(atol=1e-5, rtol=1e-4)
+CELLS_TOLERANCE = Tolerance(atol=1e-3, rtol=1e-3)
+"""The encoder's feature-map cells before pooling: each is one 4×4 cell's value, not a mean of 16,
+so fp32 summation-order differences are ~4× those of the pooled embedding (measured: up to 4.5×
+ENCODER_TOLERANCE on random frames). What the station serves, the region melt, is held to
+MELT_TOLERANCE end to end (ONNX cells → regions.onnx against PyTorch cells → the PyTorch model)."""
 OOD_TOLERANCE = Tolerance(atol=1e-4, rtol=1e-4)
 """ood.onnx (float32) against the float64 numpy score it was built from."""
 
@@ -69,6 +78,26 @@ def _metadata_source(sequence: FrameSequence | None, names: list[str]) -> tuple[
     return None, "training means"
 
 
+def _region_parity(fp32: EdgeModel, regional: RegionalSAGE, record: RunRecord, encoder: FrameEncoder,
+                   frames: np.ndarray, name: str) -> dict[str, float]:
+    """The encoder's cells (ONNX vs PyTorch), and the region melt end to end: ONNX cells through
+    regions.onnx against PyTorch cells through the PyTorch per-region model, every element. The ONNX
+    cells come from ``fp32.embed``, just called on ``frames``."""
+    assert fp32.regions is not None and fp32.last_cells is not None and record.regions is not None
+    ref_cells = encode_cells(encoder, frames)
+    sequence = FrameSequence(frames, [name] * len(frames), [None] * len(frames), name, (FRAME_SIZE, FRAME_SIZE))
+    ref_regions = predict_regional(regional, build_regional_example(sequence, ref_cells, record.config, fp32.mask),
+                                   record.regions.features)
+    layout = grid_layout()
+    x = region_node_inputs(region_cells(fp32.last_cells, layout), fp32.regions.measured(frames, layout, fp32.mask),
+                           record.regions.features, record.config.task)
+    temporal = dense_adjacency(len(frames), record.config.graph_kind)
+    ort_regions = fp32.regions.session.run(None, {"x": x, "temporal": temporal, "spatial": layout.adjacency()})[0]
+    return {"cells_worst_ratio": worst_ratio(CELLS_TOLERANCE, fp32.last_cells, ref_cells),
+            "regions_max_abs": float(np.max(np.abs(ort_regions - ref_regions))),
+            "regions_worst_ratio": worst_ratio(MELT_TOLERANCE, ort_regions, ref_regions)}
+
+
 def _max_rel(got: np.ndarray, ref: np.ndarray) -> float:
     scale = np.abs(ref)
     mask = scale > 1e-3 * max(float(scale.max()), 1e-12)
@@ -86,6 +115,7 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
     fp32 = EdgeModel(bundle, provider="cpu")
     int8 = EdgeModel(bundle, provider="cpu", precision="int8") if bundle.has_model(ROLE_ENCODER_INT8) else None
     centre = embedding_centre(model, record)
+    regional = load_regional(run_dir, record.regions) if record.regions is not None else None
     rows = []
     for name, frames, sequence in _inputs(sequences, max_pixels):
         sequence, metadata_source = _metadata_source(sequence, list(fp32.features.metadata))
@@ -105,6 +135,9 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
                                                         ood_scores(summary, ref_embeddings, colours))
         encoder_ratio = worst_ratio(ENCODER_TOLERANCE, ort_embeddings, ref_embeddings)
         melt_ratio = worst_ratio(MELT_TOLERANCE, ort_melt, ref_melt)
+        region_fields = {}
+        if regional is not None and record.regions is not None and fp32.regions is not None:
+            region_fields = _region_parity(fp32, regional, record, encoder, frames, name)
         int8_fields = {}
         if int8 is not None:
             int8_embeddings = int8.embed(frames)
@@ -119,8 +152,10 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
             encoder_max_rel=_max_rel(ort_embeddings, ref_embeddings), encoder_worst_ratio=encoder_ratio,
             melt_max_abs=float(np.max(np.abs(ort_melt - ref_melt))), melt_worst_ratio=melt_ratio,
             graph_only_melt_max_abs=float(np.max(np.abs(graph_only - ref_melt))),
-            passed=encoder_ratio <= 1 and melt_ratio <= 1 and ood_fields.get("ood_worst_ratio", 0.0) <= 1,
-            **int8_fields, **ood_fields))
+            passed=(encoder_ratio <= 1 and melt_ratio <= 1 and ood_fields.get("ood_worst_ratio", 0.0) <= 1
+                    and region_fields.get("cells_worst_ratio", 0.0) <= 1
+                    and region_fields.get("regions_worst_ratio", 0.0) <= 1),
+            **int8_fields, **ood_fields, **region_fields))
     int8_parity = None
     if int8 is not None:
         real = [row for row in rows if row.int8_in_calibration_range]

@@ -20,6 +20,7 @@ from glacier_edge.contracts import NodeFeatures
 from glacier_edge.errors import BadInputError
 from glacier_edge.ingest.frames import FrameSequence, sidecar_path
 from glacier_edge.signals.history import history_matrix
+from glacier_edge.signals.melt import task_targets
 
 
 class Dated(Protocol):
@@ -88,3 +89,23 @@ def node_inputs(embeddings: np.ndarray, sequence: Dated | None, features: NodeFe
         known = np.full(len(embeddings), np.nan) if melt is None else melt
         parts.append(history_matrix(embeddings, known, task, features.history_neutral))
     return np.concatenate(parts, axis=1).astype(np.float32) if len(parts) > 1 else parts[0]
+
+
+def region_node_inputs(embeddings: np.ndarray, melt: np.ndarray | None, features: NodeFeatures,
+                       task: str) -> np.ndarray:
+    """float32 (T, R, D + history): each region's embedding (T, R, D) with *its own* history columns
+    (last melt, running mean, embedding change of that region), as :func:`node_inputs` builds them
+    for a frame. A region with no measured melt (all masked, or ``melt`` None) gets the neutral values."""
+    count = embeddings.shape[1]
+    known = np.full(embeddings.shape[:2], np.nan) if melt is None else np.asarray(melt, np.float64)
+    return np.stack([node_inputs(embeddings[:, r], None, features, known[:, r], task) for r in range(count)],
+                    axis=1)
+
+
+def region_targets(melt: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:
+    """Per node (T, R): the region's target for the task (float32), and where it is defined (not
+    where the region has no unmasked pixel: its melt is NaN)."""
+    pairs = [task_targets(melt[:, r], task) for r in range(melt.shape[1])]
+    targets = np.stack([pair[0] for pair in pairs], axis=1)
+    valid = np.stack([pair[1] for pair in pairs], axis=1) & np.isfinite(targets)
+    return np.nan_to_num(targets, nan=0.0), valid

@@ -1,5 +1,5 @@
-"""Regions of a frame — the future nodes of a spatio-temporal graph (issue 21) — and the melt
-proxy restricted to each.
+"""Regions of a frame — the nodes of the spatio-temporal graph — and the melt proxy restricted to
+each.
 
 A region labelling is an int (H, W) array of region ids 0..R−1 (−1: in no region). The default
 grid follows the encoder's own feature map: ResNet50's last stage has stride 32, so a 128-px frame
@@ -9,13 +9,18 @@ over its pixels and channels, overlay pixels left out); the whole-frame melt is 
 mean of the regions' melts when the regions cover the frame (``tests/test_frame_regions.py``
 proves it), so nothing a station reports changes meaning when regions arrive.
 
-Groundwork only: no model, export or report reads regions yet.
+A region's embedding is the encoder's feature map pooled over the region (:meth:`RegionLayout.pooling`:
+the share of the region's pixels in each 32×32 cell), so regions of any shape cost no extra encoder
+pass; the spatial edges join regions whose pixels touch (4-neighbourhood).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
+from glacier_edge.errors import BadInputError
 from glacier_edge.ingest.frames import FRAME_SIZE
 
 ENCODER_STRIDE = 32
@@ -69,3 +74,97 @@ def frame_melt_from_regions(melt: np.ndarray, areas: np.ndarray) -> np.ndarray:
     """float64 (T,): the area-weighted mean of the regions' melts (regions with no area ignored)."""
     used = areas > 0
     return (np.nan_to_num(melt[:, used]) * areas[used]).sum(axis=1) / areas[used].sum()
+
+
+CELLS = FRAME_SIZE // ENCODER_STRIDE
+"""Feature-map cells per side at the model's frame size (4: 16 cells)."""
+SLIC_COMPACTNESS = 10.0
+"""scikit-image's default for RGB in [0, 1]: colour and position weigh about equally."""
+
+
+@dataclass(frozen=True)
+class RegionLayout:
+    """The regions of one sequence, in the model's 128-px frame (the frame squeezed square, as the
+    encoder sees it); ``boxes`` map them back to the original image's pixels."""
+
+    labels: np.ndarray
+    """int32 (128, 128): region id 0..R−1 per pixel, −1 in no region."""
+    source: str
+    """How they were drawn: ``grid 4x4``, ``mask NAME`` or ``slic N``."""
+    names: tuple[str, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.names)
+
+    def pooling(self) -> np.ndarray:
+        """float32 (R, CELLS²): the share of each region's pixels that lies in each feature-map cell
+        (rows sum to 1), so ``pooling @ cells`` is the feature map averaged over the region."""
+        cells = grid_regions(self.labels.shape[0])
+        inside = self.labels >= 0
+        counts = np.zeros((self.count, CELLS * CELLS), dtype=np.float64)
+        np.add.at(counts, (self.labels[inside], cells[inside]), 1.0)
+        return (counts / np.maximum(counts.sum(axis=1, keepdims=True), 1.0)).astype(np.float32)
+
+    def adjacency(self) -> np.ndarray:
+        """float32 (R, R) 0/1, symmetric, no self-loops: regions whose pixels touch side by side."""
+        joined = np.zeros((self.count, self.count), dtype=np.float32)
+        for a, b in ((self.labels[:, 1:], self.labels[:, :-1]), (self.labels[1:], self.labels[:-1])):
+            pairs = (a != b) & (a >= 0) & (b >= 0)
+            joined[a[pairs], b[pairs]] = 1.0
+            joined[b[pairs], a[pairs]] = 1.0
+        return joined
+
+    def boxes(self, original_size: tuple[int, int]) -> tuple[tuple[int, int, int, int], ...]:
+        """Per region (x0, y0, x1, y1) in pixels of the original image (width, height), x1/y1
+        exclusive: where an operator looks for what an alert names."""
+        width, height = original_size
+        size = self.labels.shape[0]
+        result = []
+        for region in range(self.count):
+            rows, cols = np.nonzero(self.labels == region)
+            if not len(rows):
+                result.append((0, 0, 0, 0))
+                continue
+            result.append((int(cols.min() * width // size), int(rows.min() * height // size),
+                           int(-(-(cols.max() + 1) * width // size)), int(-(-(rows.max() + 1) * height // size))))
+        return tuple(result)
+
+
+def grid_layout(size: int = FRAME_SIZE) -> RegionLayout:
+    """The default: one region per feature-map cell, named ``r{row}c{col}`` from the top left."""
+    cells = size // ENCODER_STRIDE
+    return RegionLayout(grid_regions(size), f"grid {cells}x{cells}",
+                        tuple(f"r{row}c{col}" for row in range(cells) for col in range(cells)))
+
+
+def layout_from_masks(masks: dict[str, np.ndarray], source: str) -> RegionLayout:
+    """Regions from named bool masks (128, 128) at the model's frame size (e.g. a label image read by
+    :func:`glacier_edge.motion.imagery.regions_at`); a region too small to keep a pixel there is refused."""
+    labels = np.full((FRAME_SIZE, FRAME_SIZE), -1, dtype=np.int32)
+    for index, (name, inside) in enumerate(masks.items()):
+        if not inside.any():
+            raise BadInputError(f"{source}: region '{name}' is smaller than one pixel of the model's "
+                                f"{FRAME_SIZE}-px frame; draw it larger or merge it")
+        labels[inside] = index
+    return RegionLayout(labels, source, tuple(masks))
+
+
+def slic_layout(reference: np.ndarray, segments: int) -> RegionLayout:
+    """Superpixels (SLIC, scikit-image) of the sequence's reference frame (uint8 (128, 128, 3)),
+    drawn once and kept for every frame, so a region keeps its identity over time."""
+    try:
+        from skimage.segmentation import slic
+    except ImportError as exc:
+        raise BadInputError("--regions slic:N needs scikit-image: pip install 'glacier-edge[regions]'") from exc
+    labels = slic(reference, n_segments=segments, compactness=SLIC_COMPACTNESS, start_label=0,
+                  enforce_connectivity=True, channel_axis=-1).astype(np.int32)
+    _, labels = np.unique(labels, return_inverse=True)
+    labels = labels.reshape(reference.shape[:2]).astype(np.int32)
+    count = int(labels.max()) + 1
+    return RegionLayout(labels, f"slic {count}", tuple(f"s{i}" for i in range(count)))
+
+
+def region_cells(cells: np.ndarray, layout: RegionLayout) -> np.ndarray:
+    """float32 (T, R, D): feature-map cells (T, CELLS², D) averaged over each region."""
+    return np.einsum("rq,tqd->trd", layout.pooling(), np.asarray(cells, np.float32)).astype(np.float32)

@@ -9,6 +9,7 @@ ONNX graph carries them too and training and the edge cannot drift apart.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -42,9 +43,35 @@ class FrameEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def normalised(self, frames: torch.Tensor) -> torch.Tensor:
         pixels = frames.permute(0, 3, 1, 2).to(torch.float32) / 255.0
-        return self.backbone((pixels - self.mean) / self.std)
+        return (pixels - self.mean) / self.std
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.normalised(frames))
+
+    def feature_cells(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embeddings (N, D), cells (N, C, D)): the last stage's feature map, row by row (C = 16 at
+        128 px), and its mean, which is what ``forward`` returns (global average pooling): one pass
+        gives the frame's and every region's embedding."""
+        features = self.normalised(frames)
+        for child in list(self.backbone.children())[:-2]:  # ResNet: everything before avgpool and fc
+            features = child(features)
+        cells = features.flatten(2).transpose(1, 2)
+        return cells.mean(dim=1), cells
+
+
+class CellEncoder(nn.Module):
+    """The encoder with both outputs, for a bundle with the per-region model: uint8 frames (N, H, W, 3)
+    → embeddings (N, D) and feature-map cells (N, C, D)."""
+
+    def __init__(self, encoder: FrameEncoder) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.embedding_dim = encoder.embedding_dim
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.encoder.feature_cells(frames)
 
 
 def imagenet_cache_path(backbone: str = DEFAULT_BACKBONE) -> Path:
@@ -105,10 +132,20 @@ def build_encoder(weights: str, backbone: str = DEFAULT_BACKBONE) -> tuple[Frame
 
 def encode_frames(encoder: FrameEncoder, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
     """Embed uint8 frames (N, H, W, 3) in batches on the encoder's device; returns float32 (N, D)."""
+    return _in_batches(encoder, encoder, frames, batch_size)
+
+
+def encode_cells(encoder: FrameEncoder, frames: np.ndarray, batch_size: int = ENCODER_BATCH) -> np.ndarray:
+    """Feature-map cells of uint8 frames (N, H, W, 3): float32 (N, C, D), in batches."""
+    return _in_batches(encoder, lambda batch: encoder.feature_cells(batch)[1], frames, batch_size)
+
+
+def _in_batches(encoder: FrameEncoder, function: Callable[[torch.Tensor], torch.Tensor], frames: np.ndarray,
+                batch_size: int) -> np.ndarray:
     device = next(encoder.parameters()).device
     outputs = []
     with torch.inference_mode():
         for start in range(0, len(frames), batch_size):
             batch = torch.from_numpy(np.ascontiguousarray(frames[start : start + batch_size])).to(device)
-            outputs.append(encoder(batch).cpu().numpy())
+            outputs.append(function(batch).cpu().numpy())
     return np.concatenate(outputs).astype(np.float32)

@@ -31,6 +31,7 @@ from glacier_edge.ingest.regions import sequence_regions
 from glacier_edge.ingest.samples import default_training_paths
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.signals.features import available_metadata
+from glacier_edge.signals.frame_regions import grid_layout
 from glacier_edge.signals.mask import AUTO, detect_overlays, mask_from_record, mask_record
 from glacier_edge.training.checkpoint import save_checkpoint, save_summary
 from glacier_edge.training.dataset import SequenceExample, build_example
@@ -38,6 +39,13 @@ from glacier_edge.training.encoder import build_encoder
 from glacier_edge.training.loop import evaluate, predicted_per_frame
 from glacier_edge.training.models import HIDDEN_DIMS
 from glacier_edge.training.recipe import fit
+from glacier_edge.training.regional import (
+    RegionalFitted,
+    build_regional_example,
+    fit_regional,
+    save_regional,
+    sequence_cells,
+)
 from glacier_edge.training.store import EmbeddingStore
 
 Echo = Callable[[str], None]
@@ -115,6 +123,22 @@ def run_training(
     model, features = fitted.model, fitted.features
     fit_seconds = time.perf_counter() - fit_started
 
+    regional: RegionalFitted | None = None
+    if config.frame_regions:
+        started_regions = time.perf_counter()
+        echo(f"regions: {grid_layout().source} (the encoder's feature-map cells), "
+             f"spatial edges {'on' if config.spatial_edges else 'off'}")
+        regional_examples = [
+            build_regional_example(e.sequence, sequence_cells(e.sequence, e.frames_sha256, encoder, weights_info,
+                                                              config.seed, cache_dir), config, mask)
+            for e in train_examples]
+        regional = fit_regional(regional_examples, config, echo)
+        fit_seconds += time.perf_counter() - started_regions
+        if regional.calibration is not None:
+            cal = regional.calibration
+            echo(f"regions: held-out MAE {cal.heldout_mae:.4g} vs per-region persistence {cal.persistence_mae:.4g} "
+                 f"(gain {cal.gain:.2f} toward the model, anchor {cal.fallback})")
+
     train_report = [_describe(e, evaluate(model, e, features), region) for e, region in zip(train_examples, regions)]
     val_report = [_describe(e, evaluate(model, e, features)) for e in val_examples]
     embedding_dim = weights_info.backbone.embedding_dim
@@ -127,7 +151,7 @@ def run_training(
         loss_log=tuple(LossPoint(epoch, loss) for epoch, loss in fitted.training.loss_log),
         train_sequences=tuple(train_report), val_sequences=tuple(val_report),
         seconds=Durations(round(embed_seconds, 2), round(fit_seconds, 2)), versions=package_versions(),
-        scene_kind=kind,
+        scene_kind=kind, regions=regional.record(grid_layout()) if regional is not None else None,
     )
     panels = [
         MeltPanel(f"{Path(e.sequence.source).name} ({role}, {config.task})", e.melt,
@@ -137,6 +161,8 @@ def run_training(
     ]
     with atomic_directory(out_dir) as staging:
         save_checkpoint(staging, model, record)
+        if regional is not None:
+            save_regional(staging, regional.model)
         save_summary(staging / SUMMARY_FILE, fitted.summary)
         plot_melt(staging / PLOT_FILE, panels, suptitle=f"glacier-edge — encoder: {weights_info.label()}")
     return record

@@ -106,6 +106,15 @@ def conformal_halfwidth(residuals: np.ndarray, coverage: float = COVERAGE) -> fl
     return float(np.sort(np.abs(residuals))[rank - 1]) if 0 < rank <= n else math.inf
 
 
+def shrinkage(truth: np.ndarray, model: np.ndarray, anchor: np.ndarray) -> tuple[float, np.ndarray]:
+    """The gain in [0, 1] toward the model that minimises held-out squared error of
+    ``anchor + gain · (model − anchor)``, and those shrunk predictions."""
+    correction = model - anchor
+    denominator = float(np.dot(correction, correction))
+    gain = float(np.clip(np.dot(correction, truth - anchor) / denominator, 0.0, 1.0)) if denominator > 0 else 0.0
+    return gain, anchor + gain * correction
+
+
 def fit(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence[str] = (), *,
         echo: Callable[[str], None] = print, progress: Callable[[int], object] | None = None,
         model_class: type[ScaledRegressor] | None = None) -> Fitted:
@@ -156,11 +165,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     naive_values = {kind: np.concatenate(values) for kind, values in naive_predictions.items()}
     usable = NAIVE if config.history else ("train_mean",)
     best = min(usable, key=lambda kind: float(np.mean(np.abs(y - naive_values[kind]))))
-    b = naive_values[best]
-    correction = p - b
-    denominator = float(np.dot(correction, correction))
-    gain = float(np.clip(np.dot(correction, y - b) / denominator, 0.0, 1.0)) if denominator > 0 else 0.0
-    predicted = b + gain * correction
+    gain, predicted = shrinkage(y, p, naive_values[best])
     ood = calibrate_ood(terms)
     all_targets = defined_targets(examples)
     return Calibration(

@@ -90,8 +90,8 @@ class ScaledRegressor(nn.Module):
     def unscale_output(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         value = h.squeeze(-1) * self.target_scale + self.target_mean
         if self.base_column is not None:
-            value = x[:, self.base_column] + value
-        anchor = x[:, self.anchor_column] if self.anchor_column is not None else self.anchor_value
+            value = x[..., self.base_column] + value
+        anchor = x[..., self.anchor_column] if self.anchor_column is not None else self.anchor_value
         value = anchor + self.residual_gain * (value - anchor)
         if self.training:  # a clipped output has no gradient: clip only what is served
             return value

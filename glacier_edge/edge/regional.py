@@ -1,0 +1,150 @@
+"""Melt per region at the edge: the bundle's ``regions.onnx`` over the regions of each frame, with
+the same trust as the frame's — anchor and gain inside the model, a fall-back to the anchor on
+out-of-distribution frames, a calibrated interval per region, and "unexpected change" where the
+region's measured melt leaves it (numpy + onnxruntime only).
+
+The regions are the bundle's training grid (4×4 feature-map cells) unless the caller gives another
+:class:`~glacier_edge.signals.frame_regions.RegionLayout` (a label mask, superpixels): the model's
+mean aggregation takes any number of regions and any adjacency, and a region's embedding is the
+feature map pooled over it. Intervals of another layout are the pooled half-width.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from glacier_edge.contracts import RegionalRecord
+from glacier_edge.errors import BadInputError
+from glacier_edge.ingest.frames import FRAME_SIZE, FrameSequence
+from glacier_edge.motion.imagery import regions_at
+from glacier_edge.signals.features import region_node_inputs
+from glacier_edge.signals.frame_regions import (
+    RegionLayout,
+    grid_layout,
+    layout_from_masks,
+    region_areas,
+    region_cells,
+    region_melt,
+    slic_layout,
+)
+from glacier_edge.signals.graph import dense_adjacency
+from glacier_edge.signals.history import naive
+from glacier_edge.signals.melt import align_to_frames, normalize_melt
+
+
+@dataclass(frozen=True)
+class RegionRequest:
+    """Which regions `run` and `watch` report: a label image (``--regions-mask``, the same one motion
+    reads), superpixels of the first frame (``--superpixels N``), or, with neither, the bundle's grid."""
+
+    mask: Path | None = None
+    superpixels: int | None = None
+
+    def layout(self, sequence: FrameSequence) -> RegionLayout | None:
+        """The layout for this sequence (None: the bundle's default grid)."""
+        if self.mask is not None:
+            masks = regions_at(self.mask, sequence.original_size, (FRAME_SIZE, FRAME_SIZE))
+            return layout_from_masks(masks, f"mask {Path(self.mask).name}")
+        if self.superpixels is not None:
+            return slic_layout(sequence.frames[0], self.superpixels)
+        return None
+
+
+@dataclass
+class RegionPrediction:
+    """Per frame × region, aligned to the frame whose melt each value is (row 0 has none)."""
+
+    layout: RegionLayout
+    measured: np.ndarray
+    """float64 (T, R) measured region melt (NaN: no unmasked pixel)."""
+    predicted: np.ndarray
+    """float64 (T, R) served prediction (NaN where no node predicts that frame)."""
+    halfwidth: np.ndarray | None
+    """float64 (T, R) interval half-width (None: the bundle has no regional calibration)."""
+    fallback: np.ndarray
+    """bool (T,) the anchor stood in for the model (the frame's input was out of distribution)."""
+    unexpected: np.ndarray
+    """bool (T, R) measured melt outside the alert band (wider than the interval: see
+    :attr:`~glacier_edge.contracts.RegionalCalibration.alert_halfwidth`)."""
+    alert_halfwidth: np.ndarray | None
+    persistence: np.ndarray
+    """float64 (T, R) each region's persistence answer for the same frame (the last melt known)."""
+    areas: np.ndarray
+    """float64 (R,) unmasked pixels per region in the 128-px frame."""
+    spatial_edges: bool
+    forecast_next: np.ndarray | None = None
+    """forecast task: each region's predicted melt for the step after the last frame."""
+
+    def unexpected_regions(self, frame: int) -> list[int]:
+        return [int(r) for r in np.nonzero(self.unexpected[frame])[0]]
+
+
+class RegionModel:
+    """The per-region session of a bundle and what it needs from the manifest."""
+
+    def __init__(self, session: ort.InferenceSession, record: RegionalRecord, task: str, graph_kind: str,
+                 normalization: str) -> None:
+        self.session, self.record = session, record
+        self.task, self.graph_kind, self.normalization = task, graph_kind, normalization
+
+    def default_layout(self) -> RegionLayout:
+        return grid_layout()
+
+    def halfwidths(self, layout: RegionLayout) -> np.ndarray | None:
+        """Per region: its own calibrated half-width on the training grid, else the pooled one."""
+        cal = self.record.calibration
+        if cal is None:
+            return None
+        if layout.source == self.record.layout and len(cal.region_halfwidth) == layout.count:
+            return np.asarray(cal.region_halfwidth, dtype=np.float64)
+        return np.full(layout.count, cal.halfwidth)
+
+    def measured(self, frames: np.ndarray, layout: RegionLayout, mask: np.ndarray | None) -> np.ndarray:
+        melt = region_melt(frames, layout.labels, mask)
+        return np.stack([normalize_melt(melt[:, r], self.normalization) for r in range(layout.count)],
+                        axis=1).astype(np.float64)
+
+    def predict(self, cells: np.ndarray, frames: np.ndarray, layout: RegionLayout, mask: np.ndarray | None,
+                node_ood: np.ndarray | None) -> RegionPrediction:
+        """``cells`` (T, C, D) from the encoder's second output; ``node_ood`` (T,) the frame guard's
+        flags per node (None: nothing flagged)."""
+        if layout.count < 2:
+            raise BadInputError(f"regions {layout.source}: a layout needs at least two regions (one is the frame)")
+        measured = self.measured(frames, layout, mask)
+        x = region_node_inputs(region_cells(cells, layout), measured, self.record.features, self.task)
+        feeds = {"x": x, "temporal": dense_adjacency(len(frames), self.graph_kind),
+                 "spatial": layout.adjacency()}
+        outputs = self.session.run(None, feeds)[0].astype(np.float64)
+        flagged = np.zeros(len(frames), bool) if node_ood is None else np.asarray(node_ood, bool)
+        cal = self.record.calibration
+        widths = self.halfwidths(layout)
+        served, halfwidth, band = outputs, None, None
+        if cal is not None and widths is not None:
+            anchor = np.stack([naive(cal.fallback, measured[:, r], self.task, cal.train_mean)
+                               for r in range(layout.count)], axis=1)
+            served = np.where(flagged[:, None], anchor, outputs)
+            halfwidth = np.where(flagged[:, None], cal.fallback_halfwidth, widths[None, :])
+            band = np.maximum(halfwidth, cal.alert_halfwidth)
+        aligned = np.stack([align_to_frames(served[:, r], self.task) for r in range(layout.count)], axis=1)
+        aligned_width = None if halfwidth is None else np.stack(
+            [align_to_frames(halfwidth[:, r], self.task) for r in range(layout.count)], axis=1)
+        fallback = align_to_frames(flagged.astype(np.float64), self.task) == 1.0
+        aligned_band = None if band is None else np.stack(
+            [align_to_frames(band[:, r], self.task) for r in range(layout.count)], axis=1)
+        unexpected = np.zeros(aligned.shape, bool)
+        if aligned_band is not None:
+            with np.errstate(invalid="ignore"):
+                unexpected = np.abs(measured - aligned) > aligned_band
+            unexpected &= np.isfinite(measured) & np.isfinite(aligned)
+            unexpected[0] = False
+        fill = cal.train_mean if cal is not None else self.record.features.history_neutral[0]
+        persistence = np.stack([align_to_frames(naive("persistence", measured[:, r], self.task, fill), self.task)
+                                for r in range(layout.count)], axis=1)
+        forecast_next = served[-1].copy() if self.task == "forecast" else None
+        return RegionPrediction(layout, measured, aligned, aligned_width, fallback, unexpected, aligned_band,
+                                persistence,
+                                region_areas(layout.labels, mask), self.record.spatial_edges, forecast_next)
