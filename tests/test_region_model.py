@@ -228,3 +228,59 @@ def test_frame_melt_from_regions_ignores_empty_regions() -> None:
     melt = np.array([[0.0, np.nan], [0.2, np.nan]])
     assert frame_melt_from_regions(melt, np.array([128.0 * 128, 0.0])).tolist() == [0.0, 0.2]
     assert layout.count == 2
+
+
+@pytest.mark.slow
+def test_a_station_stores_melt_per_region_names_the_place_and_equals_run(
+        regions_bundle: tuple[Path, dict], tmp_path: Path) -> None:
+    """Ten dated images with cell r2c1 painted over from the eighth on: the station raises
+    ``unexpected_region_change`` for r2c1 on that image, with its box; its per-region values for the
+    last image equal `run` over the same ten files (the window holds them all); `history --region`
+    shows the series; the feature-map cells are kept only for the images a window can reach."""
+    import sqlite3
+
+    from glacier_edge.ingest.samples import glacier_timelapse, write_frame_files
+
+    bundle, _ = regions_bundle
+    timelapse = glacier_timelapse(10, seed=3)
+    frames = [np.asarray(frame)[..., :3].copy() for frame in timelapse.frames]
+    height, width = frames[0].shape[:2]
+    x0, y0, x1, y1 = grid_layout().boxes((width, height))[9]
+    far = np.where(frames[6][y0:y1, x0:x1] > 127, 0, 255).astype(np.uint8)  # each channel as far as it can go
+    for frame in frames[7:]:
+        frame[y0:y1, x0:x1] = far
+    timelapse.frames[:] = [Image.fromarray(frame) for frame in frames]
+    inbox = tmp_path / "inbox"
+    files = write_frame_files(timelapse, inbox)
+    db = tmp_path / "station.db"
+    runner = CliRunner()
+    result = runner.invoke(main, ["watch", str(inbox), "--once", "--model", str(bundle), "--db", str(db),
+                                  "--settle", "0", "--window", "3"])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as connection:
+        alerts = connection.execute("SELECT image_id, detail FROM alerts WHERE kind = 'unexpected_region_change'"
+                                    ).fetchall()
+        cells_kept = connection.execute("SELECT count(*) FROM region_cells").fetchone()[0]
+        stored = connection.execute("SELECT region, measured, predicted, interval_low FROM region_values WHERE "
+                                    "image_id = (SELECT max(id) FROM images) ORDER BY region").fetchall()
+    painted = [json.loads(detail) for image_id, detail in alerts if image_id == 8]
+    assert [(a["name"], tuple(a["box"])) for a in painted] == [("r2c1", (x0, y0, x1, y1))]
+    assert painted[0]["image"] == files[7].name and painted[0]["message"].startswith(
+        f"{files[7].name} ({timelapse.dates[7].isoformat()}): region r2c1 (x {x0}–{x1}, y {y0}–{y1} px) changed ")
+    assert cells_kept == 3  # --window 3: older cells are dropped
+    # `run` over the last window's three files gives the same per-region values
+    out = tmp_path / "run.json"
+    result = runner.invoke(main, ["run", *map(str, files[-3:]), "--model", str(bundle), "--format", "json",
+                                  "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    last = json.loads(out.read_text())["frames"][-1]["regions"]
+    assert [row[2] for row in stored] == pytest.approx([r["predicted"] for r in last], abs=1e-6)
+    assert [row[1] for row in stored] == pytest.approx([r["measured"] for r in last], abs=1e-6)
+    history = runner.invoke(main, ["history", "--db", str(db), "--region", "r2c1"])
+    assert history.exit_code == 0, history.output
+    assert f"region r2c1 of grid 4x4: x {x0}–{x1}, y {y0}–{y1} px" in history.output
+    painted_line = next(line for line in history.output.splitlines() if files[7].name in line)
+    assert "UNEXPECTED" in painted_line
+    bad = runner.invoke(main, ["history", "--db", str(db), "--region", "tongue"])
+    assert bad.exit_code == 2 and "--region 'tongue': not a region of this station (grid 4x4: r0c0, r0c1" in \
+        bad.output

@@ -88,8 +88,8 @@ def test_motion_options_without_a_mask_are_refused(camera: Path, tmp_path: Path)
     code, output = cli("watch", camera / "frames", "--once", "--model", TINY, "--db", tmp_path / "s.db",
                        "--speed-alert", 2)
     assert code == 2 and output.strip().splitlines()[-1] == (
-        "glacier-edge: error: --pixel-size, --speed-alert, --acceleration-alert and --regions-mask are motion "
-        "options: give --glacier-mask or --stable-mask too")
+        "glacier-edge: error: --pixel-size, --speed-alert and --acceleration-alert are motion options: give "
+        "--glacier-mask or --stable-mask too")
     code, output = cli("watch", camera / "frames", "--once", "--model", TINY, "--db", tmp_path / "s.db",
                        "--stable-mask", tmp_path / "missing.png")
     assert code == 2 and output.strip().splitlines()[-1] == (

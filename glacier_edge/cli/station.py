@@ -64,8 +64,9 @@ trusted_key_option = click.option(
 @click.option("--stable-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also measure surface motion, registering each image on this mask's white (stable ground).")
 @click.option("--regions-mask", type=click.Path(path_type=Path, dir_okay=False), default=None,
-              help="Motion: a label image (each non-zero grey level a region, names in NAME.names.txt): each region "
-                   "gets its own speed series, forecasts and alerts that name it.")
+              help="A label image of the images' size (each non-zero grey level a region, names in NAME.names.txt): "
+                   "with motion, each region gets its own speed series, forecasts and alerts; with a bundle trained "
+                   "with --frame-regions, its melt per region is reported for these regions instead of the 4×4 grid.")
 @click.option("--pixel-size", type=float, default=None, metavar="METRES", help="Motion speeds in m/day.")
 @click.option("--speed-alert", type=float, default=None, help="Motion: alert when the median speed exceeds this.")
 @click.option("--acceleration-alert", type=float, default=None,
@@ -114,9 +115,11 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
         motion = StationMotionOptions(glacier_mask, stable_mask, MotionOptions(
             pixel_size=pixel_size, speed_alert=speed_alert, acceleration_alert=acceleration_alert), regions_mask)
         check_motion_options(motion)
-    elif pixel_size is not None or speed_alert is not None or acceleration_alert is not None or regions_mask:
-        raise BadInputError("--pixel-size, --speed-alert, --acceleration-alert and --regions-mask are motion "
-                            "options: give --glacier-mask or --stable-mask too")
+    elif pixel_size is not None or speed_alert is not None or acceleration_alert is not None:
+        raise BadInputError("--pixel-size, --speed-alert and --acceleration-alert are motion options: give "
+                            "--glacier-mask or --stable-mask too")
+    if regions_mask is not None and not regions_mask.is_file():
+        raise BadInputError(f"--regions-mask {regions_mask}: no such file")
     db_path = db_path or default_db()
     if db_path == default_db():
         db_path.parent.mkdir(parents=True, exist_ok=True)
@@ -135,7 +138,8 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
             if not engines:
                 from glacier_edge.station.engine import Engine, StationOptions
 
-                options = StationOptions(window, alert_threshold, precision, provider, threads, max_pixels, motion)
+                options = StationOptions(window, alert_threshold, precision, provider, threads, max_pixels, motion,
+                                         regions_mask)
                 engines.append(Engine(store, active, options, echo_err))
                 note = engines[0].prior_note([str(inbox.resolve())], region)
                 if note is not None:
@@ -166,7 +170,11 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
 @click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="Also draw measured and predicted melt with the interval band, dates on the x-axis (PNG; needs "
                    "matplotlib).")
-def history_command(db_path: Path | None, output_format: str, plot: Path | None) -> None:
+@click.option("--region", default=None, metavar="NAME",
+              help="Show one region's melt series instead (a station whose bundle was trained with "
+                   "--frame-regions; names: r0c0 … r3c3 of the grid, or those of --regions-mask). json: "
+                   "glacier-edge/region-history v1.")
+def history_command(db_path: Path | None, output_format: str, plot: Path | None, region: str | None) -> None:
     """Everything the station has seen and said: per image its date, measured melt, the
     prediction made for it ± interval, |error| against persistence's, OOD score, the forecast it
     led to, alerts, and why it was quarantined.
@@ -176,9 +184,18 @@ def history_command(db_path: Path | None, output_format: str, plot: Path | None)
       glacier-edge history --db /var/lib/glacier/station.db
       glacier-edge history --format csv > station.csv
       glacier-edge history --plot station.png
+      glacier-edge history --region r2c1              # one region of the frame
     """
     from glacier_edge.station.report import format_history, plot_history, read_history
     from glacier_edge.station.store import open_existing
+
+    if region is not None:
+        from glacier_edge.station.report import format_region_history, read_region_history
+
+        with open_existing(db_path or default_db()) as store:
+            text = format_region_history(read_region_history(store, region), output_format)
+        click.echo(text, nl=not text.endswith("\n"))
+        return
 
     with open_existing(db_path or default_db()) as store:
         history = read_history(store)

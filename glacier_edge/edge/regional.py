@@ -83,6 +83,14 @@ class RegionPrediction:
         return [int(r) for r in np.nonzero(self.unexpected[frame])[0]]
 
 
+def region_alert_message(where: str, name: str, box: tuple[int, ...], measured: float, low: float,
+                         high: float) -> str:
+    """The one line an unexpected region change is told in, by `run` and by a station."""
+    x0, y0, x1, y1 = box
+    return (f"{where}: region {name} (x {x0}–{x1}, y {y0}–{y1} px) changed {measured:.4f}, outside "
+            f"{low:.4f}–{high:.4f} (the alert band around the prediction made for it)")
+
+
 class RegionModel:
     """The per-region session of a bundle and what it needs from the manifest."""
 
@@ -112,14 +120,21 @@ class RegionModel:
                 node_ood: np.ndarray | None) -> RegionPrediction:
         """``cells`` (T, C, D) from the encoder's second output; ``node_ood`` (T,) the frame guard's
         flags per node (None: nothing flagged)."""
+        return self.predict_measured(cells, self.measured(frames, layout, mask), layout,
+                                     region_areas(layout.labels, mask), node_ood)
+
+    def predict_measured(self, cells: np.ndarray, measured: np.ndarray, layout: RegionLayout, areas: np.ndarray,
+                         node_ood: np.ndarray | None) -> RegionPrediction:
+        """:meth:`predict` from region melts already measured (T, R) (row 0: the placeholder): what a
+        station has stored, one image at a time."""
         if layout.count < 2:
             raise BadInputError(f"regions {layout.source}: a layout needs at least two regions (one is the frame)")
-        measured = self.measured(frames, layout, mask)
+        frames = len(cells)
         x = region_node_inputs(region_cells(cells, layout), measured, self.record.features, self.task)
-        feeds = {"x": x, "temporal": dense_adjacency(len(frames), self.graph_kind),
+        feeds = {"x": x, "temporal": dense_adjacency(frames, self.graph_kind),
                  "spatial": layout.adjacency()}
         outputs = self.session.run(None, feeds)[0].astype(np.float64)
-        flagged = np.zeros(len(frames), bool) if node_ood is None else np.asarray(node_ood, bool)
+        flagged = np.zeros(frames, bool) if node_ood is None else np.asarray(node_ood, bool)
         cal = self.record.calibration
         widths = self.halfwidths(layout)
         served, halfwidth, band = outputs, None, None
@@ -146,5 +161,4 @@ class RegionModel:
                                 for r in range(layout.count)], axis=1)
         forecast_next = served[-1].copy() if self.task == "forecast" else None
         return RegionPrediction(layout, measured, aligned, aligned_width, fallback, unexpected, aligned_band,
-                                persistence,
-                                region_areas(layout.labels, mask), self.record.spatial_edges, forecast_next)
+                                persistence, areas, self.record.spatial_edges, forecast_next)

@@ -32,7 +32,7 @@ from glacier_edge.contracts import (
     SceneKind,
     SequenceInfo,
 )
-from glacier_edge.edge.regional import RegionPrediction
+from glacier_edge.edge.regional import RegionPrediction, region_alert_message
 from glacier_edge.edge.runtime import Prediction
 from glacier_edge.ingest.layout import kind_note, majority_kind, scene_kind_of
 from glacier_edge.motion.pipeline import MotionResult
@@ -137,13 +137,12 @@ def region_summary(regions: RegionPrediction, labels: list[str], original_size: 
     for frame, region in zip(*np.nonzero(regions.unexpected)):
         low = regions.predicted[frame, region] - regions.alert_halfwidth[frame, region]  # type: ignore[index]
         high = regions.predicted[frame, region] + regions.alert_halfwidth[frame, region]  # type: ignore[index]
-        x0, y0, x1, y1 = boxes[region]
         measured = float(regions.measured[frame, region])
         alerts.append(RegionAlert(
             int(frame), int(region), layout.names[region], boxes[region], measured,
             float(regions.predicted[frame, region]), float(low), float(high),
-            f"frame {frame} ({labels[frame]}): region {layout.names[region]} (x {x0}–{x1}, y {y0}–{y1} px) changed "
-            f"{measured:.4f}, outside {low:.4f}–{high:.4f} (the alert band around the prediction made for it)"))
+            region_alert_message(f"frame {frame} ({labels[frame]})", layout.names[region], boxes[region], measured,
+                                 float(low), float(high))))
     return RegionRunSummary(
         layout.source, regions.spatial_edges, infos, tuple(alerts), tuple(skills),
         _skill(error[scored], naive_error[scored]),

@@ -77,7 +77,8 @@ def deliver_pending(store: Store, sinks: AlertSinks, log: Callable[[str], None])
 
 
 def describe_alert(alert: Alert) -> str:
-    if alert.kind in ("speed", "acceleration", "unexpected_acceleration", "failure_forecast"):
+    if alert.kind in ("speed", "acceleration", "unexpected_acceleration", "failure_forecast",
+                      "unexpected_region_change"):
         return f"ALERT {alert.kind.replace('_', ' ')}: {alert.detail['message']}"
     if alert.kind == "threshold":
         return f"ALERT predicted melt {alert.value:.4f} above {alert.detail['threshold']:.4f}"

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -34,6 +35,7 @@ from glacier_edge.station.alerts import utc_now
 from glacier_edge.station.inbox import DatedImage
 from glacier_edge.station.motion import StationMotion, StationMotionOptions
 from glacier_edge.station.records import Alert, ImageRow, MotionRow, PredictionRow, WindowImage
+from glacier_edge.station.regions import StationRegions
 from glacier_edge.station.store import Store
 
 MAX_WINDOW = 64
@@ -53,6 +55,8 @@ class StationOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     motion: StationMotionOptions | None = None
     """Measure each image's surface motion too (`watch --glacier-mask/--stable-mask`)."""
+    regions_mask: Path | None = None
+    """The regions of the per-region melt (bundles trained with --frame-regions; default: its grid)."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class Engine:
         self._model_sha: str | None = None
         self._prior_note: str | None = None
         self.motion = StationMotion(options.motion) if options.motion is not None else None
+        self.regions = StationRegions(options.regions_mask)
+        self._told_regions = False
 
     @property
     def model_loaded(self) -> bool:
@@ -191,6 +197,7 @@ class Engine:
         frame = decoded.pixels
         encoder_sha = model.bundle.model_sha256(model.encoder_role)
         embedding = model.embed(frame[None])[0]
+        cells = model.last_cells[0] if model.last_cells is not None else None
         colour = colour_features(frame[None])[0]
         score = None
         if model.ood is not None:
@@ -213,7 +220,7 @@ class Engine:
         trust = self._trust(model, model_sha)
         if model.task == "forecast" and last is not None and melt is not None:
             scored = self._score(self.store.open_forecast(int(last.id)), image_id, melt, last.measured_melt, trust)
-        prediction, note = None, None
+        prediction, note, guarded = None, None, None
         if model.task == "forecast" or len(window) >= 2:
             measured = np.array([0.0, *[w.measured_melt for w in window[1:]]], dtype=np.float32)
             embeddings = np.stack([w.embedding for w in window])
@@ -251,6 +258,18 @@ class Engine:
                                      "date": image.date.isoformat(), "fallback": fallback}, now))
         if trust is not None:
             self.store.save_online_state(model_sha, trust.to_state(), now)
+        if self.options.regions_mask is not None and model.regions is None and self.motion is None \
+                and not self._told_regions:
+            self._told_regions = True
+            self.log(f"--regions-mask {self.options.regions_mask}: not used (this bundle has no per-region model "
+                     "and motion is off: add --glacier-mask or --stable-mask, or train with --frame-regions)")
+        if model.regions is not None and cells is not None:
+            original = decoded.original.shape[1::-1] if decoded.original is not None else (FRAME_SIZE, FRAME_SIZE)
+            alerts.extend(self.regions.step(
+                self.store, model.regions, model.mask, image_id, cells, frame,
+                previous[1] if previous is not None else None, window,
+                guarded.ood if guarded is not None else None, (int(original[0]), int(original[1])),
+                self.window_size(model), {"image": image.file.path.name, "date": image.date.isoformat()}, now))
         motion = None
         if self.motion is not None and decoded.original is not None:
             step = self.motion.step(self.store, image_id, image.date, decoded.original, now, image.file.path.name)

@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 ImageStatus = Literal["ok", "quarantined"]
 DateSource = Literal["name", "sidecar", "arrival"]
 AlertKind = Literal["threshold", "unexpected_change", "speed", "acceleration", "unexpected_acceleration",
-                    "failure_forecast"]
+                    "failure_forecast", "unexpected_region_change"]
 
 
 @dataclass(frozen=True)

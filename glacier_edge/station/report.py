@@ -229,3 +229,75 @@ def plot_history(history: StationHistory, path: Path) -> Path:
                       predicted, [date.fromisoformat(r.date) if r.date else None for r in rows],
                       halfwidth if np.isfinite(halfwidth).any() else None)
     return plot_melt(path, [panel])
+
+
+@dataclass(frozen=True)
+class RegionHistoryRow:
+    image: str
+    date: str | None
+    measured_melt: float | None
+    """Melt of this region between the image and the one before (null for the first)."""
+    predicted_melt: float | None
+    interval_low: float | None
+    interval_high: float | None
+    unexpected: bool
+    """Measured outside the alert band (an ``unexpected_region_change`` alert was raised)."""
+
+
+@dataclass(frozen=True)
+class RegionHistory(Record):
+    """``history --region NAME``: one region's series at a station (bundles trained with --frame-regions)."""
+
+    SCHEMA: ClassVar[str] = "glacier-edge/region-history"
+    VERSION: ClassVar[int] = 1
+    WHAT: ClassVar[str] = "region history"
+
+    database: str
+    layout: str
+    region: str
+    box: tuple[int, ...]
+    """x0, y0, x1, y1 in pixels of the original images."""
+    rows: tuple[RegionHistoryRow, ...]
+    schema: str = SCHEMA
+    schema_version: int = VERSION
+
+
+def read_region_history(store: Store, name: str) -> RegionHistory:
+    """One region's stored series; a name the station does not know is one line with the names it does."""
+    from glacier_edge.errors import BadInputError
+
+    layout = store.region_layout()
+    if layout is None:
+        raise BadInputError(f"{store.path}: this station has no melt per region (its bundle was not trained with "
+                            "--frame-regions)")
+    source, names, boxes = layout
+    if name not in names:
+        raise BadInputError(f"--region {name!r}: not a region of this station ({source}: {', '.join(names)})")
+    rows = tuple(RegionHistoryRow(image, day, measured, predicted, low, high, bool(unexpected))
+                 for image, day, measured, predicted, low, high, unexpected in store.region_series(name))
+    return RegionHistory(str(store.path), source, name, tuple(boxes[names.index(name)]), rows)
+
+
+def format_region_history(history: RegionHistory, output_format: str) -> str:
+    if output_format == "json":
+        return json.dumps(history.to_json(), indent=2)
+    names = [f.name for f in dataclasses.fields(RegionHistoryRow)]
+    if output_format == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(names)
+        for row in history.rows:
+            writer.writerow(["" if getattr(row, n) is None else getattr(row, n) for n in names])
+        return buffer.getvalue()
+    x0, y0, x1, y1 = history.box
+    lines = [f"region {history.region} of {history.layout}: x {x0}–{x1}, y {y0}–{y1} px of the original images",
+             f"{'date':10s}  {'measured':>8s}  {'predicted':>17s}  flags       image"]
+    for row in history.rows:
+        predicted = _cell(row.predicted_melt)
+        if row.predicted_melt is not None and row.interval_low is not None and row.interval_high is not None:
+            predicted += f" ± {(row.interval_high - row.interval_low) / 2:.4f}"
+        lines.append(f"{row.date or '':10s}  {_cell(row.measured_melt):>8s}  {predicted:>17s}  "
+                     f"{'UNEXPECTED' if row.unexpected else '-':10s}  {row.image}")
+    lines.append(f"{sum(r.unexpected for r in history.rows)} unexpected change(s) in {len(history.rows)} images; "
+                 f"database: {history.database}")
+    return "\n".join(lines)

@@ -29,7 +29,7 @@ from glacier_edge.station.records import (
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA_V1 = """
 CREATE TABLE images (
@@ -172,7 +172,35 @@ CREATE TABLE motion_frames (
 speed of the pair it ends; per region its speeds and the learnt state of its speed forecast; the
 reference and the last registered frame (float32 grey)."""
 
-MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3, 4: _KIND_V4, 5: _MOTION_V5}
+_REGIONS_V6 = """
+CREATE TABLE region_cells (
+    image_id INTEGER PRIMARY KEY REFERENCES images (id),
+    cells BLOB NOT NULL
+);
+CREATE TABLE region_values (
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    region INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    measured REAL,
+    predicted REAL,
+    interval_low REAL,
+    interval_high REAL,
+    unexpected INTEGER NOT NULL,
+    PRIMARY KEY (image_id, region)
+);
+CREATE TABLE region_layout (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    source TEXT NOT NULL,
+    names TEXT NOT NULL,
+    boxes TEXT NOT NULL
+);
+"""
+"""v6: melt per region of the frame (bundles trained with --frame-regions): each image's
+feature-map cells (float32, kept only for the images a window can still reach), each region's
+measured and predicted melt with its interval, and the layout with its boxes in original pixels."""
+
+MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3, 4: _KIND_V4, 5: _MOTION_V5,
+                              6: _REGIONS_V6}
 """Version → the SQL that brings a database from version − 1 to it (0: empty)."""
 
 
@@ -432,6 +460,61 @@ class Store:
     def motion_rows(self) -> dict[int, MotionRow]:
         rows = self.db.execute(f"SELECT {MotionRow.COLUMNS} FROM motion").fetchall()
         return {int(r[0]): MotionRow.from_row(r) for r in rows}
+
+    # --- regions of the frame --------------------------------------------------------------
+    def insert_region_cells(self, image_id: int, cells: np.ndarray, keep: int) -> None:
+        """Store this image's feature-map cells (C, D) and drop those older than the last ``keep``
+        images with cells: no window reaches them, and 128 kB per image would grow without bound."""
+        self.db.execute("INSERT OR REPLACE INTO region_cells (image_id, cells) VALUES (?, ?)",
+                        (image_id, _blob(cells)))
+        self.db.execute("DELETE FROM region_cells WHERE image_id NOT IN "
+                        "(SELECT image_id FROM region_cells ORDER BY image_id DESC LIMIT ?)", (keep,))
+
+    def region_cells(self, image_ids: list[int], cells: int) -> np.ndarray | None:
+        """float32 (T, C, D) of these images, or None when one of them has none stored."""
+        import numpy as np
+
+        marks = ",".join("?" * len(image_ids))
+        rows = dict(self.db.execute(f"SELECT image_id, cells FROM region_cells WHERE image_id IN ({marks})",
+                                    image_ids).fetchall())
+        if any(image_id not in rows for image_id in image_ids):
+            return None
+        return np.stack([np.frombuffer(rows[i], dtype=np.float32).reshape(cells, -1) for i in image_ids])
+
+    def set_region_layout(self, source: str, names: tuple[str, ...], boxes: tuple[tuple[int, ...], ...]) -> None:
+        self.db.execute("INSERT OR REPLACE INTO region_layout (id, source, names, boxes) VALUES (1, ?, ?, ?)",
+                        (source, json.dumps(list(names)), json.dumps([list(box) for box in boxes])))
+
+    def region_layout(self) -> tuple[str, list[str], list[list[int]]] | None:
+        row = self._one("SELECT source, names, boxes FROM region_layout WHERE id = 1")
+        return None if row is None else (row[0], json.loads(row[1]), json.loads(row[2]))
+
+    def insert_region_values(self, image_id: int, rows: list[tuple]) -> None:
+        """(region, name, measured, predicted, low, high, unexpected) per region of this image."""
+        self.db.executemany(
+            "INSERT OR REPLACE INTO region_values (image_id, region, name, measured, predicted, interval_low, "
+            "interval_high, unexpected) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(image_id, *row[:6], int(row[6])) for row in rows])
+
+    def region_measured(self, image_ids: list[int], count: int) -> np.ndarray:
+        """float64 (T, R) stored measured melt per region (NaN where none)."""
+        import numpy as np
+
+        values = np.full((len(image_ids), count), np.nan)
+        position = {image_id: index for index, image_id in enumerate(image_ids)}
+        marks = ",".join("?" * len(image_ids))
+        for image_id, region, measured in self.db.execute(
+                f"SELECT image_id, region, measured FROM region_values WHERE image_id IN ({marks})", image_ids):
+            if measured is not None and region < count:
+                values[position[image_id], region] = measured
+        return values
+
+    def region_series(self, name: str) -> list[tuple]:
+        """(image name, date, measured, predicted, low, high, unexpected) of one region, in order."""
+        return self.db.execute(
+            "SELECT i.name, i.date, v.measured, v.predicted, v.interval_low, v.interval_high, v.unexpected "
+            "FROM region_values v JOIN images i ON i.id = v.image_id WHERE v.name = ? ORDER BY v.image_id",
+            (name,)).fetchall()
 
     def latest_online_state(self) -> tuple[str, str] | None:
         """(model sha256, state) of the most recently updated model, for `history`."""
