@@ -610,7 +610,10 @@ class RegionValue:
     low: float | None
     high: float | None
     unexpected: bool
-    """Measured melt outside the interval of the prediction made for it."""
+    """Measured melt outside the alert band around the prediction made for it."""
+    speed: float | None = None
+    """Median surface speed of the region's valid windows, pair ending at this frame (`run --glacier-mask`
+    or `--stable-mask`; unit in the summary's ``motion.unit``)."""
 
 
 @dataclass(frozen=True)

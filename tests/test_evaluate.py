@@ -117,3 +117,25 @@ def test_train_records_each_sequence_region(sequence_folder: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     record = json.loads((tmp_path / "run" / "run.json").read_text())
     assert [s["region"] for s in record["train_sequences"]] == ["alps", "alps", "caucasus"]
+
+
+def test_evaluate_frame_regions_reports_each_region_and_the_spatial_edge_ablation(
+        sequence_folder: Path, tmp_path: Path) -> None:
+    out = tmp_path / "eval"
+    result = CliRunner().invoke(main, ["evaluate", str(sequence_folder), "--frame-regions", "--epochs", "20",
+                                       "--augmentations", "0", "--weights", "random", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "per-region model (grid 4x4), held out" in result.output and "(the ablation)" in result.output
+    regions = json.loads((out / "evaluation.json").read_text())["frame_regions"]
+    for variant, edges in (("with", True), ("without", False)):
+        part = regions[variant]
+        assert part["spatial_edges"] is edges and part["layout"] == "grid 4x4"
+        assert [r["region"] for r in part["regions"]][:2] == ["r0c0", "r0c1"] and len(part["regions"]) == 16
+        assert [r["n"] for r in part["regions"]] == [12] * 16 and part["pooled"]["n"] == 192  # 4 + 5 + 3 per region
+        pooled = part["pooled"]
+        best = pooled["best_baseline"]
+        assert pooled["skill"] == pytest.approx(1 - pooled["mae"]["model"] / pooled["mae"][best])
+        assert pooled["mae"]["persistence"] == pytest.approx(np.mean([r["mae"]["persistence"] for r in
+                                                                      part["regions"]]))
+    # the baselines need no learning: both variants see the same naive errors
+    assert regions["with"]["pooled"]["mae"]["persistence"] == regions["without"]["pooled"]["mae"]["persistence"]

@@ -8,6 +8,7 @@ original image's pixels; the area-weighted mean of the regions' melts is the who
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 
@@ -201,18 +202,28 @@ def test_a_label_image_gives_named_regions_with_boxes_in_original_pixels(
     assert [(r["name"], tuple(r["box"])) for r in summary["regions"]] == [
         ("upper basin", (0, 0, 240, 100)), ("lake margin", (60, 100, 120, 150)), ("tongue", (0, 150, 240, 200))]
     assert [a["name"] for a in summary["alerts"] if a["frame"] == PAINTED_FRAME] == ["lake margin"]
+    if importlib.util.find_spec("skimage") is not None:  # superpixels: the 'regions' extra
+        result = CliRunner().invoke(main, ["run", str(painted_gif), "--model", str(bundle), "--superpixels", "12",
+                                           "--format", "json", "--output", str(out)])
+        assert result.exit_code == 0, result.output
+        summary = json.loads(out.read_text())["summary"]["regions"]
+        assert summary["layout"].startswith("slic ") and 6 <= len(summary["regions"]) <= 24
+        assert sum(r["area_share"] for r in summary["regions"]) == pytest.approx(1.0, abs=1e-5)
 
 
 @pytest.mark.slow
 def test_region_options_refuse_bad_input_in_one_line(regions_bundle: tuple[Path, dict], painted_gif: Path,
                                                      exported_bundle: Path, tmp_path: Path) -> None:
     bundle, _ = regions_bundle
-    one = tmp_path / "one.png"
-    Image.fromarray(np.full((200, 240), 7, np.uint8)).save(one)
+    empty = tmp_path / "empty.png"
+    Image.fromarray(np.zeros((200, 240), np.uint8)).save(empty)
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((100, 100), np.uint8)).save(small)
     runner = CliRunner()
     cases = {
-        ("--regions-mask", str(one)): "regions mask one.png: a layout needs at least two regions (one is the frame)",
-        ("--regions-mask", str(one), "--superpixels", "9"): "--regions-mask and --superpixels each choose the "
+        ("--regions-mask", str(empty)): f"--regions-mask {empty}: no region (every pixel is 0)",
+        ("--regions-mask", str(small)): f"--regions-mask {small}: mask is 100×100 px, the frames 240×200",
+        ("--regions-mask", str(empty), "--superpixels", "9"): "--regions-mask and --superpixels each choose the "
                                                              "regions: give one",
     }
     for options, message in cases.items():
@@ -284,3 +295,33 @@ def test_a_station_stores_melt_per_region_names_the_place_and_equals_run(
     bad = runner.invoke(main, ["history", "--db", str(db), "--region", "tongue"])
     assert bad.exit_code == 2 and "--region 'tongue': not a region of this station (grid 4x4: r0c0, r0c1" in \
         bad.output
+
+
+@pytest.mark.slow
+def test_with_motion_each_region_gets_its_speed_and_motion_names_the_same_regions(
+        regions_bundle: tuple[Path, dict], tmp_path: Path) -> None:
+    """The generated camera station: sky cells have no speed, ice cells do, and motion's per-region
+    series and forecasts are the melt's regions (the grid, or the camera's own label image)."""
+    bundle, _ = regions_bundle
+    runner = CliRunner()
+    assert runner.invoke(main, ["sample", str(tmp_path / "cam"), "--camera"]).exit_code == 0
+    cam = tmp_path / "cam"
+    out = tmp_path / "grid.json"
+    result = runner.invoke(main, ["run", str(cam / "frames"), "--model", str(bundle), "--stable-mask",
+                                  str(cam / "stable.png"), "--glacier-mask", str(cam / "glacier.png"),
+                                  "--format", "json", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    speeds = [r["speed"] for r in data["frames"][5]["regions"]]
+    assert speeds[:4] == [None] * 4  # the top row is sky and mountains: no glacier window
+    assert all(s is not None and s > 0.5 for s in speeds[8:])  # the lower rows are ice that moves
+    assert [f["region"] for f in data["summary"]["motion"]["speed_forecasts"]][:3] == ["glacier", "r0c0", "r0c1"]
+    out = tmp_path / "named.json"
+    result = runner.invoke(main, ["run", str(cam / "frames"), "--model", str(bundle), "--stable-mask",
+                                  str(cam / "stable.png"), "--regions-mask", str(cam / "regions.png"),
+                                  "--glacier-mask", str(cam / "glacier.png"), "--format", "json", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    names = [r["name"] for r in data["summary"]["regions"]["regions"]]
+    assert names == [f["region"] for f in data["summary"]["motion"]["speed_forecasts"]][1:]
+    assert all(r["speed"] is not None for r in data["frames"][5]["regions"])

@@ -18,7 +18,6 @@ import numpy as np
 import onnxruntime as ort
 
 from glacier_edge.contracts import RegionalRecord
-from glacier_edge.errors import BadInputError
 from glacier_edge.ingest.frames import FRAME_SIZE, FrameSequence
 from glacier_edge.motion.imagery import regions_at
 from glacier_edge.signals.features import region_node_inputs
@@ -127,8 +126,6 @@ class RegionModel:
                          node_ood: np.ndarray | None) -> RegionPrediction:
         """:meth:`predict` from region melts already measured (T, R) (row 0: the placeholder): what a
         station has stored, one image at a time."""
-        if layout.count < 2:
-            raise BadInputError(f"regions {layout.source}: a layout needs at least two regions (one is the frame)")
         frames = len(cells)
         x = region_node_inputs(region_cells(cells, layout), measured, self.record.features, self.task)
         feeds = {"x": x, "temporal": dense_adjacency(frames, self.graph_kind),

@@ -96,7 +96,10 @@ def motion_summary(motion: MotionResult) -> MotionRunSummary:
                             speed_forecast_records(motion))
 
 
-def region_values(regions: RegionPrediction, frame: int) -> tuple[RegionValue, ...]:
+def region_values(regions: RegionPrediction, frame: int, motion: MotionResult | None = None
+                  ) -> tuple[RegionValue, ...]:
+    ending = [pair for pair in motion.pairs if pair.second == frame] if motion is not None else []
+    speeds = ending[0].region_speeds if ending else {}
     out = []
     for region in range(regions.layout.count):
         measured = _value(regions.measured[:, region], frame) if frame > 0 else None
@@ -105,7 +108,8 @@ def region_values(regions: RegionPrediction, frame: int) -> tuple[RegionValue, .
         low = high = None
         if predicted is not None and width is not None:
             low, high = predicted - width, predicted + width
-        out.append(RegionValue(region, measured, predicted, low, high, bool(regions.unexpected[frame, region])))
+        out.append(RegionValue(region, measured, predicted, low, high, bool(regions.unexpected[frame, region]),
+                               speeds.get(regions.layout.names[region])))
     return tuple(out)
 
 
@@ -192,7 +196,7 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
             scene_kind=str(kinds[index]) if kinds is not None else None,
             perspective=float(perspective[index]) if perspective is not None else None,
             motion=motions[index] if motions is not None else None,
-            regions=region_values(prediction.regions, index) if prediction.regions is not None else (),
+            regions=region_values(prediction.regions, index, motion) if prediction.regions is not None else (),
         ))
     predicted_valid = prediction.predicted[valid]
     forecast = prediction.forecast_next

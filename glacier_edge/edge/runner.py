@@ -17,6 +17,7 @@ from glacier_edge.errors import BadInputError, GlacierEdgeError
 from glacier_edge.ingest.frames import FrameSequence, read_sequence
 from glacier_edge.ingest.regions import bundle_prior_note
 from glacier_edge.motion.pipeline import MotionOptions, MotionResult, measure_files
+from glacier_edge.signals.frame_regions import RegionLayout
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,10 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         scene_kind=model.scene_kind,
     )
     started = time.perf_counter()
-    motion_result = measure_run_motion(list(sequence), motion, max_pixels) if motion is not None else None
+    motion_result = None
+    if motion is not None:
+        motion_result = measure_run_motion(list(sequence), motion, max_pixels,
+                                           prediction.regions.layout if prediction.regions is not None else None)
     context = replace(context, motion_seconds=time.perf_counter() - started if motion is not None else 0.0)
     result = build_result(prediction, context, bundle.manifest.calibration, motion_result)
     prediction = replace(prediction, motion=motion_result)
@@ -83,10 +87,13 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
     return result, prediction
 
 
-def measure_run_motion(paths: list[Path], request: MotionRequest, max_pixels: int) -> MotionResult:
-    """The sequence's motion at its own resolution (read again: the model's frames are 128 px)."""
+def measure_run_motion(paths: list[Path], request: MotionRequest, max_pixels: int,
+                       layout: RegionLayout | None = None) -> MotionResult:
+    """The sequence's motion at its own resolution (read again: the model's frames are 128 px); per
+    region of --regions-mask, else of the per-region melt's ``layout``, so both name the same places."""
     return measure_files(paths, glacier_mask=request.glacier_mask, stable_mask=request.stable_mask,
-                         regions_mask=request.regions_mask, options=request.options, max_pixels=max_pixels)
+                         regions_mask=request.regions_mask, options=request.options, max_pixels=max_pixels,
+                         layout=layout)
 
 
 def _timed_read(paths: list[Path], max_pixels: int) -> tuple[FrameSequence, float]:

@@ -28,6 +28,7 @@ from glacier_edge.motion.imagery import (
 )
 from glacier_edge.motion.register import ASSUMED, IDENTITY, Registration, register
 from glacier_edge.motion.speed import MIN_EXCESS_PX, SpeedForecast, forecast_speeds
+from glacier_edge.signals.frame_regions import RegionLayout
 
 MIN_VALID_SHARE = 0.1
 """A pair whose valid vectors cover less than this share of its windows reports no speed."""
@@ -255,17 +256,32 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
 def measure_files(paths: Sequence[Path], *, glacier_mask: Path | None = None, stable_mask: Path | None = None,
                   regions_mask: Path | None = None, options: MotionOptions = MotionOptions(),
                   long_side: int = DEFAULT_LONG_SIDE, max_pixels: int = DEFAULT_MAX_PIXELS,
-                  progress: Callable[[str], None] = lambda _: None) -> MotionResult:
-    """:func:`measure_motion` of a sequence and its mask files, as `motion`, `run` and the demo read them."""
+                  progress: Callable[[str], None] = lambda _: None,
+                  layout: RegionLayout | None = None) -> MotionResult:
+    """:func:`measure_motion` of a sequence and its mask files, as `motion`, `run` and the demo read them.
+
+    ``layout`` (regions of the model's square frame, e.g. the per-region melt model's grid) gives the
+    regions when no ``regions_mask`` does, stretched back to the frames' own size."""
     frames = read_motion_sequence(list(paths), long_side=long_side, max_pixels=max_pixels)
     glacier = read_mask(glacier_mask, frames, "--glacier-mask") if glacier_mask else None
     stable = read_mask(stable_mask, frames, "--stable-mask") if stable_mask else None
     regions = read_regions(regions_mask, frames) if regions_mask else None
+    if regions is None and layout is not None:
+        regions = layout_masks(layout, frames.shape)
     progress(f"{frames.source}: {len(frames.frames)} frames, {frames.original_size[0]}×{frames.original_size[1]} px"
              + (f" (measured at {frames.scale:.2f}×)" if frames.scale < 1 else ""))
     if frames.days() is None:
         progress("note: frames carry no dates; they are taken one day apart")
     return measure_motion(frames, glacier, stable, options, regions, progress)
+
+
+def layout_masks(layout: RegionLayout, shape: tuple[int, int]) -> dict[str, np.ndarray]:
+    """Named bool masks (H, W) of a region layout drawn on the model's square frame (nearest neighbour)."""
+    from PIL import Image
+
+    labels = np.asarray(Image.fromarray(layout.labels.astype(np.int32)).resize((shape[1], shape[0]),
+                                                                               Image.Resampling.NEAREST))
+    return {name: labels == index for index, name in enumerate(layout.names)}
 
 
 def motion_alerts(pairs: list[PairMotion], centres: np.ndarray, series: dict[str, np.ndarray],

@@ -38,6 +38,8 @@ from glacier_edge.training.loop import output_range, predict
 from glacier_edge.training.models import FrameMLP
 from glacier_edge.training.pipeline import open_store, read_sequences
 from glacier_edge.training.recipe import fit, grouped_folds
+from glacier_edge.training.regional import build_regional_example, sequence_cells
+from glacier_edge.training.regional_evaluation import evaluate_with_ablation, regions_table
 
 MODELS = ("graph_model", "mlp_no_graph", "station_online")
 """station_online: the graph model's served answer and the naive answers combined online, one scored
@@ -251,7 +253,13 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
         "group_by": group_by,
         "pooled_online_coverage": float(np.concatenate(online_inside).mean()),
         "regions": region_summaries(folds, kept, pooled_true, inside, online_inside) if regions is not None else [],
+        "frame_regions": None,
     }
+    if config.frame_regions:
+        regional = [build_regional_example(e.sequence, sequence_cells(e.sequence, e.frames_sha256, encoder,
+                                                                      weights_info, config.seed, cache_dir),
+                                           config, mask_from_record(mask_info)) for e in examples]
+        result["frame_regions"] = evaluate_with_ablation(regional, groups, config, echo)
     if out_dir is not None:
         with atomic_directory(out_dir) as staging:
             write_json_atomic(staging / "evaluation.json", result)
@@ -299,6 +307,8 @@ def evaluation_table(result: dict[str, Any]) -> str:
         lines.append(f"worst region: {worst['region']}, skill {worst['skill']['graph_model']:.3f} "
                      f"(pooled {skill['graph_model']:.3f}); online station: worst region {worst_online['region']}, "
                      f"skill {worst_online['skill']['station_online']:.3f} (pooled {skill['station_online']:.3f})")
+    if result.get("frame_regions"):
+        lines += ["", regions_table(result["frame_regions"])]
     lines.append(f"pooled skill vs the best baseline ({skill['best_baseline']}): graph model "
                  f"{skill['graph_model']:.3f}, no-graph MLP {skill['mlp_no_graph']:.3f}, online station "
                  f"{skill['station_online']:.3f} (≥ 0: never worse than the naive answer); interval coverage "
