@@ -136,17 +136,14 @@ class RegionModel:
         widths = self.halfwidths(layout)
         served, halfwidth, band = outputs, None, None
         if cal is not None and widths is not None:
-            anchor = np.stack([naive(cal.fallback, measured[:, r], self.task, cal.train_mean)
-                               for r in range(layout.count)], axis=1)
+            anchor = naive(cal.fallback, measured, self.task, cal.train_mean)
             served = np.where(flagged[:, None], anchor, outputs)
             halfwidth = np.where(flagged[:, None], cal.fallback_halfwidth, widths[None, :])
             band = np.maximum(halfwidth, cal.alert_halfwidth)
-        aligned = np.stack([align_to_frames(served[:, r], self.task) for r in range(layout.count)], axis=1)
-        aligned_width = None if halfwidth is None else np.stack(
-            [align_to_frames(halfwidth[:, r], self.task) for r in range(layout.count)], axis=1)
+        aligned = align_to_frames(served, self.task)
+        aligned_width = None if halfwidth is None else align_to_frames(halfwidth, self.task)
         fallback = align_to_frames(flagged.astype(np.float64), self.task) == 1.0
-        aligned_band = None if band is None else np.stack(
-            [align_to_frames(band[:, r], self.task) for r in range(layout.count)], axis=1)
+        aligned_band = None if band is None else align_to_frames(band, self.task)
         unexpected = np.zeros(aligned.shape, bool)
         if aligned_band is not None:
             with np.errstate(invalid="ignore"):
@@ -154,8 +151,7 @@ class RegionModel:
             unexpected &= np.isfinite(measured) & np.isfinite(aligned)
             unexpected[0] = False
         fill = cal.train_mean if cal is not None else self.record.features.history_neutral[0]
-        persistence = np.stack([align_to_frames(naive("persistence", measured[:, r], self.task, fill), self.task)
-                                for r in range(layout.count)], axis=1)
+        persistence = align_to_frames(naive("persistence", measured, self.task, fill), self.task)
         forecast_next = served[-1].copy() if self.task == "forecast" else None
         return RegionPrediction(layout, measured, aligned, aligned_width, fallback, unexpected, aligned_band,
                                 persistence, areas, self.record.spatial_edges, forecast_next)

@@ -96,10 +96,9 @@ def region_node_inputs(embeddings: np.ndarray, melt: np.ndarray | None, features
     """float32 (T, R, D + history): each region's embedding (T, R, D) with *its own* history columns
     (last melt, running mean, embedding change of that region), as :func:`node_inputs` builds them
     for a frame. A region with no measured melt (all masked, or ``melt`` None) gets the neutral values."""
-    count = embeddings.shape[1]
     known = np.full(embeddings.shape[:2], np.nan) if melt is None else np.asarray(melt, np.float64)
-    return np.stack([node_inputs(embeddings[:, r], None, features, known[:, r], task) for r in range(count)],
-                    axis=1)
+    history = history_matrix(embeddings, known, task, features.history_neutral)
+    return np.concatenate([np.asarray(embeddings, np.float32), history], axis=-1)
 
 
 def region_targets(melt: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:

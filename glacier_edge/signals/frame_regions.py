@@ -166,5 +166,10 @@ def slic_layout(reference: np.ndarray, segments: int) -> RegionLayout:
 
 
 def region_cells(cells: np.ndarray, layout: RegionLayout) -> np.ndarray:
-    """float32 (T, R, D): feature-map cells (T, CELLS², D) averaged over each region."""
-    return np.einsum("rq,tqd->trd", layout.pooling(), np.asarray(cells, np.float32)).astype(np.float32)
+    """float32 (T, R, D): feature-map cells (T, CELLS², D) averaged over each region (the grid's own
+    cells as they are)."""
+    pooling = layout.pooling()
+    cells = np.asarray(cells, np.float32)
+    if pooling.shape[0] == pooling.shape[1] and np.array_equal(pooling, np.eye(len(pooling), dtype=np.float32)):
+        return cells
+    return np.matmul(pooling, cells)

@@ -34,9 +34,10 @@ def _lag(task: str) -> int:
 
 
 def known_melt(melt: np.ndarray, task: str) -> np.ndarray:
-    """Persistence: the last measured melt known when node t predicts its target (NaN if none)."""
+    """Persistence: the last measured melt known when node t predicts its target (NaN if none).
+    ``melt`` is (T,) or (T, R) for R regions; every function here works along axis 0."""
     lag = _lag(task)
-    values = np.full(len(melt), np.nan, dtype=np.float64)
+    values = np.full(np.shape(melt), np.nan, dtype=np.float64)
     first = 1 + lag  # melt_0 is a placeholder, so melt_1 is the first measured value
     if len(melt) > first:
         values[first:] = melt[1 : len(melt) - lag]
@@ -46,27 +47,29 @@ def known_melt(melt: np.ndarray, task: str) -> np.ndarray:
 def running_mean(melt: np.ndarray, task: str) -> np.ndarray:
     """Causal running mean of the melts known at node t (NaN if none)."""
     lag = _lag(task)
-    values = np.full(len(melt), np.nan, dtype=np.float64)
-    measured = np.asarray(melt[1:], dtype=np.float64)
-    sums = np.cumsum(measured)
-    for t in range(1 + lag, len(melt)):
-        count = t - lag  # melts 1 .. t-lag are known
-        values[t] = sums[count - 1] / count
+    values = np.full(np.shape(melt), np.nan, dtype=np.float64)
+    sums = np.cumsum(np.asarray(melt[1:], dtype=np.float64), axis=0)
+    first = 1 + lag
+    if len(melt) > first:
+        counts = np.arange(1, len(melt) - lag, dtype=np.float64)  # node t knows melts 1 .. t-lag
+        values[first:] = sums[: len(counts)] / counts.reshape(-1, *([1] * (values.ndim - 1)))
     return values
 
 
 def embedding_change(embeddings: np.ndarray) -> np.ndarray:
-    """RMS change of the embedding from the previous frame (NaN for frame 0): frames ≤ t only."""
-    values = np.full(len(embeddings), np.nan, dtype=np.float64)
+    """RMS change of the embedding from the previous frame (NaN for frame 0): frames ≤ t only.
+    ``embeddings`` (T, D), or (T, R, D) for each region's own."""
+    values = np.full(np.shape(embeddings)[:-1], np.nan, dtype=np.float64)
     if len(embeddings) > 1:
         delta = np.asarray(embeddings[1:], np.float64) - np.asarray(embeddings[:-1], np.float64)
-        values[1:] = np.sqrt(np.mean(delta**2, axis=1))
+        values[1:] = np.sqrt(np.mean(delta**2, axis=-1))
     return values
 
 
 def history_columns(embeddings: np.ndarray, melt: np.ndarray, task: str) -> np.ndarray:
-    """float64 (T, 3) in HISTORY_FEATURES order, NaN where a value is not known yet."""
-    return np.stack([known_melt(melt, task), running_mean(melt, task), embedding_change(embeddings)], axis=1)
+    """float64 (T, 3) — or (T, R, 3) per region — in HISTORY_FEATURES order, NaN where a value is not
+    known yet."""
+    return np.stack([known_melt(melt, task), running_mean(melt, task), embedding_change(embeddings)], axis=-1)
 
 
 def history_neutral(columns: Sequence[np.ndarray]) -> tuple[float, ...]:
@@ -79,7 +82,7 @@ def history_neutral(columns: Sequence[np.ndarray]) -> tuple[float, ...]:
 def history_matrix(embeddings: np.ndarray, melt: np.ndarray, task: str, neutral: Sequence[float]) -> np.ndarray:
     """float32 (T, 3): the history columns with unknown values replaced by ``neutral``."""
     columns = history_columns(embeddings, melt, task)
-    filled = np.where(np.isfinite(columns), columns, np.asarray(neutral, dtype=np.float64)[None, :])
+    filled = np.where(np.isfinite(columns), columns, np.asarray(neutral, dtype=np.float64))
     return filled.astype(np.float32)
 
 
@@ -87,6 +90,6 @@ def naive(kind: str, melt: np.ndarray, task: str, train_mean: float) -> np.ndarr
     """A naive prediction per node from what is known before its target (``train_mean`` where
     nothing is measured yet): persistence, the causal running mean or the training mean."""
     if kind == "train_mean":
-        return np.full(len(melt), train_mean)
+        return np.full(np.shape(melt), train_mean)
     values = known_melt(melt, task) if kind == "persistence" else running_mean(melt, task)
     return np.where(np.isfinite(values), values, train_mean)

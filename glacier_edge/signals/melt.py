@@ -78,7 +78,7 @@ def align_to_frames(outputs: np.ndarray, task: str) -> np.ndarray:
 
     nowcast outputs already sit on their frame; a forecast made at node t is for frame t+1.
     """
-    aligned = np.full(len(outputs), np.nan, dtype=np.float64)
+    aligned = np.full(np.shape(outputs), np.nan, dtype=np.float64)
     if task == "forecast":
         aligned[1:] = outputs[:-1]
     else:

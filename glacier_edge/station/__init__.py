@@ -3,7 +3,8 @@ loses power (torch-free).
 
 ``inbox`` finds and dates new images, ``store`` keeps every image, prediction and alert in
 SQLite, ``active_model`` verifies and keeps the bundle in use, ``engine`` turns one image into
-stored results in one transaction, ``alerts`` delivers them, ``watch`` loops, ``report``
+stored results in one transaction (``motion`` and ``regions`` its surface motion and melt per
+region), ``alerts`` delivers them, ``watch`` loops, ``report``
 (`history`) shows what the station has seen and said.
 
 May import: :mod:`glacier_edge.edge` and everything below it; watchdog and cryptography when

@@ -29,6 +29,10 @@ class StationRegions:
         self.regions_mask = regions_mask
         self.layout: RegionLayout | None = None
         self.boxes: tuple[tuple[int, int, int, int], ...] = ()
+        self._cells: dict[int, np.ndarray] = {}
+        """The window's cells in memory (the database holds them too, for a restart): reading 24 × 128 kB
+        back from SQLite for every image cost more than the per-region model itself."""
+        self._measured: dict[int, np.ndarray] = {}
 
     def ensure_layout(self, store: Store, model: RegionModel, original_size: tuple[int, int]) -> RegionLayout:
         if self.layout is None:
@@ -50,12 +54,18 @@ class StationRegions:
         store.insert_region_cells(image_id, cells, keep)
         measured_now = (model.measured(np.stack([previous, frame]), layout, mask)[1] if previous is not None
                         else np.full(layout.count, np.nan))
+        self._cells[image_id], self._measured[image_id] = cells, measured_now
         ids = [w.id for w in window]
-        stacked = store.region_cells(ids, cells.shape[0]) if len(window) >= 2 and window[-1].id == image_id else None
+        for old in [i for i in self._cells if i not in set(ids)]:
+            del self._cells[old], self._measured[old]
+        stacked = self._window_cells(store, ids, cells.shape[0]) if len(window) >= 2 and ids[-1] == image_id else None
         prediction = None
         if stacked is not None:
-            measured = store.region_measured(ids, layout.count)
-            measured[-1] = measured_now
+            missing = [i for i in ids if i not in self._measured]
+            if missing:
+                stored = store.region_measured(missing, layout.count)
+                self._measured.update(zip(missing, stored))
+            measured = np.stack([self._measured[i] for i in ids])
             measured[0] = 0.0  # the window's first image has no previous frame inside it (as `run`)
             prediction = model.predict_measured(stacked, measured, layout, region_areas(layout.labels, mask),
                                                 node_ood)
@@ -63,6 +73,15 @@ class StationRegions:
         if prediction is None:
             return []
         return [self._alert(prediction, region, image_id, detail, now) for region in prediction.unexpected_regions(-1)]
+
+    def _window_cells(self, store: Store, ids: list[int], cells: int) -> np.ndarray | None:
+        missing = [i for i in ids if i not in self._cells]
+        if missing:
+            stored = store.region_cells(missing, cells)
+            if stored is None:
+                return None
+            self._cells.update(zip(missing, stored))
+        return np.stack([self._cells[i] for i in ids])
 
     @staticmethod
     def _rows(layout: RegionLayout, measured: np.ndarray, prediction: RegionPrediction | None) -> list[tuple]:
