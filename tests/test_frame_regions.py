@@ -62,3 +62,21 @@ def test_label_images_and_masked_out_regions() -> None:
     hidden = np.zeros((128, 128), bool)
     hidden[64:, :64] = True
     assert np.isnan(region_melt(frames, labels, hidden)[1, 0])
+
+
+@pytest.mark.parametrize("task", ["nowcast", "forecast"])
+def test_history_of_all_regions_at_once_equals_each_region_alone(task: str) -> None:
+    """The station and run compute every region's history columns in one pass over (T, R); each
+    region's columns must be exactly what the frame's function gives for that region alone
+    (a fully masked region: NaN melt → neutral values)."""
+    from glacier_edge.signals.history import history_columns, naive
+
+    rng = np.random.default_rng(0)
+    embeddings, melt = rng.normal(size=(7, 3, 5)), rng.random((7, 3))
+    melt[:, 1] = np.nan
+    together = history_columns(embeddings, melt, task)
+    alone = np.stack([history_columns(embeddings[:, r], melt[:, r], task) for r in range(3)], axis=1)
+    assert np.array_equal(together, alone, equal_nan=True)
+    for kind in ("persistence", "running_mean", "train_mean"):
+        assert np.array_equal(naive(kind, melt, task, 0.5),
+                              np.stack([naive(kind, melt[:, r], task, 0.5) for r in range(3)], axis=1))
