@@ -8,7 +8,10 @@ random init (NOT PRETRAINED), as every model figure here. Reads ../shared/data/g
 where it lies; skips with a reason when it is absent. Saved to
 benchmarks/results/frame_regions_{task}.{txt,json}.
 
-    python benchmarks/frame_regions.py [--task nowcast|forecast] [--epochs 200]
+    python benchmarks/frame_regions.py [--task nowcast|forecast] [--epochs 200] [--group-by region]
+
+``--group-by region`` holds out one region of the world at a time (GLIMS IDs in the names: Western
+Alps, Central/Eastern Alps, Caucasus), as `evaluate --group-by region`; saved with ``_regions``.
 """
 
 from __future__ import annotations
@@ -18,10 +21,13 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 from glacier_edge.bench.system import system_info
 from glacier_edge.contracts import TrainConfig
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
 from glacier_edge.ingest.frames import expand_sequences, read_sequence
+from glacier_edge.ingest.regions import region_groups, sequence_regions
 from glacier_edge.paths import default_cache_dir
 from glacier_edge.training.dataset import frames_digest
 from glacier_edge.training.encoder import build_encoder
@@ -38,6 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--task", choices=("nowcast", "forecast"), default="nowcast")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
+    parser.add_argument("--group-by", choices=("sequence", "region"), default="sequence")
     args = parser.parse_args()
     if not CORPUS.is_dir():
         print(f"skipped: the corpus {CORPUS} is absent (read where it lies, never copied)")
@@ -52,14 +59,22 @@ def main() -> int:
                                default_cache_dir())
         examples.append(build_regional_example(sequence, cells, config, None))
     groups = grouped_folds(len(examples), config.folds, config.seed)
+    split = f"{len(groups)} outer folds grouped by sequence"
+    if args.group_by == "region":
+        regions = sequence_regions([Path(e.sequence.source) for e in examples])
+        assert regions is not None, "the corpus names carry GLIMS IDs"
+        groups = [np.array(group) for group in region_groups(regions)]
+        split = "leave-one-region-out: " + ", ".join(f"{sorted(set(regions))[i]} ({len(g)})" for i, g in
+                                                      enumerate(groups))
     result = evaluate_with_ablation(examples, groups, config, echo=print)
     table = "\n".join([system_info(None).line(), f"task: {args.task}; {len(examples)} sequences, "
-                       f"{len(groups)} outer folds grouped by sequence; encoder: {weights.label()}; "
+                       f"{split}; encoder: {weights.label()}; "
                        f"{time.perf_counter() - started:.0f} s", regions_table(result)])
     print(table)
     RESULTS.mkdir(exist_ok=True)
-    write_text_atomic(RESULTS / f"frame_regions_{args.task}.txt", table + "\n")
-    write_json_atomic(RESULTS / f"frame_regions_{args.task}.json", {"task": args.task, **result})
+    name = f"frame_regions_{args.task}" + ("_regions" if args.group_by == "region" else "")
+    write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
+    write_json_atomic(RESULTS / f"{name}.json", {"task": args.task, "split": split, **result})
     return 0
 
 

@@ -248,6 +248,7 @@ def test_a_station_stores_melt_per_region_names_the_place_and_equals_run(
     ``unexpected_region_change`` for r2c1 on that image, with its box; its per-region values for the
     last image equal `run` over the same ten files (the window holds them all); `history --region`
     shows the series; the feature-map cells are kept only for the images a window can reach."""
+    pytest.importorskip("torch")
     import sqlite3
 
     from glacier_edge.ingest.samples import glacier_timelapse, write_frame_files
@@ -266,7 +267,7 @@ def test_a_station_stores_melt_per_region_names_the_place_and_equals_run(
     db = tmp_path / "station.db"
     runner = CliRunner()
     result = runner.invoke(main, ["watch", str(inbox), "--once", "--model", str(bundle), "--db", str(db),
-                                  "--settle", "0", "--window", "3"])
+                                  "--settle", "0", "--window", "8"])
     assert result.exit_code == 0, result.output
     with sqlite3.connect(db) as connection:
         alerts = connection.execute("SELECT image_id, detail FROM alerts WHERE kind = 'unexpected_region_change'"
@@ -278,10 +279,11 @@ def test_a_station_stores_melt_per_region_names_the_place_and_equals_run(
     assert [(a["name"], tuple(a["box"])) for a in painted] == [("r2c1", (x0, y0, x1, y1))]
     assert painted[0]["image"] == files[7].name and painted[0]["message"].startswith(
         f"{files[7].name} ({timelapse.dates[7].isoformat()}): region r2c1 (x {x0}–{x1}, y {y0}–{y1} px) changed ")
-    assert cells_kept == 3  # --window 3: older cells are dropped
-    # `run` over the last window's three files gives the same per-region values
+    assert cells_kept == 8  # --window 8: older cells are dropped
+    # `run` over the last window's eight files gives the same per-region values (the station runs the
+    # per-region model on the last frames its output can depend on: the same numbers)
     out = tmp_path / "run.json"
-    result = runner.invoke(main, ["run", *map(str, files[-3:]), "--model", str(bundle), "--format", "json",
+    result = runner.invoke(main, ["run", *map(str, files[-8:]), "--model", str(bundle), "--format", "json",
                                   "--output", str(out)])
     assert result.exit_code == 0, result.output
     last = json.loads(out.read_text())["frames"][-1]["regions"]
@@ -325,3 +327,32 @@ def test_with_motion_each_region_gets_its_speed_and_motion_names_the_same_region
     names = [r["name"] for r in data["summary"]["regions"]["regions"]]
     assert names == [f["region"] for f in data["summary"]["motion"]["speed_forecasts"]][1:]
     assert all(r["speed"] is not None for r in data["frames"][5]["regions"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, kind", [("nowcast", "bidirectional"), ("forecast", "causal")])
+def test_the_last_frame_needs_only_the_frames_its_layers_reach(regions_bundle: tuple[Path, dict], task: str,
+                                                               kind: str) -> None:
+    """A station asks for the last frame only: the model then runs on the last layers + 2 frames of
+    the window, and the last frame's values are exactly those of the whole window."""
+    import onnxruntime as ort
+
+    from glacier_edge.contracts import BundleManifest
+    from glacier_edge.edge.regional import RegionModel
+
+    bundle, _ = regions_bundle
+    manifest = BundleManifest.read(bundle / "manifest.json")
+    model = RegionModel(ort.InferenceSession(str(bundle / "regions.onnx")), manifest.regions, task, kind, "absolute")
+    rng = np.random.default_rng(3)
+    cells = rng.normal(size=(20, 16, 2048)).astype(np.float32)
+    measured = rng.random((20, 16)) * 0.2
+    measured[0] = 0.0
+    layout, areas = grid_layout(), np.full(16, 1024.0)
+    ood = np.zeros(20, bool)
+    ood[17] = True  # a fallback inside the tail is carried the same way
+    whole = model.predict_measured(cells, measured, layout, areas, ood)
+    last = model.predict_measured(cells, measured, layout, areas, ood, last_only=True)
+    assert np.isnan(last.predicted[:10]).all()
+    assert np.allclose(last.predicted[-1], whole.predicted[-1], atol=1e-6, rtol=0)
+    assert np.array_equal(last.unexpected[-1], whole.unexpected[-1])
+    assert np.array_equal(last.halfwidth[-1], whole.halfwidth[-1])

@@ -92,13 +92,14 @@ def node_inputs(embeddings: np.ndarray, sequence: Dated | None, features: NodeFe
 
 
 def region_node_inputs(embeddings: np.ndarray, melt: np.ndarray | None, features: NodeFeatures,
-                       task: str) -> np.ndarray:
+                       task: str, start: int = 0) -> np.ndarray:
     """float32 (T, R, D + history): each region's embedding (T, R, D) with *its own* history columns
     (last melt, running mean, embedding change of that region), as :func:`node_inputs` builds them
-    for a frame. A region with no measured melt (all masked, or ``melt`` None) gets the neutral values."""
+    for a frame. A region with no measured melt (all masked, or ``melt`` None) gets the neutral values.
+    ``start``: only the nodes from ``start`` on (their history still reads every earlier melt)."""
     known = np.full(embeddings.shape[:2], np.nan) if melt is None else np.asarray(melt, np.float64)
-    history = history_matrix(embeddings, known, task, features.history_neutral)
-    return np.concatenate([np.asarray(embeddings, np.float32), history], axis=-1)
+    history = history_matrix(embeddings, known, task, features.history_neutral, start)
+    return np.concatenate([np.asarray(embeddings[start:], np.float32), history], axis=-1)
 
 
 def region_targets(melt: np.ndarray, task: str) -> tuple[np.ndarray, np.ndarray]:

@@ -66,10 +66,12 @@ def embedding_change(embeddings: np.ndarray) -> np.ndarray:
     return values
 
 
-def history_columns(embeddings: np.ndarray, melt: np.ndarray, task: str) -> np.ndarray:
+def history_columns(embeddings: np.ndarray, melt: np.ndarray, task: str, start: int = 0) -> np.ndarray:
     """float64 (T, 3) — or (T, R, 3) per region — in HISTORY_FEATURES order, NaN where a value is not
-    known yet."""
-    return np.stack([known_melt(melt, task), running_mean(melt, task), embedding_change(embeddings)], axis=-1)
+    known yet. ``start``: only the rows from node ``start`` on (the same values; the embedding change
+    is then computed for those rows alone)."""
+    changes = embedding_change(embeddings[max(start - 1, 0):])[1 if start > 0 else 0:]
+    return np.stack([known_melt(melt, task)[start:], running_mean(melt, task)[start:], changes], axis=-1)
 
 
 def history_neutral(columns: Sequence[np.ndarray]) -> tuple[float, ...]:
@@ -79,9 +81,10 @@ def history_neutral(columns: Sequence[np.ndarray]) -> tuple[float, ...]:
                  for index in range(stacked.shape[1]))
 
 
-def history_matrix(embeddings: np.ndarray, melt: np.ndarray, task: str, neutral: Sequence[float]) -> np.ndarray:
-    """float32 (T, 3): the history columns with unknown values replaced by ``neutral``."""
-    columns = history_columns(embeddings, melt, task)
+def history_matrix(embeddings: np.ndarray, melt: np.ndarray, task: str, neutral: Sequence[float],
+                   start: int = 0) -> np.ndarray:
+    """float32 (T − start, 3): the history columns with unknown values replaced by ``neutral``."""
+    columns = history_columns(embeddings, melt, task, start)
     filled = np.where(np.isfinite(columns), columns, np.asarray(neutral, dtype=np.float64))
     return filled.astype(np.float32)
 

@@ -68,7 +68,7 @@ class StationRegions:
             measured = np.stack([self._measured[i] for i in ids])
             measured[0] = 0.0  # the window's first image has no previous frame inside it (as `run`)
             prediction = model.predict_measured(stacked, measured, layout, region_areas(layout.labels, mask),
-                                                node_ood)
+                                                node_ood, last_only=True)
         store.insert_region_values(image_id, self._rows(layout, measured_now, prediction))
         if prediction is None:
             return []
