@@ -7,7 +7,8 @@
     python3 tasks.py fast   # ruff, import contracts and the fast tier in .venv (under a minute)
     python3 tasks.py ci     # `test`, then the end-to-end checks: a ResNet50 bundle trained and exported,
                             # `run`/`watch` with it in .venv-edge, and the ARM64 check under QEMU, which
-                            # installs Debian's qemu-user-static as root. What CI runs; yours on request.
+                            # installs Debian's qemu-user-static (and chromium, for the page test) as
+                            # root. What CI runs; yours on request.
 
 Uses only the standard library, so it runs before anything is installed. Every tool it runs
 writes its caches inside the clone (``.cache/``) or in a temporary directory removed at the end:
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -180,8 +182,26 @@ def test_leaves_home_alone() -> None:
         print("`tasks.py test` wrote nothing into the (empty) home directory")
 
 
+def ensure_chromium() -> None:
+    """Debian's chromium for the browser test of the station page (tests/test_station_page.py), installed
+    with apt-get as root when missing: only `ci` calls this; `test` uses a Chromium that is already there
+    and skips the browser test otherwise."""
+    if any(shutil.which(name) for name in ("chromium", "chromium-browser", "google-chrome")):
+        return
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("chromium is not installed and cannot be installed here (needs root and apt-get): the browser test "
+              "will skip")
+        return
+    print("installing chromium (Debian) for the station page's browser test")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    if subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env, capture_output=True).returncode:
+        subprocess.run(["apt-get", "update", "-q"], env=env, capture_output=True)
+        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env, check=True, capture_output=True)
+
+
 def ci() -> None:
     started = time.monotonic()
+    ensure_chromium()
     test_leaves_home_alone()
     with tempfile.TemporaryDirectory(prefix="glacier-edge-ci-") as scratch:
         end_to_end(Path(scratch))

@@ -266,8 +266,9 @@ def test_a_station_stores_melt_per_region_names_the_place_and_equals_run(
     files = write_frame_files(timelapse, inbox)
     db = tmp_path / "station.db"
     runner = CliRunner()
+    page = tmp_path / "station.html"
     result = runner.invoke(main, ["watch", str(inbox), "--once", "--model", str(bundle), "--db", str(db),
-                                  "--settle", "0", "--window", "8"])
+                                  "--settle", "0", "--window", "8", "--page", str(page)])
     assert result.exit_code == 0, result.output
     with sqlite3.connect(db) as connection:
         alerts = connection.execute("SELECT image_id, detail FROM alerts WHERE kind = 'unexpected_region_change'"
@@ -294,6 +295,8 @@ def test_a_station_stores_melt_per_region_names_the_place_and_equals_run(
     assert f"region r2c1 of grid 4x4: x {x0}–{x1}, y {y0}–{y1} px" in history.output
     painted_line = next(line for line in history.output.splitlines() if files[7].name in line)
     assert "UNEXPECTED" in painted_line
+    html = page.read_text()  # the page shows the regions of the latest image and names the alert's region
+    assert "<td>r2c1</td>" in html and "unexpected_region_change</td>" in html and "grid 4x4; red" in html
     bad = runner.invoke(main, ["history", "--db", str(db), "--region", "tongue"])
     assert bad.exit_code == 2 and "--region 'tongue': not a region of this station (grid 4x4: r0c0, r0c1" in \
         bad.output

@@ -14,6 +14,7 @@ from glacier_edge.paths import default_bundle_dir, glacier_edge_home
 
 if TYPE_CHECKING:
     from glacier_edge.station.engine import Engine
+    from glacier_edge.station.store import Store
 
 DEFAULT_DB = "station.db"
 
@@ -67,6 +68,13 @@ trusted_key_option = click.option(
               help="A label image of the images' size (each non-zero grey level a region, names in NAME.names.txt): "
                    "with motion, each region gets its own speed series, forecasts and alerts; with a bundle trained "
                    "with --frame-regions, its melt per region is reported for these regions instead of the 4×4 grid.")
+@click.option("--page", "page_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Rewrite this self-contained HTML page (atomically) after each processed image: status, the "
+                   "latest frame with its regions, melt and speed over time, alerts, quarantined files. Open it "
+                   "from disk or serve it with any static web server; it loads nothing from elsewhere.")
+@click.option("--metrics", "metrics_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Rewrite this Prometheus textfile (node_exporter's textfile collector) after each processed "
+                   "image: images by status, last image time, melt and speed, alerts, OOD, skill, model.")
 @click.option("--pixel-size", type=float, default=None, metavar="METRES", help="Motion speeds in m/day.")
 @click.option("--speed-alert", type=float, default=None, help="Motion: alert when the median speed exceeds this.")
 @click.option("--acceleration-alert", type=float, default=None,
@@ -77,7 +85,7 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
                   alert_timeout: float, trusted_key: Path | None, precision: str, provider: str,
                   threads: int | None, settle: float, poll: float, lock_timeout: float, region: str | None,
                   glacier_mask: Path | None, stable_mask: Path | None, regions_mask: Path | None,
-                  pixel_size: float | None,
+                  page_file: Path | None, metrics_file: Path | None, pixel_size: float | None,
                   speed_alert: float | None, acceleration_alert: float | None, max_pixels: int) -> None:
     """Station mode: take each new image in INBOX once, keep every result in SQLite.
 
@@ -96,6 +104,8 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
       glacier-edge watch /srv/inbox --alert-threshold 0.05 --alerts /var/log/glacier-alerts.jsonl
       glacier-edge watch /srv/inbox --trusted-key keys/lab.pub --on-alert 'mail -s melt ops@example.org'
       glacier-edge watch /srv/camera --stable-mask rock.png --speed-alert 20 --alerts /var/log/glacier.jsonl
+      glacier-edge watch /srv/inbox --page /var/www/station.html \
+          --metrics /var/lib/node_exporter/textfile/glacier.prom
 
     Exit codes: 0 ok, 2 bad inbox/bundle/database (one line).
     """
@@ -154,13 +164,33 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
                     f"quarantined, {summary.alerts} alert(s); skill vs persistence {text} over {scored} scored "
                     "prediction(s)")
 
+        def publish() -> None:
+            """The page and the metrics after each processed image (each written whole, atomically)."""
+            write_outputs(store, active_dir_for(db_path), page_file, metrics_file)
+
+        if page_file is not None or metrics_file is not None:
+            publish()  # at start too: an idle or new station shows its state
         if once:
-            summary = process_inbox(inbox, store, engine, sinks, settle, log)
+            summary = process_inbox(inbox, store, engine, sinks, settle, log, publish)
             if not summary.taken:
                 log(f"nothing new in {inbox}")
             report(summary)
         else:
-            watch_forever(inbox, store, engine, sinks, settle, poll, log, report)
+            watch_forever(inbox, store, engine, sinks, settle, poll, log, report, publish)
+
+
+def write_outputs(store: Store, model_dir: Path, page_file: Path | None, metrics_file: Path | None) -> None:
+    """The station page and the Prometheus textfile, each written atomically (when asked for)."""
+    from glacier_edge.fileio import write_text_atomic
+
+    if page_file is not None:
+        from glacier_edge.station.page import build_page
+
+        write_text_atomic(page_file, build_page(store, model_dir))
+    if metrics_file is not None:
+        from glacier_edge.station.metrics import station_metrics
+
+        write_text_atomic(metrics_file, station_metrics(store, model_dir))
 
 
 @click.command("history")
@@ -174,7 +204,10 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
               help="Show one region's melt series instead (a station whose bundle was trained with "
                    "--frame-regions; names: r0c0 … r3c3 of the grid, or those of --regions-mask). json: "
                    "glacier-edge/region-history v1.")
-def history_command(db_path: Path | None, output_format: str, plot: Path | None, region: str | None) -> None:
+@click.option("--page", "page_file", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the station page (self-contained HTML, as `watch --page` keeps it).")
+def history_command(db_path: Path | None, output_format: str, plot: Path | None, region: str | None,
+                    page_file: Path | None) -> None:
     """Everything the station has seen and said: per image its date, measured melt, the
     prediction made for it ± interval, |error| against persistence's, OOD score, the forecast it
     led to, alerts, and why it was quarantined.
@@ -185,6 +218,7 @@ def history_command(db_path: Path | None, output_format: str, plot: Path | None,
       glacier-edge history --format csv > station.csv
       glacier-edge history --plot station.png
       glacier-edge history --region r2c1              # one region of the frame
+      glacier-edge history --page station.html        # the page an operator opens in a browser
     """
     from glacier_edge.station.report import format_history, plot_history, read_history
     from glacier_edge.station.store import open_existing
@@ -199,6 +233,11 @@ def history_command(db_path: Path | None, output_format: str, plot: Path | None,
 
     with open_existing(db_path or default_db()) as store:
         history = read_history(store)
+        if page_file is not None:
+            from glacier_edge.station.active_model import active_dir_for
+
+            write_outputs(store, active_dir_for(db_path or default_db()), page_file, None)
+            echo_err(f"wrote {page_file}")
     if plot is not None:
         plot_history(history, plot)
         echo_err(f"wrote {plot}")

@@ -42,7 +42,7 @@ class StationRegions:
             else:
                 self.layout = model.default_layout()
             self.boxes = self.layout.boxes(original_size)
-            store.set_region_layout(self.layout.source, self.layout.names, self.boxes)
+            store.set_region_layout(self.layout.source, self.layout.names, self.boxes, original_size)
         return self.layout
 
     def step(self, store: Store, model: RegionModel, mask: np.ndarray | None, image_id: int, cells: np.ndarray,

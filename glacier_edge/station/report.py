@@ -270,7 +270,7 @@ def read_region_history(store: Store, name: str) -> RegionHistory:
     if layout is None:
         raise BadInputError(f"{store.path}: this station has no melt per region (its bundle was not trained with "
                             "--frame-regions)")
-    source, names, boxes = layout
+    source, names, boxes, _ = layout
     if name not in names:
         raise BadInputError(f"--region {name!r}: not a region of this station ({source}: {', '.join(names)})")
     rows = tuple(RegionHistoryRow(image, day, measured, predicted, low, high, bool(unexpected))

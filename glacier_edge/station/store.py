@@ -192,7 +192,9 @@ CREATE TABLE region_layout (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     source TEXT NOT NULL,
     names TEXT NOT NULL,
-    boxes TEXT NOT NULL
+    boxes TEXT NOT NULL,
+    width INTEGER NOT NULL,
+    height INTEGER NOT NULL
 );
 """
 """v6: melt per region of the frame (bundles trained with --frame-regions): each image's
@@ -481,13 +483,24 @@ class Store:
             return None
         return np.stack([np.frombuffer(rows[i], dtype=np.float32).reshape(cells, -1) for i in image_ids])
 
-    def set_region_layout(self, source: str, names: tuple[str, ...], boxes: tuple[tuple[int, ...], ...]) -> None:
-        self.db.execute("INSERT OR REPLACE INTO region_layout (id, source, names, boxes) VALUES (1, ?, ?, ?)",
-                        (source, json.dumps(list(names)), json.dumps([list(box) for box in boxes])))
+    def set_region_layout(self, source: str, names: tuple[str, ...], boxes: tuple[tuple[int, ...], ...],
+                          size: tuple[int, int]) -> None:
+        """The regions, their boxes in pixels of the original images, and those images' (width, height)."""
+        self.db.execute("INSERT OR REPLACE INTO region_layout (id, source, names, boxes, width, height) "
+                        "VALUES (1, ?, ?, ?, ?, ?)", (source, json.dumps(list(names)),
+                                                      json.dumps([list(box) for box in boxes]), *size))
 
-    def region_layout(self) -> tuple[str, list[str], list[list[int]]] | None:
-        row = self._one("SELECT source, names, boxes FROM region_layout WHERE id = 1")
-        return None if row is None else (row[0], json.loads(row[1]), json.loads(row[2]))
+    def region_layout(self) -> tuple[str, list[str], list[list[int]], tuple[int, int]] | None:
+        row = self._one("SELECT source, names, boxes, width, height FROM region_layout WHERE id = 1")
+        return None if row is None else (row[0], json.loads(row[1]), json.loads(row[2]), (row[3], row[4]))
+
+    def region_values(self, image_id: int) -> list[tuple]:
+        """(region, name, measured, predicted, low, high, unexpected, speed) of one image; the speed is
+        the region's median speed when motion measured the same regions (by name)."""
+        return self.db.execute(
+            "SELECT v.region, v.name, v.measured, v.predicted, v.interval_low, v.interval_high, v.unexpected, "
+            "m.speed_median FROM region_values v LEFT JOIN motion_regions m ON m.image_id = v.image_id AND "
+            "m.region = v.name WHERE v.image_id = ? ORDER BY v.region", (image_id,)).fetchall()
 
     def insert_region_values(self, image_id: int, rows: list[tuple]) -> None:
         """(region, name, measured, predicted, low, high, unexpected) per region of this image."""

@@ -83,7 +83,7 @@ def describe_taken(taken: Taken) -> str:
 
 
 def process_inbox(inbox: Path, store: Store, engine: Callable[[], Engine], sinks: AlertSinks, settle: float,
-                  log: Callable[[str], None]) -> BatchSummary:
+                  log: Callable[[str], None], after_each: Callable[[], None] = lambda: None) -> BatchSummary:
     """Take every new, complete file once, in date order; deliver alerts after each commit.
 
     ``engine`` is called only when there is a new file: an idle start creates no ONNX session
@@ -98,6 +98,7 @@ def process_inbox(inbox: Path, store: Store, engine: Callable[[], Engine], sinks
         summary.add(taken)
         log(describe_taken(taken))
         deliver_pending(store, sinks, log)
+        after_each()
     return summary
 
 
@@ -123,7 +124,8 @@ def start_events(inbox: Path, wake: threading.Event) -> object | None:
 
 
 def watch_forever(inbox: Path, store: Store, engine: Callable[[], Engine], sinks: AlertSinks, settle: float,
-                  poll: float, log: Callable[[str], None], on_batch: Callable[[BatchSummary], None]) -> None:
+                  poll: float, log: Callable[[str], None], on_batch: Callable[[BatchSummary], None],
+                  after_each: Callable[[], None] = lambda: None) -> None:
     """Loop until SIGTERM/SIGINT; a stop during an image rolls that image back (all or nothing)."""
     wake = threading.Event()
     stop = threading.Event()
@@ -142,7 +144,7 @@ def watch_forever(inbox: Path, store: Store, engine: Callable[[], Engine], sinks
             current = engine()
             if current.model_loaded and current.active.source_changed():
                 current.model()  # verify and take the new bundle now, or log why not
-            on_batch(process_inbox(inbox, store, engine, sinks, settle, log))
+            on_batch(process_inbox(inbox, store, engine, sinks, settle, log, after_each))
             wake.wait(poll)
             wake.clear()
     except KeyboardInterrupt:
