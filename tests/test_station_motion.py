@@ -74,9 +74,16 @@ def test_station_speed_alerts_are_delivered(camera: Path, tmp_path: Path) -> Non
     inbox = tmp_path / "inbox"
     shutil.copytree(camera / "frames", inbox)
     alerts = tmp_path / "alerts.jsonl"
-    code, output = watch(inbox, tmp_path / "s.db", camera, "--speed-alert", 1.0, "--alerts", alerts)
+    page, metrics = tmp_path / "station.html", tmp_path / "station.prom"
+    code, output = watch(inbox, tmp_path / "s.db", camera, "--speed-alert", 1.0, "--alerts", alerts,
+                         "--page", page, "--metrics", metrics)
     assert code == 0, output
     assert "ALERT speed: glacier: median speed" in output
+    html = page.read_text()  # the page charts the speed and marks the speed alerts; the metrics carry it
+    assert "surface speed (median of the valid windows)" in html and "No surface motion" not in html
+    assert "<td>speed</td>" in html and "glacier: median speed" in html
+    assert "glacier_edge_last_speed " in metrics.read_text() and 'glacier_edge_alerts{kind="speed"}' in \
+        metrics.read_text()
     delivered = [json.loads(line) for line in alerts.read_text().splitlines()]
     speed = [a for a in delivered if a["kind"] == "speed"]
     assert len(speed) == 7 and all(a["value"] > 1.0 and a["unit"] == "px/day" for a in speed)
