@@ -110,12 +110,13 @@ def test_the_regional_model_is_the_kronecker_sum_graph_without_building_it() -> 
 
 @pytest.fixture(scope="module")
 def regions_bundle(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
-    """A bundle with the per-region model (random encoder, short training, int8 too)."""
+    """A bundle with the per-region model with spatial edges (not the default: the export must carry both
+    means), random encoder, short training, int8 too."""
     pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
     root = tmp_path_factory.mktemp("regions")
     runner = CliRunner()
-    result = runner.invoke(main, ["train", "--frame-regions", "--epochs", "30", "--weights", "random",
-                                  "--augmentations", "0", "--out", str(root / "run")])
+    result = runner.invoke(main, ["train", "--frame-regions", "--spatial-edges", "--epochs", "30", "--weights",
+                                  "random", "--augmentations", "0", "--out", str(root / "run")])
     assert result.exit_code == 0, result.output
     assert "regions: held-out MAE" in result.output
     result = runner.invoke(main, ["export", str(root / "run"), "--out", str(root / "bundle"), "--int8"])
@@ -359,3 +360,26 @@ def test_the_last_frame_needs_only_the_frames_its_layers_reach(regions_bundle: t
     assert np.allclose(last.predicted[-1], whole.predicted[-1], atol=1e-6, rtol=0)
     assert np.array_equal(last.unexpected[-1], whole.unexpected[-1])
     assert np.array_equal(last.halfwidth[-1], whole.halfwidth[-1])
+
+
+@pytest.mark.parametrize("spatial_edges", [False, True])
+def test_regions_onnx_equals_the_module_with_and_without_spatial_edges(spatial_edges: bool, tmp_path: Path) -> None:
+    """The default (no spatial edges) and the ablation both export, and ONNX Runtime computes what
+    the module computes at T and R it was not exported with."""
+    torch = pytest.importorskip("torch")
+    import onnxruntime as ort
+
+    from glacier_edge.export.onnx_export import export_regions
+    from glacier_edge.training.models.regional import RegionalSAGE
+
+    model = RegionalSAGE(9, base_column=7, spatial_edges=spatial_edges).eval()
+    spec = export_regions(model, tmp_path / "regions.onnx")
+    assert [t.name for t in spec.inputs] == ["x", "temporal", "spatial"]
+    session = ort.InferenceSession(str(tmp_path / "regions.onnx"))
+    for frames, layout in ((2, grid_layout()), (37, grid_layout())):
+        x = np.random.default_rng(frames).normal(size=(frames, layout.count, 9)).astype(np.float32)
+        temporal, spatial = dense_adjacency(frames, "causal"), layout.adjacency()
+        with torch.no_grad():
+            expected = model(torch.from_numpy(x), torch.from_numpy(temporal), torch.from_numpy(spatial)).numpy()
+        got = session.run(None, {"x": x, "temporal": temporal, "spatial": spatial})[0]
+        assert np.allclose(got, expected, atol=1e-5, rtol=1e-4)

@@ -166,10 +166,12 @@ TRAINING_OPTIONS = (
                       "and `watch` treat frames of the other kind as out of distribution."),
     click.option("--frame-regions/--no-frame-regions", default=DEFAULTS.frame_regions, show_default=True,
                  help="Also train the per-region model: each of the encoder's 4×4 feature-map cells of each frame is "
-                      "a node, linked to the same cell in the linked frames and to its neighbour cells; `run` and "
-                      "`watch` then report melt per region and name the region of an unexpected change."),
+                      "a node, linked to the same cell in the linked frames (and to its neighbour cells with "
+                      "--spatial-edges); `run` and `watch` then report melt per region and name the region of an "
+                      "unexpected change."),
     click.option("--spatial-edges/--no-spatial-edges", default=DEFAULTS.spatial_edges, show_default=True,
-                 help="With --frame-regions: the edges between adjacent regions of a frame (off: the ablation)."),
+                 help="With --frame-regions: also link adjacent regions of a frame. Off by default: held out on the "
+                      "corpus they lowered nowcast skill in every region (+0.256 pooled with them, +0.301 without)."),
     click.option("--folds", type=click.IntRange(min=2), default=DEFAULTS.folds, show_default=True,
                  help="evaluate: outer folds grouped by sequence (leave-one-sequence-out up to this many)."),
     click.option("--batch-graphs", type=click.IntRange(min=1), default=DEFAULTS.batch_graphs, show_default=True,
