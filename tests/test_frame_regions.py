@@ -80,3 +80,13 @@ def test_history_of_all_regions_at_once_equals_each_region_alone(task: str) -> N
     for kind in ("persistence", "running_mean", "train_mean"):
         assert np.array_equal(naive(kind, melt, task, 0.5),
                               np.stack([naive(kind, melt[:, r], task, 0.5) for r in range(3)], axis=1))
+
+
+def test_spatial_edges_default_to_what_held_out_best_for_the_task() -> None:
+    """benchmarks/frame_regions.py: off for nowcast (they lowered skill in every region), on for forecast."""
+    from glacier_edge.contracts import TrainConfig
+
+    assert TrainConfig().uses_spatial_edges is False
+    assert TrainConfig(task="forecast").uses_spatial_edges is True
+    assert TrainConfig(task="forecast", spatial_edges=False).uses_spatial_edges is False
+    assert TrainConfig(spatial_edges=True).uses_spatial_edges is True

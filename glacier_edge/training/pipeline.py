@@ -127,7 +127,8 @@ def run_training(
     if config.frame_regions:
         started_regions = time.perf_counter()
         echo(f"regions: {grid_layout().source} (the encoder's feature-map cells), "
-             f"spatial edges {'on' if config.spatial_edges else 'off'}")
+             f"spatial edges {'on' if config.uses_spatial_edges else 'off'}"
+             + ("" if config.spatial_edges is not None else f" (the default for {config.task})"))
         regional_examples = [
             build_regional_example(e.sequence, sequence_cells(e.sequence, e.frames_sha256, encoder, weights_info,
                                                               config.seed, cache_dir), config, mask)

@@ -139,7 +139,7 @@ def train_regional(examples: list[RegionalExample], config: TrainConfig, feature
     embedding_dim = examples[0].embeddings.shape[-1]
     base = (embedding_dim + features.history.index(PERSISTENCE_FEATURE)
             if config.residual and PERSISTENCE_FEATURE in features.history else None)
-    model = RegionalSAGE(data[0][0].shape[-1], base, config.spatial_edges)
+    model = RegionalSAGE(data[0][0].shape[-1], base, config.uses_spatial_edges)
     all_inputs = torch.cat([x.reshape(-1, x.shape[-1]) for x, *_ in data])
     targets = torch.cat([y[v] for *_, y, v in data])
     modelled = targets - torch.cat([x[..., base][v] for x, _, _, _, v in data]) if base is not None else targets

@@ -49,7 +49,7 @@ def evaluate_regions(examples: Sequence[RegionalExample], groups: Sequence[np.nd
     errors: list[dict[str, list[np.ndarray]]] = [{m: [] for m in ("model", *BASELINES)} for _ in range(count)]
     covered: list[list[np.ndarray]] = [[] for _ in range(count)]
     for number, held in enumerate(groups, start=1):
-        echo(f"regions ({'with' if config.spatial_edges else 'without'} spatial edges): outer fold "
+        echo(f"regions ({'with' if config.uses_spatial_edges else 'without'} spatial edges): outer fold "
              f"{number}/{len(groups)}, {len(held)} sequence(s) held out")
         train = [e for i, e in enumerate(examples) if i not in set(held.tolist())]
         fitted = fit_regional(train, config, _quiet)
@@ -76,7 +76,7 @@ def evaluate_regions(examples: Sequence[RegionalExample], groups: Sequence[np.nd
     pooled = _scores({m: np.concatenate([np.concatenate(errors[r][m]) for r in range(count)])
                       for m in ("model", *BASELINES)},
                      np.concatenate([np.concatenate(parts) for parts in covered]))
-    return {"spatial_edges": config.spatial_edges, "layout": examples[0].layout.source, "regions": per_region,
+    return {"spatial_edges": config.uses_spatial_edges, "layout": examples[0].layout.source, "regions": per_region,
             "pooled": pooled}
 
 
