@@ -104,8 +104,7 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
       glacier-edge watch /srv/inbox --alert-threshold 0.05 --alerts /var/log/glacier-alerts.jsonl
       glacier-edge watch /srv/inbox --trusted-key keys/lab.pub --on-alert 'mail -s melt ops@example.org'
       glacier-edge watch /srv/camera --stable-mask rock.png --speed-alert 20 --alerts /var/log/glacier.jsonl
-      glacier-edge watch /srv/inbox --page /var/www/station.html \
-          --metrics /var/lib/node_exporter/textfile/glacier.prom
+      glacier-edge watch /srv/inbox --page /var/www/station.html --metrics /var/lib/prom/glacier.prom
 
     Exit codes: 0 ok, 2 bad inbox/bundle/database (one line).
     """
