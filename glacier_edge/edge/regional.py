@@ -25,14 +25,14 @@ from glacier_edge.signals.frame_regions import (
     RegionLayout,
     grid_layout,
     layout_from_masks,
+    measured_region_melt,
     region_areas,
     region_cells,
-    region_melt,
     slic_layout,
 )
 from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.signals.history import naive
-from glacier_edge.signals.melt import align_to_frames, normalize_melt
+from glacier_edge.signals.melt import align_to_frames
 
 
 @dataclass(frozen=True)
@@ -111,9 +111,7 @@ class RegionModel:
         return np.full(layout.count, cal.halfwidth)
 
     def measured(self, frames: np.ndarray, layout: RegionLayout, mask: np.ndarray | None) -> np.ndarray:
-        melt = region_melt(frames, layout.labels, mask)
-        return np.stack([normalize_melt(melt[:, r], self.normalization) for r in range(layout.count)],
-                        axis=1).astype(np.float64)
+        return measured_region_melt(frames, layout.labels, mask, self.normalization)
 
     def predict(self, cells: np.ndarray, frames: np.ndarray, layout: RegionLayout, mask: np.ndarray | None,
                 node_ood: np.ndarray | None) -> RegionPrediction:

@@ -22,6 +22,7 @@ import numpy as np
 
 from glacier_edge.errors import BadInputError
 from glacier_edge.ingest.frames import FRAME_SIZE
+from glacier_edge.signals.melt import normalize_melt
 
 ENCODER_STRIDE = 32
 """ResNet50's last stage: one feature-map cell per 32×32 input pixels."""
@@ -62,6 +63,15 @@ def region_melt(frames: np.ndarray, labels: np.ndarray, mask: np.ndarray | None 
         melt = sums / (pixels * channels * 255.0)
     melt[:, pixels == 0] = np.nan
     return np.vstack([np.zeros((1, count)), melt])
+
+
+def measured_region_melt(frames: np.ndarray, labels: np.ndarray, mask: np.ndarray | None,
+                         normalization: str) -> np.ndarray:
+    """float64 (T, R): :func:`region_melt` with the bundle's melt normalisation applied to each region's
+    series, as training builds its targets and the edge its inputs (one definition for both)."""
+    melt = region_melt(frames, labels, mask)
+    return np.stack([normalize_melt(melt[:, r], normalization) for r in range(melt.shape[1])],
+                    axis=1).astype(np.float64)
 
 
 def region_areas(labels: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:

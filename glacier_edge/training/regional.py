@@ -32,7 +32,7 @@ from glacier_edge.errors import ModelBundleError
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.ingest.frames import FrameSequence
 from glacier_edge.signals.features import region_node_inputs, region_targets
-from glacier_edge.signals.frame_regions import RegionLayout, grid_layout, region_cells, region_melt
+from glacier_edge.signals.frame_regions import RegionLayout, grid_layout, measured_region_melt, region_cells
 from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.signals.history import (
     HISTORY_COLUMNS,
@@ -43,7 +43,6 @@ from glacier_edge.signals.history import (
     history_neutral,
     naive,
 )
-from glacier_edge.signals.melt import normalize_melt
 from glacier_edge.training.encoder import FrameEncoder, encode_cells
 from glacier_edge.training.loop import output_range, seed_everything
 from glacier_edge.training.models.regional import REGION_HIDDEN, RegionalSAGE
@@ -106,9 +105,8 @@ def sequence_cells(sequence: FrameSequence, digest: str, encoder: FrameEncoder, 
 def build_regional_example(sequence: FrameSequence, cells: np.ndarray, config: TrainConfig,
                            mask: np.ndarray | None, layout: RegionLayout | None = None) -> RegionalExample:
     layout = layout or grid_layout()
-    melt = region_melt(sequence.frames, layout.labels, mask)
-    normalised = np.stack([normalize_melt(melt[:, r], config.normalization) for r in range(layout.count)], axis=1)
-    return RegionalExample(sequence, region_cells(cells, layout), normalised.astype(np.float64), config.task, layout)
+    melt = measured_region_melt(sequence.frames, layout.labels, mask, config.normalization)
+    return RegionalExample(sequence, region_cells(cells, layout), melt, config.task, layout)
 
 
 def regional_features(examples: Sequence[RegionalExample]) -> NodeFeatures:
