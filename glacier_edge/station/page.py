@@ -227,9 +227,8 @@ def _cell(value: float | None) -> str:
 
 def _alert_region(alert: Alert) -> str:
     detail = alert.detail
-    name = detail.get("name") or (detail.get("region") if alert.kind.startswith(("speed", "accel", "unexp", "fail"))
-                                  and isinstance(detail.get("region"), str) else None)
-    return _e(name or "")
+    name = detail.get("name") or detail.get("region")  # a region alert's name; a motion alert's region
+    return _e(name if isinstance(name, str) else "")
 
 
 def _alert_what(alert: Alert) -> str:
@@ -286,13 +285,13 @@ def build_page(store: Store, model_dir: Path | None = None, now: datetime | None
                     (lows, highs) if any(v is not None for v in lows) else None, shaded, marks, dates)
     motion = store.motion_rows()
     if motion:
-        speeds = [motion[int(i.id)].speed_median if int(i.id) in motion else None for i in ok]
-        forecast_low = [motion[int(i.id)].forecast_speed - motion[int(i.id)].forecast_halfwidth
-                        if int(i.id) in motion and motion[int(i.id)].forecast_speed is not None
-                        and motion[int(i.id)].forecast_halfwidth is not None else None for i in ok]
-        forecast_high = [motion[int(i.id)].forecast_speed + motion[int(i.id)].forecast_halfwidth
-                         if int(i.id) in motion and motion[int(i.id)].forecast_speed is not None
-                         and motion[int(i.id)].forecast_halfwidth is not None else None for i in ok]
+        rows = [motion.get(int(i.id)) for i in ok]
+        speeds = [row.speed_median if row is not None else None for row in rows]
+        forecasts = [(row.forecast_speed, row.forecast_halfwidth) if row is not None
+                     and row.forecast_speed is not None and row.forecast_halfwidth is not None else None
+                     for row in rows]
+        forecast_low = [None if f is None else f[0] - f[1] for f in forecasts]
+        forecast_high = [None if f is None else f[0] + f[1] for f in forecasts]
         speed_marks = sorted({position[a.image_id] for a in alerts if a.image_id in position
                               and a.kind in ("speed", "acceleration", "unexpected_acceleration", "failure_forecast")})
         charts += _chart("surface speed (median of the valid windows)", "px/day or m/day", len(ok),
