@@ -34,35 +34,28 @@ def _seconds(stamp: str) -> float:
 def station_metrics(store: Store, model_dir: Path | None = None) -> str:
     """The textfile: images by status, the last image's time, melt and speed, alerts by kind and
     undelivered, out-of-distribution predictions, the running skill and the model as labels."""
-    images = store.images()
     lines: list[str] = []
-    statuses = {"ok": 0, "quarantined": 0}
-    for image in images:
-        statuses[image.status] = statuses.get(image.status, 0) + 1
+    statuses = {"ok": 0, "quarantined": 0, **store.image_counts()}
     _gauge(lines, "images", "Images the station recorded, by status (ok: processed).",
            [({"status": status}, float(count)) for status, count in sorted(statuses.items())])
-    ok = [image for image in images if image.status == "ok"]
-    if ok:
-        last = ok[-1]
+    last = store.last_ok_image()
+    if last is not None:
         _gauge(lines, "last_image_timestamp_seconds", "When the station processed its newest image (Unix time).",
                [({}, _seconds(last.received_at))])
         if last.measured_melt is not None:
             _gauge(lines, "last_melt", "Measured melt of the newest image (mean |dRGB| / 255 vs the one before).",
                    [({}, float(last.measured_melt))])
-        moved = store.motion_rows().get(int(last.id))
+        moved = store.motion_row(int(last.id))
         if moved is not None and moved.speed_median is not None:
             _gauge(lines, "last_speed", "Median surface speed of the pair ending at the newest image.",
                    [({}, float(moved.speed_median))])
-    alerts = store.alerts()
-    kinds: dict[str, int] = {}
-    for alert in alerts:
-        kinds[alert.kind] = kinds.get(alert.kind, 0) + 1
+    kinds, undelivered = store.alert_counts()
     _gauge(lines, "alerts", "Alerts raised, by kind.",
            [({"kind": kind}, float(count)) for kind, count in sorted(kinds.items())])
     _gauge(lines, "alerts_undelivered", "Alerts not yet delivered to the alert file or command.",
-           [({}, float(sum(alert.delivered_at is None for alert in alerts)))])
+           [({}, float(undelivered))])
     _gauge(lines, "ood_predictions", "Predictions whose input was out of distribution (the naive answer stood in).",
-           [({}, float(sum(1 for p in store.predictions() if p.ood)))])
+           [({}, float(store.ood_prediction_count()))])
     skill, scored = store.running_skill()
     if skill is not None:
         _gauge(lines, "running_skill", "1 - sum|error| / sum|persistence error| over the scored predictions.",

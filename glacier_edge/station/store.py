@@ -463,6 +463,23 @@ class Store:
         rows = self.db.execute(f"SELECT {MotionRow.COLUMNS} FROM motion").fetchall()
         return {int(r[0]): MotionRow.from_row(r) for r in rows}
 
+    def motion_row(self, image_id: int) -> MotionRow | None:
+        row = self._one(f"SELECT {MotionRow.COLUMNS} FROM motion WHERE image_id = ?", (image_id,))
+        return None if row is None else MotionRow.from_row(row)
+
+    # --- counts (the Prometheus textfile, after every image: aggregates, not whole tables) ---
+    def image_counts(self) -> dict[str, int]:
+        return dict(self.db.execute("SELECT status, count(*) FROM images GROUP BY status").fetchall())
+
+    def alert_counts(self) -> tuple[dict[str, int], int]:
+        """Alerts by kind, and how many are not delivered yet."""
+        rows = self.db.execute("SELECT kind, count(*), sum(delivered_at IS NULL) FROM alerts GROUP BY kind").fetchall()
+        return {kind: count for kind, count, _ in rows}, sum(pending for _, _, pending in rows)
+
+    def ood_prediction_count(self) -> int:
+        row = self._one("SELECT count(*) FROM predictions WHERE ood = 1")
+        return int(row[0]) if row else 0
+
     # --- regions of the frame --------------------------------------------------------------
     def insert_region_cells(self, image_id: int, cells: np.ndarray, keep: int) -> None:
         """Store this image's feature-map cells (C, D) and drop those older than the last ``keep``
