@@ -85,6 +85,12 @@ ROLE_REGIONS = "regions"
 R = TypeVar("R", bound="Record")
 
 
+BACKBONE_NAMES = ("resnet50", "resnet18", "mobilenet_v3_large", "mobilenet_v3_small", "efficientnet_b0", "none")
+"""The encoders of :mod:`glacier_edge.training.backbones` (named here so the CLI needs no torch)."""
+WEIGHT_NAMES = ("ssl4eo-s12-rgb-moco", "seco")
+"""Named remote-sensing weights (:mod:`glacier_edge.training.named_weights`), used with a weights file."""
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Every setting of a training run; `train` and `evaluate` build their options from it."""
@@ -95,6 +101,13 @@ class TrainConfig:
     lr: float = 0.003
     seed: int = 0
     weights: str = "auto"
+    backbone: str = "resnet50"
+    """The frame encoder (:data:`BACKBONE_NAMES`); ``none``: no image embedding (the ablation)."""
+    weights_file: str | None = None
+    """The checkpoint of named remote-sensing weights (``weights`` names them)."""
+    image_size: int = 128
+    """Pixels the backbone sees: the 128-px frames are resized to this inside the encoder (and so
+    inside encoder.onnx). Pretrained weights were trained at 224–256 px; the cost grows as its square."""
     augmentations: int = 4
     normalization: Normalization = "absolute"
     arch: Arch = "sage"
@@ -214,7 +227,8 @@ class BackboneRecord:
     name: str
     embedding_dim: int
     gflop_per_frame: float
-    """Multiply-adds ×2 at the frame size, for throughput figures."""
+    """Multiply-accumulates ×2 of one frame at the frame size, counted by PyTorch's
+    FlopCounterMode on the backbone itself (0 for ``none``), for throughput figures."""
 
 
 @dataclass(frozen=True)
@@ -225,9 +239,21 @@ class EncoderRecord:
     weights_id: str
     pretrained: bool
     description: str
+    weights_file: str | None = None
+    """The checkpoint of named weights (``weights`` then names them), to rebuild the encoder."""
+    normalisation: str = "imagenet"
+    """Which input scaling the encoder (and so encoder.onnx) applies (:mod:`training.named_weights`)."""
+    input_size: int = 128
+    """Pixels the backbone sees: frames (128 px) are resized to this inside the encoder."""
+
+    @property
+    def untrained_features(self) -> bool:
+        """The embedding comes from random weights (what every report warns about); the ``none``
+        encoder has no embedding to warn about."""
+        return not self.pretrained and self.backbone.name != "none"
 
     def label(self) -> str:
-        return self.description if self.pretrained else f"{self.description} — NOT PRETRAINED"
+        return f"{self.description} — NOT PRETRAINED" if self.untrained_features else self.description
 
 
 @dataclass(frozen=True)

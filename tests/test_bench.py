@@ -83,3 +83,30 @@ def test_a_failing_worker_ends_as_one_line(exported_bundle: Path, monkeypatch: p
 def test_bench_rejects_unknown_provider(exported_bundle: Path) -> None:
     result = CliRunner().invoke(main, ["bench", "--model", str(exported_bundle), "--providers", "tpu"])
     assert result.exit_code == 2 and "'tpu' is not one of 'cpu', 'cuda'" in result.output
+
+
+def test_bench_compare_prints_bundles_side_by_side(tmp_path: Path) -> None:
+    """`bench --compare`: every bundle's ORT variants in one table, in the order given, and the JSON
+    holds one report per bundle (torch-free: the committed tiny bundle and a copy of it)."""
+    import shutil
+
+    tiny = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
+    other = tmp_path / "tiny_copy"
+    shutil.copytree(tiny, other)
+    result = CliRunner().invoke(main, ["bench", "--model", str(tiny), "--compare", str(other), "--frames", "4",
+                                       "--runs", "3", "--cold-runs", "0", "--json", str(tmp_path / "b.json")])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("Bundle "))
+    assert "GFLOP/frame" in lines[header] and "cold run s" in lines[header]
+    rows = [line.split(" | ") for line in lines[header + 2:]]
+    assert [r[0].strip() for r in rows if "ORT fp32" in r[3]] == ["tiny_bundle", "tiny_copy"]
+    assert {r[1].strip() for r in rows} == {"tiny-pool"}  # the fixture's own encoder name
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert [Path(r["bundle"]).name for r in data["bundles"]] == ["tiny_bundle", "tiny_copy"]
+
+
+def test_bench_compare_refuses_a_missing_bundle(tmp_path: Path) -> None:
+    tiny = Path(__file__).resolve().parent / "fixtures" / "tiny_bundle"
+    result = CliRunner().invoke(main, ["bench", "--model", str(tiny), "--compare", str(tmp_path / "nope")])
+    assert result.exit_code == 2 and "does not exist" in result.output

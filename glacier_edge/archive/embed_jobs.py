@@ -61,13 +61,13 @@ def cpu_count() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _init_worker(weights: str, threads: int) -> None:
+def _init_worker(config: TrainConfig, threads: int) -> None:
     import torch
 
-    from glacier_edge.training.encoder import build_encoder
+    from glacier_edge.training.encoder import encoder_for
 
     torch.set_num_threads(threads)
-    _worker["encoder"], _worker["record"] = build_encoder(weights)
+    _worker["encoder"], _worker["record"] = encoder_for(config)
 
 
 def embed_into_store(sequence: FrameSequence, source: Path, store: EmbeddingStore, encoder: FrameEncoder,
@@ -133,7 +133,7 @@ def embed_locally(sources: Sequence[Path], store: EmbeddingStore, config: TrainC
     if todo:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(config.weights, threads)) as pool:
+                                 initargs=(config, threads)) as pool:
             pending = {pool.submit(_embed_one, str(source), str(store.root), config) for source in todo}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)

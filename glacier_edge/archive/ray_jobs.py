@@ -69,10 +69,10 @@ class EncoderActor:
     def __init__(self, store_root: str, config: TrainConfig, threads: int, gpu: bool) -> None:
         import torch
 
-        from glacier_edge.training.encoder import build_encoder
+        from glacier_edge.training.encoder import encoder_for
 
         torch.set_num_threads(threads)
-        self.encoder, self.record = build_encoder(config.weights)
+        self.encoder, self.record = encoder_for(config)
         if gpu:
             self.encoder = self.encoder.to("cuda")
         self.store, self.config = EmbeddingStore.open(Path(store_root)), config

@@ -12,7 +12,7 @@ from typing import Any
 from glacier_edge.bench.measure import ColdStart, VariantResult, cold_start, run_variants
 from glacier_edge.bench.stats import measure
 from glacier_edge.bench.system import SystemInfo, system_info
-from glacier_edge.bench.tables import stage_table, variants_table
+from glacier_edge.bench.tables import compare_table, stage_table, variants_table
 from glacier_edge.bench.variants import VARIANT_KINDS, variant_table
 from glacier_edge.contracts import ROLE_ENCODER_INT8, ROLE_GNN, RUN_FILE
 from glacier_edge.edge.bundle import Bundle, load_bundle
@@ -122,6 +122,27 @@ def run_bench(bundle_dir: Path, *, frame_counts: Sequence[int], providers: Seque
     report = BenchReport(system, str(bundle_dir), runs, {"frames": sequence.num_frames, **decode.to_ms()},
                          tuple(by_frames), cold)
     return report, "\n".join(lines)
+
+
+def compare_bundles(bundle_dirs: Sequence[Path], *, frames: int, threads: int | None, runs: int, cold_runs: int,
+                    echo: Echo) -> tuple[list[BenchReport], str]:
+    """`bench --compare`: each bundle measured as `bench` measures one (ORT variants on the CPU at
+    ``frames`` frames, then the cold `run`), one after another in this process, and one table."""
+    reports, rows = [], []
+    for bundle_dir in bundle_dirs:
+        echo(f"measuring {bundle_dir}")
+        report, _ = run_bench(bundle_dir, frame_counts=(frames,), providers=["cpu"], threads=threads, runs=runs,
+                              cold_runs=cold_runs, echo=echo)
+        reports.append(report)
+        backbone = load_bundle(bundle_dir).manifest.encoder.backbone
+        for result in report.by_frames[0].variants:
+            cold = report.cold_start.get(f"glacier-edge run (ORT {result.spec.precision})") \
+                if result.spec.kind == "ort" else report.cold_start.get("PyTorch eager path (import torch)")
+            rows.append((Path(bundle_dir).name, backbone.name, backbone.gflop_per_frame, result, cold))
+    text = "\n".join([system_info(threads).line(), f"T = {frames} frames (sample frames cycled), per frame = "
+                      "(encoder + graph) / T; cold run: fresh `glacier-edge run` on the sample, median of "
+                      f"{cold_runs}", compare_table(rows)])
+    return reports, text
 
 
 def run_command_line(sequence: Path, bundle_dir: Path, precision: str) -> list[str]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from glacier_edge.cli.shared import DEFAULTS, echo_err, max_pixels_option, require_torch_wing
+from glacier_edge.cli.shared import DEFAULTS, echo_err, encoder_options, max_pixels_option, require_torch_wing
 
 
 @click.command("embed")
@@ -20,13 +20,14 @@ from glacier_edge.cli.shared import DEFAULTS, echo_err, max_pixels_option, requi
 @click.option("--ray", "ray_address", is_flag=False, flag_value="auto", default=None, metavar="[ADDRESS]",
               help="Run on Ray Data instead of local workers: a local Ray with no ADDRESS, else the cluster at "
                    "ADDRESS (needs the 'scale' extra). Writes the same store.")
-@click.option("--weights", default=DEFAULTS.weights, show_default=True, help="Encoder weights, as for `train`.")
+@encoder_options
 @click.option("--augmentations", type=click.IntRange(min=0), default=DEFAULTS.augmentations, show_default=True,
               help="Augmented views stored per sequence (what `train` uses; keep the default to train from it).")
 @click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True, help="Seeds the augmentations.")
 @max_pixels_option
 def embed_command(sequences: tuple[Path, ...], store_dir: Path, workers: int | None, ray_address: str | None,
-                  weights: str, augmentations: int, seed: int, max_pixels: int) -> None:
+                  backbone: str, weights: str, weights_file: str | None, image_size: int, augmentations: int,
+                  seed: int, max_pixels: int) -> None:
     """Embed SEQUENCES into an embedding store once, so `train` and `evaluate --store` skip the encoder.
 
     SEQUENCES are GIFs or folders of frames; a single folder of sequences counts as its
@@ -40,21 +41,23 @@ def embed_command(sequences: tuple[Path, ...], store_dir: Path, workers: int | N
       glacier-edge embed ../shared/data/glacierview_landsat --store store/ --weights random
       glacier-edge train ../shared/data/glacierview_landsat --store store/ --weights random
       glacier-edge embed archive/ --store /shared/store --ray ray://head:10001
+      glacier-edge embed archive/ --store store18/ --backbone resnet18 --weights random
     """
     require_torch_wing("embed")
     from glacier_edge.archive.embed_jobs import EmbedOutcome, embed_locally
     from glacier_edge.contracts import TrainConfig
     from glacier_edge.errors import BadInputError
     from glacier_edge.ingest.frames import expand_sequences
-    from glacier_edge.training.encoder import build_encoder
+    from glacier_edge.training.encoder import encoder_for
     from glacier_edge.training.store import EmbeddingStore, store_bytes
 
-    config = TrainConfig(weights=weights, augmentations=augmentations, seed=seed, max_pixels=max_pixels)
+    config = TrainConfig(weights=weights, backbone=backbone, weights_file=weights_file, image_size=image_size,
+                         augmentations=augmentations, seed=seed, max_pixels=max_pixels)
     sources = expand_sequences(list(sequences))
     missing = [s for s in sources if not s.exists()]
     if missing:
         raise BadInputError(f"{missing[0]}: no such file or directory")
-    _, record = build_encoder(weights)
+    _, record = encoder_for(config)
     store = EmbeddingStore.open(store_dir, record, augmentations, seed)
     echo_err(f"encoder: {record.label()}; {len(sources)} sequence(s) → {store_dir} "
              f"({augmentations + 1} views each)")

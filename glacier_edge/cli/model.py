@@ -470,17 +470,24 @@ def sample(out: Path, frame_count: int | None, seed: int, as_files: bool, camera
 @click.option("--cold-runs", type=click.IntRange(min=0), default=3, show_default=True,
               help="Fresh `glacier-edge run` processes to time for cold start (0 skips).")
 @click.option("--json", "json_out", type=click.Path(path_type=Path), default=None, help="Also write results here.")
+@click.option("--compare", "compare_dirs", multiple=True, metavar="BUNDLE",
+              type=click.Path(path_type=Path, exists=True, file_okay=False),
+              help="Also measure this bundle (repeatable) and print all side by side in one table (the --model "
+                   "bundle first; the first --frames count, CPU).")
 def bench(model_dir: Path | None, frame_counts: tuple[int, ...], providers: tuple[str, ...], threads: int | None,
-          runs: int, cold_runs: int, json_out: Path | None) -> None:
+          runs: int, cold_runs: int, json_out: Path | None, compare_dirs: tuple[Path, ...]) -> None:
     """Time every model variant per stage: mean/P50/P90/P95/P99, frames/s, RSS, parity.
 
     Variants: ORT fp32, ORT int8 (if exported) on each provider, and PyTorch eager fp32 when
     torch is installed (the parity reference then). Ends with the cold start (wall time, peak
     RSS) of fresh `glacier-edge run` processes, and a PyTorch path for comparison.
 
-    Example: glacier-edge bench --frames 8 --frames 24 --threads 2 --json bench.json
+    \b
+    Examples:
+      glacier-edge bench --frames 8 --frames 24 --threads 2 --json bench.json
+      glacier-edge bench --model bundles/r50 --compare bundles/r18 --compare bundles/mnv3s
     """
-    from glacier_edge.bench.run import run_bench, torch_available
+    from glacier_edge.bench.run import compare_bundles, run_bench, torch_available
 
     if torch_available():
         import glacier_edge.training.reference  # noqa: F401  (registers the PyTorch eager variant)
@@ -488,6 +495,14 @@ def bench(model_dir: Path | None, frame_counts: tuple[int, ...], providers: tupl
     from glacier_edge.paths import resolve_bundle_dir
 
     _check_writable(json_out, "--json")
+    if compare_dirs:
+        reports, text = compare_bundles([resolve_bundle_dir(model_dir), *compare_dirs], frames=frame_counts[0],
+                                        threads=threads, runs=runs, cold_runs=cold_runs, echo=echo_err)
+        click.echo(text)
+        if json_out is not None:
+            write_json_atomic(json_out, {"bundles": [r.to_json() for r in reports]})
+            echo_err(f"wrote {json_out}")
+        return
     report, text = run_bench(resolve_bundle_dir(model_dir), frame_counts=frame_counts, providers=list(providers),
                              threads=threads, runs=runs, cold_runs=cold_runs, echo=echo_err)
     click.echo(text)

@@ -14,10 +14,12 @@ import click
 
 from glacier_edge.contracts import (
     ARCHS,
+    BACKBONE_NAMES,
     CALIBRATION_GROUPS,
     FINAL_ACTIVATIONS,
     NORMALIZATIONS,
     TASKS,
+    WEIGHT_NAMES,
     TrainConfig,
 )
 from glacier_edge.errors import GlacierEdgeError, MissingDependencyError
@@ -108,16 +110,32 @@ regions_option = click.option(
     help="CSV with the columns sequence,region (sequence: the file or folder name); default: regions from GLIMS IDs "
          "in the names (glaciers within 50 km of each other, transitively, form one region).")
 
+ENCODER_OPTIONS = (
+    click.option("--backbone", type=click.Choice(BACKBONE_NAMES), default=DEFAULTS.backbone, show_default=True,
+                 help="Frame encoder. resnet50 is the design's; resnet18, mobilenet_v3_large/small and efficientnet_b0 "
+                      "cost 2–75× less per frame (benchmarks/results/backbones.md); 'none': no image embedding, the "
+                      "station-known inputs and the graph only."),
+    click.option("--weights", default=DEFAULTS.weights, show_default=True,
+                 help="Encoder weights: 'imagenet' (torchvision IMAGENET1K_V1, from $TORCH_HOME/hub/checkpoints or "
+                      "downloaded), 'random' (seeded, NOT pretrained), 'auto' (imagenet if cached, else random), "
+                      f"remote-sensing weights by name ({', '.join(WEIGHT_NAMES)}; with --weights-file, their own "
+                      "input scaling goes into encoder.onnx) or a path to a state dict of the backbone."),
+    click.option("--weights-file", type=click.Path(path_type=str, exists=True, dir_okay=False), default=None,
+                 help="The checkpoint of named --weights, downloaded by you (torchgeo's release, e.g. "
+                      "resnet18_sentinel2_rgb_moco-*.pth): nothing is downloaded."),
+    click.option("--image-size", type=int, default=DEFAULTS.image_size, show_default=True,
+                 help="Pixels the backbone sees: the 128-px frames are resized to this inside the encoder (and "
+                      "encoder.onnx). Pretrained weights were trained at 224 px; GMAC grow as its square."),
+)
+"""The encoder's options, shared by `train`, `evaluate` and `embed`."""
+
 TRAINING_OPTIONS = (
     click.option("--epochs", type=click.IntRange(min=1), default=DEFAULTS.epochs, show_default=True),
     click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=DEFAULTS.lr, show_default=True,
                  help="Adam learning rate."),
     click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True,
                  help="Seeds initialisation, view choice and augmentation: same seed, same model bit for bit."),
-    click.option("--weights", default=DEFAULTS.weights, show_default=True,
-                 help="Encoder weights: 'imagenet' (torchvision IMAGENET1K_V1, from $TORCH_HOME/hub/checkpoints or "
-                      "downloaded), 'random' (seeded, NOT pretrained), 'auto' (imagenet if cached, else random) or a "
-                      "path to a state dict of the backbone."),
+    *ENCODER_OPTIONS,
     click.option("--augmentations", type=click.IntRange(min=0), default=DEFAULTS.augmentations, show_default=True,
                  help="Augmented copies (flip, ±5° rotation) embedded per training sequence."),
     click.option("--normalize", "normalization", type=click.Choice(NORMALIZATIONS), default=DEFAULTS.normalization,
@@ -189,6 +207,12 @@ TRAINING_OPTIONS = (
 """Options of `train` and `evaluate`, built once from :class:`TrainConfig`'s defaults and choices."""
 
 
+def encoder_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    for option in reversed(ENCODER_OPTIONS):
+        command = option(command)
+    return command
+
+
 def training_options(command: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(TRAINING_OPTIONS):
         command = option(command)
@@ -203,4 +227,14 @@ def config_from(options: dict[str, Any]) -> tuple[TrainConfig, Path, Path | None
     cache_dir = options.pop("cache_dir") or default_cache_dir()
     store = options.pop("store")
     options["mask_specs"] = tuple(options["mask_specs"])
+    if options["frame_regions"] and options["image_size"] != DEFAULTS.image_size:
+        from glacier_edge.errors import BadInputError
+
+        raise BadInputError(f"--frame-regions needs --image-size {DEFAULTS.image_size}: the regions are the "
+                            "4×4 cells of the feature map at the frame's own size")
+    if options["frame_regions"] and options["backbone"] == "none":
+        from glacier_edge.errors import BadInputError
+
+        raise BadInputError("--frame-regions needs an image encoder: a region's embedding is its cell of the "
+                            "encoder's feature map, and --backbone none has none")
     return TrainConfig(**options), cache_dir, store

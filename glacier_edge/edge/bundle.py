@@ -38,7 +38,8 @@ class Bundle:
 
     @property
     def pretrained(self) -> bool:
-        return self.manifest.encoder.pretrained
+        """False only when the embedding comes from random weights (reports then say so)."""
+        return not self.manifest.encoder.untrained_features
 
     @property
     def weights_label(self) -> str:

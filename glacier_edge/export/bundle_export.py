@@ -53,14 +53,14 @@ from glacier_edge.signals.features import node_inputs
 from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.training.augment import augment_sequence
 from glacier_edge.training.checkpoint import load_checkpoint, load_summary
-from glacier_edge.training.encoder import FrameEncoder, build_encoder
+from glacier_edge.training.encoder import FrameEncoder, encoder_from_record
 from glacier_edge.training.regional import load_regional
 
 
 def encoder_for_run(record: RunRecord) -> FrameEncoder:
     """Rebuild the exact encoder a run trained with, and refuse different weights."""
     recorded = record.encoder
-    encoder, weights = build_encoder(recorded.weights, recorded.backbone.name)
+    encoder, weights = encoder_from_record(recorded)
     if weights.weights_id != recorded.weights_id:
         raise ModelBundleError(f"encoder weights {weights.weights_id} differ from the run's {recorded.weights_id}")
     return encoder

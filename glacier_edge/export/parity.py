@@ -38,8 +38,8 @@ imagery an int8 encoder is calibrated on, so its melt bound is judged on real im
 
 
 def worst_ratio(tolerance: Tolerance, got: np.ndarray, ref: np.ndarray) -> float:
-    """max |Δ| / (atol + rtol·|ref|): ≤ 1 passes."""
-    return float(np.max(np.abs(got - ref) / (tolerance.atol + tolerance.rtol * np.abs(ref))))
+    """max |Δ| / (atol + rtol·|ref|): ≤ 1 passes; 0 for an empty output (the ``none`` encoder's)."""
+    return float(np.max(np.abs(got - ref) / (tolerance.atol + tolerance.rtol * np.abs(ref)), initial=0.0))
 
 
 ENCODER_TOLERANCE = Tolerance(atol=1e-4, rtol=1e-4)
@@ -100,7 +100,7 @@ def _region_parity(fp32: EdgeModel, regional: RegionalSAGE, record: RunRecord, e
 
 def _max_rel(got: np.ndarray, ref: np.ndarray) -> float:
     scale = np.abs(ref)
-    mask = scale > 1e-3 * max(float(scale.max()), 1e-12)
+    mask = scale > 1e-3 * max(float(scale.max(initial=0.0)), 1e-12)
     return float(np.max(np.abs(got - ref)[mask] / scale[mask])) if mask.any() else 0.0
 
 
@@ -148,7 +148,7 @@ def verify_bundle(bundle_dir: Path, sequences: Sequence[Path] = (), *, run_dir: 
                 "int8_in_calibration_range": not name.startswith(RANDOM_PREFIX)}
         rows.append(ParityRow(
             input=name, frames=len(frames), metadata=metadata_source,
-            encoder_max_abs=float(np.max(np.abs(ort_embeddings - ref_embeddings))),
+            encoder_max_abs=float(np.max(np.abs(ort_embeddings - ref_embeddings), initial=0.0)),
             encoder_max_rel=_max_rel(ort_embeddings, ref_embeddings), encoder_worst_ratio=encoder_ratio,
             melt_max_abs=float(np.max(np.abs(ort_melt - ref_melt))), melt_worst_ratio=melt_ratio,
             graph_only_melt_max_abs=float(np.max(np.abs(graph_only - ref_melt))),

@@ -58,11 +58,12 @@ def running_mean(melt: np.ndarray, task: str) -> np.ndarray:
 
 def embedding_change(embeddings: np.ndarray) -> np.ndarray:
     """RMS change of the embedding from the previous frame (NaN for frame 0): frames ≤ t only.
-    ``embeddings`` (T, D), or (T, R, D) for each region's own."""
+    ``embeddings`` (T, D), or (T, R, D) for each region's own. D = 0 (the ``none`` encoder): 0, the
+    RMS of an empty vector, so the column is constant rather than undefined."""
     values = np.full(np.shape(embeddings)[:-1], np.nan, dtype=np.float64)
     if len(embeddings) > 1:
         delta = np.asarray(embeddings[1:], np.float64) - np.asarray(embeddings[:-1], np.float64)
-        values[1:] = np.sqrt(np.mean(delta**2, axis=-1))
+        values[1:] = np.sqrt(np.mean(delta**2, axis=-1)) if delta.shape[-1] else 0.0
     return values
 
 

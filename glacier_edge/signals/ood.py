@@ -80,9 +80,12 @@ def fit_summary(embeddings: np.ndarray, colours: np.ndarray, components: int = C
     _, singular, vt = np.linalg.svd(centred, full_matrices=False)
     # at most half the frames' dimensions, so the off-subspace energy is measured, not ~0
     k = max(1, min(components, (len(data) - 1) // 2, vt.shape[0]))
-    basis = vt[:k].T
     total = float(np.sum(singular**2) / max(len(data) - 1, 1)) or 1.0
-    variance = np.maximum(singular[:k] ** 2 / max(len(data) - 1, 1), VARIANCE_FLOOR * total)
+    if data.shape[1] == 0:  # the `none` encoder: one empty direction, so the embedding term is 0, not 0/0
+        basis, variance = np.zeros((0, 1)), np.ones(1)
+    else:
+        basis = vt[:k].T
+        variance = np.maximum(singular[:k] ** 2 / max(len(data) - 1, 1), VARIANCE_FLOOR * total)
     residual = centred - (centred @ basis) @ basis.T
     energy = max(float(np.mean(np.sum(residual**2, axis=1))), VARIANCE_FLOOR * total)
     colour = np.asarray(colours, dtype=np.float64)

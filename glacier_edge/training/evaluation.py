@@ -33,7 +33,7 @@ from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, replay
 from glacier_edge.signals.ood import colour_features, ood_scores, window_is_ood
 from glacier_edge.training.dataset import SequenceExample, build_example, defined_targets
-from glacier_edge.training.encoder import build_encoder
+from glacier_edge.training.encoder import encoder_for
 from glacier_edge.training.loop import output_range, predict
 from glacier_edge.training.models import FrameMLP
 from glacier_edge.training.pipeline import open_store, read_sequences
@@ -189,12 +189,14 @@ def region_summaries(folds: list[dict[str, Any]], predictions: list[dict[str, np
 
 def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Path | None, out_dir: Path | None,
                    echo: Echo, store: Path | None = None, fold_runner: FoldRunner | None = None,
-                   group_by: str = "sequence", regions_csv: Path | None = None) -> dict[str, Any]:
+                   group_by: str = "sequence", regions_csv: Path | None = None,
+                   device: str | None = None) -> dict[str, Any]:
     """Grouped held-out evaluation over ``paths`` (a folder of sequences counts as its sequences).
 
     ``group_by="region"`` holds out one region at a time (regions from ``regions_csv`` or from
     GLIMS-style names, :mod:`glacier_edge.ingest.regions`); whenever the regions are known, each is
-    also reported on its own, beside the per-sequence and pooled figures."""
+    also reported on its own, beside the per-sequence and pooled figures. ``device`` (e.g. "cuda")
+    runs the encoder there; the graph models train on the CPU either way."""
     paths = expand_sequences(list(paths))
     if len(paths) < 2:
         raise BadInputError("evaluate needs at least 2 sequences (one is held out while the others train)")
@@ -203,7 +205,9 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
     sequences = read_sequences(paths, config.max_pixels)
     metadata = available_metadata(sequences) if config.metadata else []
     mask_info = mask_record(config.mask_specs)
-    encoder, weights_info = build_encoder(config.weights)
+    encoder, weights_info = encoder_for(config)
+    if device is not None:
+        encoder = encoder.to(device)
     echo(f"encoder: {weights_info.label()}")
     stored = open_store(store, weights_info, config, echo)
     examples = []

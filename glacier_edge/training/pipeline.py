@@ -35,7 +35,7 @@ from glacier_edge.signals.frame_regions import grid_layout
 from glacier_edge.signals.mask import AUTO, detect_overlays, mask_from_record, mask_record
 from glacier_edge.training.checkpoint import save_checkpoint, save_summary
 from glacier_edge.training.dataset import SequenceExample, build_example
-from glacier_edge.training.encoder import build_encoder
+from glacier_edge.training.encoder import encoder_for
 from glacier_edge.training.loop import evaluate, predicted_per_frame
 from glacier_edge.training.models import HIDDEN_DIMS
 from glacier_edge.training.recipe import fit
@@ -105,7 +105,7 @@ def run_training(
     kind = training_scene_kind(train_seqs, config.scene_kind)
     echo(f"scene kind: {SCENE_KINDS[kind]}" + (" (declared)" if config.scene_kind != "auto" else
                                                " (shown by most training frames; declare it with --scene-kind)"))
-    encoder, weights_info = build_encoder(config.weights)
+    encoder, weights_info = encoder_for(config)
     echo(f"encoder: {weights_info.label()}")
     stored = open_store(store, weights_info, config, echo)
 

@@ -13,7 +13,7 @@ from glacier_edge.bench.variants import VariantSpec, register_kind
 from glacier_edge.contracts import MODEL_FILE
 from glacier_edge.signals.features import node_inputs
 from glacier_edge.training.checkpoint import load_checkpoint
-from glacier_edge.training.encoder import build_encoder, encode_frames
+from glacier_edge.training.encoder import encode_frames, encoder_from_record
 from glacier_edge.training.loop import predict
 
 
@@ -29,7 +29,7 @@ class TorchReference:
         self.model, record = load_checkpoint(run_dir)
         self.task = record.config.task
         self.features = record.node_features
-        self.encoder, _ = build_encoder(record.encoder.weights, record.encoder.backbone.name)
+        self.encoder, _ = encoder_from_record(record.encoder)
         self.size_mb = (sum(p.numel() * p.element_size() for p in self.encoder.parameters())
                         + (Path(run_dir) / MODEL_FILE).stat().st_size) / 1e6
 

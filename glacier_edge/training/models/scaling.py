@@ -60,7 +60,8 @@ class ScaledRegressor(nn.Module):
         mean = inputs.mean(dim=0)
         centred = inputs - mean
         scale = torch.empty_like(mean)
-        scale[:embedding_dim] = centred[:, :embedding_dim].std().clamp(min=1e-6)
+        if embedding_dim:  # the `none` encoder has no embedding columns
+            scale[:embedding_dim] = centred[:, :embedding_dim].std().clamp(min=1e-6)
         if inputs.shape[1] > embedding_dim:
             extra = centred[:, embedding_dim:].std(dim=0)
             scale[embedding_dim:] = torch.where(extra < 1e-6, torch.ones_like(extra), extra)
