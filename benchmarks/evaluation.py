@@ -4,7 +4,8 @@ read where it lies in ../shared/data): `glacier-edge evaluate` with grouped 5-fo
 region held out at a time with --group-by region) for nowcast and forecast; tables saved to
 benchmarks/results/evaluation_{task}.{txt,json} (evaluation_{task}_regions.* for regions).
 
-    python benchmarks/evaluation.py [--weights auto] [--epochs 200] [--tasks nowcast forecast] [--group-by region]
+    python benchmarks/evaluation.py [--weights auto] [--backbone resnet50] [--epochs 200] [--tasks nowcast forecast]
+                                    [--group-by region]
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ CORPUS = ROOT.parent / "shared" / "data" / "glacierview_landsat"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", default="auto")
+    parser.add_argument("--backbone", default=TrainConfig().backbone, help="another encoder: saved with its name")
     parser.add_argument("--epochs", type=int, default=TrainConfig().epochs)
     parser.add_argument("--tasks", nargs="+", choices=["nowcast", "forecast"], default=["nowcast", "forecast"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (run tasks side by side with 1)")
@@ -44,7 +46,7 @@ def main() -> None:
         sys.exit(f"skipping: the corpus {CORPUS} is absent (it is read from ../shared/data beside the clone)")
     system = system_info(None)
     for task in args.tasks:
-        config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights,
+        config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights, backbone=args.backbone,
                              calibration_groups=args.calibration_groups)
         result = run_evaluation([CORPUS], config=config, cache_dir=default_cache_dir(), out_dir=None, echo=print,
                                 group_by=args.group_by)
@@ -54,6 +56,8 @@ def main() -> None:
         name = f"evaluation_{task}" + ("_regions" if args.group_by == "region" else "")
         if args.calibration_groups != TrainConfig().calibration_groups:  # a lever, not the default
             name += f"_calibrated_by_{args.calibration_groups}"
+        if args.backbone != TrainConfig().backbone:
+            name += f"_{args.backbone}"
         write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
         write_json_atomic(RESULTS / f"{name}.json", result)
 

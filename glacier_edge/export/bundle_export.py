@@ -43,6 +43,7 @@ from glacier_edge.export.ood_export import export_ood
 from glacier_edge.export.quantize import (
     FORMATS_BY_KEY,
     INT8_MELT_MAE_BOUND,
+    INT8_MIN_CENTRED_COSINE,
     candidates_for_this_machine,
     quantize_encoder,
 )
@@ -111,7 +112,9 @@ def export_bundle(run_dir: Path, out_dir: Path, *, int8: bool = False, opset: in
         if scatter_ops:
             raise ModelBundleError(f"{GNN_FILE} contains {scatter_ops}; the dense export must have none")
         int8_summary = None
-        if int8:
+        if int8 and record.encoder.backbone.embedding_dim == 0:
+            echo("int8: the 'none' encoder has no weights to quantise; the bundle keeps fp32 only")
+        elif int8:
             int8_summary = _export_int8(staging, model, record, int8_format, echo)
             if int8_summary.chosen is not None:
                 models[ROLE_ENCODER_INT8] = dataclasses.replace(models[ROLE_ENCODER], file=ENCODER_INT8_FILE,
@@ -153,7 +156,8 @@ def _export_int8(staging: Path, model: torch.nn.Module, record: RunRecord, int8_
         staging / ENCODER_FILE, staging / ENCODER_INT8_FILE, calibration, evaluation, melt_of,
         embedding_centre(model, record), echo, candidates=candidates, require_bound=requested is None)
     if chosen is None:
-        echo("  no int8 format met the melt bound; the bundle keeps fp32 only")
+        echo(f"  no int8 format met the bounds (melt MAE ≤ {INT8_MELT_MAE_BOUND}, centred cosine ≥ "
+             f"{INT8_MIN_CENTRED_COSINE}); the bundle keeps fp32 only")
     elif not chosen.acceptable:
         echo(f"  kept {chosen.format} as requested, although on this machine its melt MAE "
              f"{chosen.melt_mae_vs_fp32:.1e} exceeds {INT8_MELT_MAE_BOUND}: check it on the station with `verify`")

@@ -2,8 +2,8 @@
 
 ORT documents several formats (QDQ or QOperator; signed or unsigned activations; per-tensor or
 per-channel weights) whose speed depends on the CPU's int8 kernels. Each candidate is
-calibrated on the training frames, timed here and checked for melt agreement with fp32; the
-fastest one within the melt bound is kept.
+calibrated on the training frames, timed here and checked for melt agreement with fp32 and for
+the embedding's direction (centred cosine); the fastest one within both bounds is kept.
 """
 
 from __future__ import annotations
@@ -27,6 +27,11 @@ from glacier_edge.contracts import Int8Trial
 from glacier_edge.edge.runtime import create_session
 
 INT8_MELT_MAE_BOUND = 0.005
+INT8_MIN_CENTRED_COSINE = 0.9
+"""An int8 encoder must also keep the embedding's direction: the melt bound alone passed int8
+MobileNetV3 and EfficientNet-B0 encoders (random init) whose centred embeddings were unrelated to
+fp32's (cosine 0.001–0.003) because the graph model leaned on the station-known inputs — yet the
+OOD guard and the per-region model read that embedding. ResNet18/50 keep 0.99."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +163,7 @@ def quantize_encoder(
                                speedup_vs_fp32=fp32_seconds / seconds, melt_mae_vs_fp32=mae, centred_cosine=cosine,
                                bytes=candidate.stat().st_size,
                                quantize_seconds=round(time.perf_counter() - started, 1),
-                               acceptable=mae <= INT8_MELT_MAE_BOUND)
+                               acceptable=mae <= INT8_MELT_MAE_BOUND and cosine >= INT8_MIN_CENTRED_COSINE)
             records.append(record)
             echo(f"  int8 {fmt.name:28s} {record.ms_per_frame:6.2f} ms/frame  ×{record.speedup_vs_fp32:.2f} "
                  f"vs fp32  melt MAE {mae:.2e}  centred cos {cosine:.4f}")

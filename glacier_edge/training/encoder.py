@@ -22,7 +22,13 @@ from glacier_edge.contracts import ENCODER_BATCH, EncoderRecord, TrainConfig
 from glacier_edge.errors import BadInputError, WeightsUnavailableError
 from glacier_edge.fileio import sha256_file
 from glacier_edge.ingest.frames import FRAME_SIZE
-from glacier_edge.training.backbones import BACKBONES, DEFAULT_BACKBONE, NO_BACKBONE, BackboneSpec
+from glacier_edge.training.backbones import (
+    BACKBONES,
+    DEFAULT_BACKBONE,
+    NO_BACKBONE,
+    BackboneSpec,
+    settle_batchnorm,
+)
 from glacier_edge.training.named_weights import IMAGENET_SCALING, NAMED_WEIGHTS, InputScaling
 
 RANDOM_INIT_SEED = 0
@@ -189,7 +195,11 @@ def build_encoder(weights: str, backbone: str = DEFAULT_BACKBONE, weights_file: 
         with torch.random.fork_rng():
             torch.manual_seed(RANDOM_INIT_SEED)
             network = spec.build(weights=None)
-        identity = ("random", False, f"{spec.title} random init (seed {RANDOM_INIT_SEED})", "random")
+        settled = ""
+        if spec.settle_random_batchnorm:
+            settle_batchnorm(network, RANDOM_INIT_SEED, image_size)
+            settled = ", BatchNorm statistics from seeded noise"
+        identity = ("random", False, f"{spec.title} random init (seed {RANDOM_INIT_SEED}{settled})", "random")
     else:
         path = Path(weights)
         if not path.is_file():
