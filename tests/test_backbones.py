@@ -229,3 +229,23 @@ def test_image_size_resizes_inside_the_encoder_and_onnx(tmp_path: Path) -> None:
     np.testing.assert_allclose(got, encode_frames(encoder, FRAMES), rtol=1e-4, atol=1e-4)
     with pytest.raises(BadInputError, match=r"--image-size 100: expected a multiple of 32 from 32 to 512"):
         build_encoder("random", "resnet18", image_size=100)
+
+
+def test_named_weights_train_export_and_verify_from_the_file(tmp_path: Path) -> None:
+    """The whole path with a fabricated SeCo ResNet18 checkpoint: the run records the name, the
+    file and the scaling; export rebuilds the encoder from them and verify proves parity."""
+    file = tmp_path / "resnet18_sentinel2_rgb_seco-fabricated.pth"
+    _fabricated_resnet18(file)
+    runner = CliRunner()
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    for command in (["train", "--backbone", "resnet18", "--weights", "seco", "--weights-file", str(file),
+                     "--augmentations", "0", "--epochs", "10", "--out", str(run)],
+                    ["export", str(run), "--out", str(bundle)], ["verify", str(bundle)]):
+        result = runner.invoke(main, command)
+        assert result.exit_code == 0, result.output
+    encoder = json.loads((bundle / "manifest.json").read_text())["encoder"]
+    assert (encoder["weights"], encoder["weights_file"], encoder["normalisation"]) == ("seco", str(file.resolve()),
+                                                                                       "seco")
+    assert encoder["pretrained"] and encoder["description"].startswith("ResNet18 SeCo Sentinel-2 RGB")
+    result = runner.invoke(main, ["train", "--weights", "seco", "--out", str(tmp_path / "r2")])
+    assert result.exit_code == 2 and "--weights seco needs --weights-file PATH" in result.output
