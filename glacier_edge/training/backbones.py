@@ -96,13 +96,26 @@ def gmac_per_frame(network: nn.Module, size: int = FRAME_SIZE) -> float:
     return counter.get_total_flops() / 2e9
 
 
+SETTLE_FRAMES = 64
+SETTLE_KEY = "bn-noise64"
+"""Part of a settled random encoder's cache and store key: a change of the settling changes it."""
+
+
 def settle_batchnorm(network: nn.Module, seed: int, size: int = FRAME_SIZE) -> None:
     """BatchNorm running statistics from 64 seeded uniform-noise frames, ImageNet-normalised
-    (torch.optim.swa_utils.update_bn: a cumulative average, then eval): deterministic, data-free."""
+    (torch.optim.swa_utils.update_bn: a cumulative average, then eval): deterministic, data-free.
+
+    Measured against the alternatives (benchmarks/backbones.py, MobileNetV3-Small): statistics from
+    the generated glacier made radar-like frames 100 % flagged but broke fp32 parity on
+    uniform-noise frames (ORT vs PyTorch 1e-3 relative: such inputs then drive activations far
+    beyond the settled range); glacier and noise together kept parity and flagged 34 %; noise alone
+    keeps parity and int8 and flags 6 % — random features do not tell grey speckle from imagery
+    whose statistics they were settled on. Pretrained weights are the remedy, not a cleverer init."""
     generator = torch.Generator().manual_seed(seed)
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    batches = [(torch.rand(16, 3, size, size, generator=generator) - mean) / std for _ in range(4)]
+    batches = [(torch.rand(16, 3, size, size, generator=generator) - mean) / std
+               for _ in range(SETTLE_FRAMES // 16)]
     # update_bn runs the network in train mode: EfficientNet's stochastic depth would drop blocks
     # at random (unseeded, and biasing the statistics), so it is off while the statistics settle
     dropping = [(m, m.p) for m in network.modules() if isinstance(m, StochasticDepth)]

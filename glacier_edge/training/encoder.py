@@ -26,6 +26,7 @@ from glacier_edge.training.backbones import (
     BACKBONES,
     DEFAULT_BACKBONE,
     NO_BACKBONE,
+    SETTLE_KEY,
     BackboneSpec,
     settle_batchnorm,
 )
@@ -195,11 +196,12 @@ def build_encoder(weights: str, backbone: str = DEFAULT_BACKBONE, weights_file: 
         with torch.random.fork_rng():
             torch.manual_seed(RANDOM_INIT_SEED)
             network = spec.build(weights=None)
-        settled = ""
+        settled, weights_id = "", "random"
         if spec.settle_random_batchnorm:
             settle_batchnorm(network, RANDOM_INIT_SEED, image_size)
-            settled = ", BatchNorm statistics from seeded noise"
-        identity = ("random", False, f"{spec.title} random init (seed {RANDOM_INIT_SEED}{settled})", "random")
+            # the key names the statistics too: caches of another definition must not be read
+            settled, weights_id = ", BatchNorm statistics from seeded noise", f"random+{SETTLE_KEY}"
+        identity = (weights_id, False, f"{spec.title} random init (seed {RANDOM_INIT_SEED}{settled})", "random")
     else:
         path = Path(weights)
         if not path.is_file():
