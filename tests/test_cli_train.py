@@ -26,7 +26,8 @@ def test_train_writes_model_plot_and_metrics(tmp_path: Path, aletsch: Path) -> N
     assert info["encoder"]["pretrained"] is False
     assert info["train_sequences"][0]["frames"] == 12 and len(info["train_sequences"]) == 6
     assert info["calibration"]["folds"] == 3 and 0.0 <= info["calibration"]["gain"] <= 1.0
-    assert info["config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "weights": "random", "augmentations": 4,
+    assert info["config"] == {"epochs": 60, "lr": 0.003, "seed": 0, "weights": "random", "backbone": "resnet50",
+                              "weights_file": None, "image_size": 128, "augmentations": 4,
                               "normalization": "absolute", "arch": "sage", "task": "nowcast",
                               "final_activation": "identity", "metadata": False, "mask_specs": [],
                               "max_pixels": 50_000_000, "history": True, "residual": True, "calibration_folds": 3,
