@@ -55,6 +55,15 @@ def test_random_small_networks_get_settled_batchnorm_and_keep_a_usable_scale() -
         np.testing.assert_array_equal(encode_frames(build_encoder("random", name)[0], glacier), embeddings)
 
 
+def test_imagenet_scaling_is_each_backbones_own_transform() -> None:
+    from glacier_edge.training.backbones import BACKBONES
+    from glacier_edge.training.named_weights import IMAGENET_SCALING
+
+    for name in CNNS:
+        transform = BACKBONES[name].imagenet.transforms()
+        assert (tuple(transform.mean), tuple(transform.std)) == (IMAGENET_SCALING.mean, IMAGENET_SCALING.std), name
+
+
 def test_cost_is_counted_and_orders_the_family() -> None:
     from glacier_edge.training.encoder import build_encoder
 

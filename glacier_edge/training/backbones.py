@@ -67,7 +67,8 @@ class BackboneSpec:
     build: Callable[..., nn.Module]
     """torchvision builder: ``build(weights=None | enum)``; its classifier head is dropped."""
     imagenet: WeightsEnum | None
-    """Pretrained weights; their ``transforms()`` give the normalisation baked into the encoder."""
+    """Pretrained ImageNet weights (None for ``none``); their ``transforms()`` use the ImageNet mean
+    and std that :data:`named_weights.IMAGENET_SCALING` bakes into the encoder (tested)."""
     embedding_dim: int
     head: str
     """Attribute of the classifier head, replaced by the identity (ResNet ``fc``, the others
