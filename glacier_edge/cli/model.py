@@ -76,7 +76,12 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
     Writes model.pt, run.json and melt.png and prints MAE, RMSE and Pearson r on the training
     and --val sequences.
 
-    Example: glacier-edge train corpus/ --val held_out.gif --out runs/corpus
+    \b
+    Examples:
+      glacier-edge train corpus/ --val held_out.gif --out runs/corpus
+      glacier-edge train corpus/ --backbone resnet18 --out runs/r18
+      glacier-edge train corpus/ --backbone resnet18 --weights seco \\
+        --weights-file resnet18_sentinel2_rgb_seco.pth --out runs/seco
     """
     require_torch_wing("train")
     from glacier_edge.training.pipeline import run_training
