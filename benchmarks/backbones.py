@@ -112,7 +112,6 @@ def skill(args: argparse.Namespace) -> None:
 def cost(args: argparse.Namespace) -> None:
     import tempfile
 
-    import torch
     from click.testing import CliRunner
 
     import glacier_edge.training.reference  # noqa: F401  (registers the PyTorch variant)
@@ -155,8 +154,6 @@ def cost(args: argparse.Namespace) -> None:
                              "cold_run_s": cold.wall_s_median if cold else None,
                              "cold_run_peak_rss_mb": cold.peak_rss_mb_max if cold else None})
                 print(json.dumps(rows[-1]), flush=True)
-            del encoder
-            torch.set_num_threads(torch.get_num_threads())
     (PARTS / "cost.json").write_text(json.dumps({"system": system_info(None).line(), "rows": rows}, indent=1))
     print(f"wrote {PARTS / 'cost.json'}")
 

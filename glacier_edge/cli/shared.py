@@ -22,7 +22,7 @@ from glacier_edge.contracts import (
     WEIGHT_NAMES,
     TrainConfig,
 )
-from glacier_edge.errors import GlacierEdgeError, MissingDependencyError
+from glacier_edge.errors import BadInputError, GlacierEdgeError, MissingDependencyError
 from glacier_edge.paths import MODEL_ENVVAR, default_bundle_dir
 
 DEFAULTS = TrainConfig()
@@ -228,13 +228,9 @@ def config_from(options: dict[str, Any]) -> tuple[TrainConfig, Path, Path | None
     store = options.pop("store")
     options["mask_specs"] = tuple(options["mask_specs"])
     if options["frame_regions"] and options["image_size"] != DEFAULTS.image_size:
-        from glacier_edge.errors import BadInputError
-
         raise BadInputError(f"--frame-regions needs --image-size {DEFAULTS.image_size}: the regions are the "
                             "4×4 cells of the feature map at the frame's own size")
     if options["frame_regions"] and options["backbone"] == "none":
-        from glacier_edge.errors import BadInputError
-
         raise BadInputError("--frame-regions needs an image encoder: a region's embedding is its cell of the "
                             "encoder's feature map, and --backbone none has none")
     return TrainConfig(**options), cache_dir, store
