@@ -143,6 +143,15 @@ class TrainConfig:
     on the corpus (``benchmarks/frame_regions.py``): off for nowcast (pooled skill against each
     region's persistence +0.301 without, +0.256 with, lower in every region) and on for forecast
     (+0.199 with, +0.178 without; worst region +0.125 against +0.094)."""
+    register: bool = False
+    """Co-register every frame to its sequence's first on stable ground before it becomes a model
+    frame (:mod:`glacier_edge.motion.aligned`): melt, embeddings and regions then see a camera's shake
+    removed. Off by default: measured on the corpus and the generated sample, whose frames already
+    lie on one grid (``benchmarks/register_melt.py``)."""
+    glacier_mask: str | None = None
+    """With ``register``: stable ground is everything outside this mask (an image of the frames' size)."""
+    stable_mask: str | None = None
+    """With ``register``: stable ground is this mask (white); else outside ``glacier_mask``, else the frame."""
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.lr <= 0 or self.augmentations < 0 or self.max_pixels < 1:
@@ -775,6 +784,28 @@ class MotionRunSummary:
 
 
 @dataclass(frozen=True)
+class RegisteredMeltSummary:
+    """`run` with a bundle trained with --register: every frame aligned to the first on stable ground."""
+
+    stable_ground: str
+    """Where registration looked (--stable-mask, outside --glacier-mask, or the whole frame)."""
+    registered: int
+    """Frames aligned to the first (the first included)."""
+    frames: int
+    unregistered: tuple[UnregisteredFrame, ...]
+    """Frames kept as taken (cloud, snow, no stable texture, too large a move), with why."""
+    border_share: float
+    """Share of the model frame left out of melt: the border a moved frame may not cover."""
+
+
+@dataclass(frozen=True)
+class UnregisteredFrame:
+    index: int
+    label: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class ResultSummary:
     mean_predicted: float
     max_predicted: float
@@ -816,6 +847,9 @@ class ResultSummary:
     bundle knows — camera views included — since it needs no model."""
     regions: RegionRunSummary | None = None
     """Melt per region of the frame (bundles trained with --frame-regions)."""
+    registered_melt: RegisteredMeltSummary | None = None
+    """How the frames were co-registered (bundles trained with --register: melt, embeddings and regions
+    are measured on frames aligned to the first)."""
 
 
 @dataclass(frozen=True)
@@ -838,10 +872,11 @@ class RunResult(Record):
     """``glacier-edge run --format json``: the single source of the table, JSON and CSV outputs."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/run-result"
-    VERSION: ClassVar[int] = 6
+    VERSION: ClassVar[int] = 7
     """v3: per-frame online answers and intervals, and the summary's ``online`` block; v4: scene kinds;
     v5: surface motion (per frame ``motion``, the summary's ``motion`` block); v6: melt per region of
-    the frame (per frame ``regions``, the summary's ``regions`` block, ``latency_ms.regions``)."""
+    the frame (per frame ``regions``, the summary's ``regions`` block, ``latency_ms.regions``); v7: the
+    co-registered melt (the summary's ``registered_melt``)."""
     WHAT: ClassVar[str] = "run result"
 
     sequence: SequenceInfo

@@ -160,7 +160,7 @@ def test_run_measures_motion_on_a_camera_view_while_the_melt_model_falls_back(tm
                        "--stable-mask", cam / "stable.png", "--format", "json")
     assert code == 0, output
     result = json.loads(output[output.index("{"):output.rindex("}") + 1])
-    assert result["schema_version"] == 6
+    assert result["schema_version"] == 7
     summary = result["summary"]
     assert summary["other_kind_frames"] == 12 and summary["ood_window"] is True
     assert summary["motion"]["unit"] == "px/day" and summary["motion"]["failures"][0]["region"] == "glacier"

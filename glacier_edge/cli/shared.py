@@ -191,6 +191,17 @@ TRAINING_OPTIONS = (
                  help="With --frame-regions: also link adjacent regions of a frame.  [default: off for nowcast, on "
                       "for forecast — what held out best on the corpus: nowcast +0.301 pooled skill without, +0.256 "
                       "with; forecast +0.199 with, +0.178 without]"),
+    click.option("--register/--no-register", default=DEFAULTS.register, show_default=True,
+                 help="Co-register every frame to its sequence's first on stable ground before melt, embedding and "
+                      "regions are measured, so camera shake does not read as change. Stored with the model; `run` "
+                      "and `watch` then align their frames the same way (their --glacier-mask/--stable-mask say "
+                      "where the stable ground is). Off by default: the corpus and the sample already lie on one "
+                      "grid (benchmarks/results/register_melt.md)."),
+    click.option("--glacier-mask", type=click.Path(path_type=str, exists=True, dir_okay=False), default=None,
+                 help="With --register: stable ground is everything outside this mask (white = glacier; an image "
+                      "of the frames' size).  [default: the whole frame, where the windows that agree are kept]"),
+    click.option("--stable-mask", type=click.Path(path_type=str, exists=True, dir_okay=False), default=None,
+                 help="With --register: stable ground is this mask (white = rock that does not move)."),
     click.option("--folds", type=click.IntRange(min=2), default=DEFAULTS.folds, show_default=True,
                  help="evaluate: outer folds grouped by sequence (leave-one-sequence-out up to this many)."),
     click.option("--batch-graphs", type=click.IntRange(min=1), default=DEFAULTS.batch_graphs, show_default=True,
@@ -233,4 +244,8 @@ def config_from(options: dict[str, Any]) -> tuple[TrainConfig, Path, Path | None
     if options["frame_regions"] and options["backbone"] == "none":
         raise BadInputError("--frame-regions needs an image encoder: a region's embedding is its cell of the "
                             "encoder's feature map, and --backbone none has none")
+    if not options["register"] and (options["glacier_mask"] or options["stable_mask"]):
+        given = "--glacier-mask" if options["glacier_mask"] else "--stable-mask"
+        raise BadInputError(f"{given} says where to co-register frames: add --register (without it the frames "
+                            "are used as taken and the mask would be ignored)")
     return TrainConfig(**options), cache_dir, store

@@ -27,6 +27,7 @@ from glacier_edge.contracts import (
     RegionRunSummary,
     RegionSkill,
     RegionValue,
+    RegisteredMeltSummary,
     ResultSummary,
     RunResult,
     SceneKind,
@@ -394,6 +395,8 @@ def format_table(result: RunResult) -> str:
         lines += online_lines(online)
     if s.prior_note is not None:
         lines.append(f"PRIOR FROM ELSEWHERE: {s.prior_note}")
+    if s.registered_melt is not None:
+        lines += registered_lines(s.registered_melt)
     if moving is not None:
         lines += motion_lines(moving)
     if s.regions is not None:
@@ -453,3 +456,13 @@ def format_result(result: RunResult, output_format: str) -> str:
     if output_format == "csv":
         return format_csv(result)
     return format_table(result)
+
+
+def registered_lines(registered: RegisteredMeltSummary) -> list[str]:
+    """The co-registered melt's account: how many frames were aligned, and which were not and why."""
+    lines = [f"co-registered (the bundle was trained so): {registered.registered} of {registered.frames} frames "
+             f"aligned to the first, {registered.stable_ground}; the outer {registered.border_share:.0%} of each "
+             "frame (what a moved frame may not cover) is left out of melt"]
+    for frame in registered.unregistered:
+        lines.append(f"NOT REGISTERED: frame {frame.index} ({frame.label}) kept as taken: {frame.reason}")
+    return lines

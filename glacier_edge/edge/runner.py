@@ -8,14 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from glacier_edge.contracts import ROLE_GNN, RunResult
-from glacier_edge.edge.bundle import load_bundle
+from glacier_edge.contracts import ROLE_GNN, RegisteredMeltSummary, RunResult, UnregisteredFrame
+from glacier_edge.edge.bundle import load_bundle, read_manifest
 from glacier_edge.edge.regional import RegionRequest
 from glacier_edge.edge.report import RunContext, build_result
 from glacier_edge.edge.runtime import EdgeModel, Prediction, encoder_role_for
 from glacier_edge.errors import BadInputError, GlacierEdgeError
 from glacier_edge.ingest.frames import FrameSequence, read_sequence
 from glacier_edge.ingest.regions import bundle_prior_note
+from glacier_edge.motion.aligned import RegisteredSequence, StableGround, read_registered_sequence
 from glacier_edge.motion.pipeline import MotionOptions, MotionResult, measure_files
 from glacier_edge.signals.frame_regions import RegionLayout
 
@@ -41,8 +42,9 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
     mostly outside the GIL), which takes ~40 ms off a cold start. A bad sequence is reported
     before a bad bundle, as it is the likelier mistake.
     """
+    ground = _stable_ground(bundle_dir, motion)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        decoding = pool.submit(_timed_read, list(sequence), max_pixels)
+        decoding = pool.submit(_timed_read, list(sequence), max_pixels, ground)
         started = time.perf_counter()
         try:
             if trusted_key is not None:
@@ -56,7 +58,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
             decoding.result()
             raise
         load_seconds = time.perf_counter() - started
-        frames, decode_seconds = decoding.result()
+        frames, decode_seconds, registered = decoding.result()
     layout = None
     if frame_regions is not None:
         if model.regions is None and (frame_regions.superpixels is not None or motion is None):
@@ -81,6 +83,9 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
     context = replace(context, motion_seconds=time.perf_counter() - started if motion is not None else 0.0)
     result = build_result(prediction, context, bundle.manifest.calibration, motion_result)
     prediction = replace(prediction, motion=motion_result)
+    if registered is not None and ground is not None:
+        summary = replace(result.summary, registered_melt=registered_summary(registered, ground))
+        result = replace(result, summary=summary)
     note = bundle_prior_note([frames.source, *frames.labels[:1]], bundle.manifest.training, region)
     if note is not None:
         result = replace(result, summary=replace(result.summary, prior_note=note))
@@ -96,6 +101,32 @@ def measure_run_motion(paths: list[Path], request: MotionRequest, max_pixels: in
                          layout=layout)
 
 
-def _timed_read(paths: list[Path], max_pixels: int) -> tuple[FrameSequence, float]:
+def _stable_ground(bundle_dir: Path, motion: MotionRequest | None) -> StableGround | None:
+    """Where to co-register the frames when the bundle's melt is co-registered (None: it is not).
+    Only the manifest is read here, so the decode can start at once; a bundle that cannot be read
+    is reported by :func:`load_bundle` after the sequence, as ever."""
+    try:
+        register = read_manifest(Path(bundle_dir)).training.config.register
+    except GlacierEdgeError:
+        return None
+    if not register:
+        return None
+    return StableGround(motion.glacier_mask, motion.stable_mask) if motion is not None else StableGround()
+
+
+def _timed_read(paths: list[Path], max_pixels: int,
+                ground: StableGround | None) -> tuple[FrameSequence, float, RegisteredSequence | None]:
     started = time.perf_counter()
-    return read_sequence(paths, max_pixels=max_pixels), time.perf_counter() - started
+    if ground is None:
+        return read_sequence(paths, max_pixels=max_pixels), time.perf_counter() - started, None
+    registered = read_registered_sequence(paths, ground, max_pixels=max_pixels)
+    return registered.sequence, time.perf_counter() - started, registered
+
+
+def registered_summary(registered: RegisteredSequence, ground: StableGround) -> RegisteredMeltSummary:
+    """What `run` reports of a co-registered sequence."""
+    sequence = registered.sequence
+    left = tuple(UnregisteredFrame(index, label, r.reason) for index, (label, r)
+                 in enumerate(zip(sequence.labels, registered.registrations)) if not r.ok)
+    border = float(sequence.border.mean()) if sequence.border is not None else 0.0
+    return RegisteredMeltSummary(ground.describe(), sequence.num_frames - len(left), sequence.num_frames, left, border)

@@ -39,7 +39,7 @@ from glacier_edge.signals.features import node_inputs
 from glacier_edge.signals.frame_regions import RegionLayout
 from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.signals.history import naive
-from glacier_edge.signals.mask import mask_from_record
+from glacier_edge.signals.mask import mask_from_record, with_border
 from glacier_edge.signals.melt import align_to_frames, measured_melt, normalize_melt, task_targets
 from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, replay
 from glacier_edge.signals.ood import COLOUR_FEATURES, WINDOW_MAJORITY, colour_features, window_is_ood
@@ -229,6 +229,8 @@ class EdgeModel:
         self.features = manifest.node_features
         self.calibration = manifest.calibration
         self.scene_kind = manifest.training.scene_kind
+        self.register = manifest.training.config.register
+        """The bundle's melt is measured on frames co-registered to the first (`train --register`)."""
         self.ood = None
         if bundle.has_model(ROLE_OOD):
             _check_colour_width(bundle)
@@ -250,9 +252,10 @@ class EdgeModel:
         self.last_cells = np.concatenate([o[1] for o in outputs]) if len(outputs[0]) > 1 else None
         return np.concatenate([o[0] for o in outputs])
 
-    def measured(self, frames: np.ndarray) -> np.ndarray:
-        """Measured melt of uint8 frames, with the bundle's mask and normalisation."""
-        return normalize_melt(measured_melt(frames, self.mask), self.normalization)
+    def measured(self, frames: np.ndarray, border: np.ndarray | None = None) -> np.ndarray:
+        """Measured melt of uint8 frames, with the bundle's mask and normalisation (and, for
+        co-registered frames, without the ``border`` a moved frame may not cover)."""
+        return normalize_melt(measured_melt(frames, with_border(self.mask, border)), self.normalization)
 
     def melt(self, embeddings: np.ndarray, sequence: FrameSequence | None = None,
              measured: np.ndarray | None = None) -> np.ndarray:
@@ -270,7 +273,7 @@ class EdgeModel:
         embeddings = self.embed(sequence.frames)
         times.encode = time.perf_counter() - start
         start = time.perf_counter()
-        measured = self.measured(sequence.frames)
+        measured = self.measured(sequence.frames, sequence.border)
         outputs = self.melt(embeddings, sequence, measured).astype(np.float64)
         scores = None
         if self.ood is not None:
@@ -281,7 +284,8 @@ class EdgeModel:
         if self.regions is not None and self.last_cells is not None:
             start = time.perf_counter()
             prediction.regions = self.regions.predict(self.last_cells, sequence.frames,
-                                                      layout or self.regions.default_layout(), self.mask,
+                                                      layout or self.regions.default_layout(),
+                                                      with_border(self.mask, sequence.border),
                                                       prediction.ood)
             times.regions = time.perf_counter() - start
         return prediction

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
@@ -64,6 +64,10 @@ class FrameSequence:
     perspective: np.ndarray | None = None
     """float64 (T,): :func:`glacier_edge.ingest.layout.perspective` of each frame at its original
     size (the scene-kind guard); None where the sequence was built from resized frames."""
+    border: np.ndarray | None = None
+    """bool (FRAME_SIZE, FRAME_SIZE): pixels left out of melt because the frames were co-registered
+    and a moved frame may not cover them (:func:`glacier_edge.motion.aligned.border_band`); None
+    for frames as taken."""
 
     @property
     def num_frames(self) -> int:
@@ -269,14 +273,21 @@ def iter_sequence(files: SequenceFiles, max_pixels: int = DEFAULT_MAX_PIXELS) ->
             raise BadInputError(f"{file}: no frames could be decoded")
 
 
+FrameAlign = Callable[[int, np.ndarray], np.ndarray]
+"""(index, uint8 RGB frame at its original size) → the frame to resize in its place: the hook the
+co-registered melt uses (:mod:`glacier_edge.motion.aligned`) to put every frame on the first one's grid."""
+
+
 def read_sequence(
-    paths: str | Path | Sequence[str | Path], *, max_pixels: int = DEFAULT_MAX_PIXELS
+    paths: str | Path | Sequence[str | Path], *, max_pixels: int = DEFAULT_MAX_PIXELS,
+    align: FrameAlign | None = None,
 ) -> FrameSequence:
     """Read one sequence: a multi-frame image file, a folder of images, or several image files.
 
     Frames keep their order (file order for a folder, natural name sort); each is converted to
-    RGB and resized once with :func:`resize_frame`. Raises :class:`BadInputError` with one
-    readable line for anything a user could have got wrong.
+    RGB, passed through ``align`` when given, and resized once with :func:`resize_frame`. The
+    layout (perspective) is measured on the frame as decoded. Raises :class:`BadInputError`
+    with one readable line for anything a user could have got wrong.
     """
     files = sequence_files(paths)
     frames: list[np.ndarray] = []
@@ -286,7 +297,7 @@ def read_sequence(
     for label, decoded in iter_sequence(files, max_pixels):
         if original_size is None:
             original_size = (int(decoded.shape[1]), int(decoded.shape[0]))
-        frames.append(resize_frame(decoded))
+        frames.append(resize_frame(align(len(frames), decoded) if align is not None else decoded))
         perspectives.append(perspective(decoded))
         labels.append(label)
     source = files.source

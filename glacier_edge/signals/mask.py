@@ -161,3 +161,11 @@ def detect_overlays(paths: Sequence[Any], max_pixels: int, echo: Any = print) ->
         echo(f"auto mask: {int(found.sum())} of {FRAME_SIZE * FRAME_SIZE} pixels look like fixed overlays in {path}")
         mask |= found
     return mask
+
+
+def with_border(mask: np.ndarray | None, border: np.ndarray | None) -> np.ndarray | None:
+    """The melt mask of a sequence: the bundle's overlay mask and, for co-registered frames, the
+    border band a moved frame may not cover (either may be None)."""
+    if border is None:
+        return mask
+    return border if mask is None else mask | border

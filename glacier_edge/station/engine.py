@@ -28,6 +28,8 @@ from glacier_edge.errors import BadInputError, ModelBundleError
 from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, StationFrame, decode_frame
 from glacier_edge.ingest.layout import kind_note
 from glacier_edge.ingest.regions import bundle_prior_note
+from glacier_edge.motion.aligned import StableGround
+from glacier_edge.signals.mask import with_border
 from glacier_edge.signals.melt import measured_melt
 from glacier_edge.signals.online import OnlineTrust
 from glacier_edge.station.active_model import ActiveModel
@@ -36,6 +38,7 @@ from glacier_edge.station.inbox import DatedImage
 from glacier_edge.station.motion import StationMotion, StationMotionOptions
 from glacier_edge.station.records import Alert, ImageRow, MotionRow, PredictionRow, WindowImage
 from glacier_edge.station.regions import StationRegions
+from glacier_edge.station.registered import StationRegistration
 from glacier_edge.station.store import Store
 
 MAX_WINDOW = 64
@@ -122,6 +125,7 @@ class Engine:
         self.motion = StationMotion(options.motion) if options.motion is not None else None
         self.regions = StationRegions(options.regions_mask)
         self._told_regions = False
+        self._registered: StationRegistration | None = None
 
     @property
     def model_loaded(self) -> bool:
@@ -157,6 +161,16 @@ class Engine:
             return self.options.window
         lengths = [s.frames for s in model.bundle.manifest.training.train_sequences]
         return max(2, min(MAX_WINDOW, max(lengths, default=MAX_WINDOW)))
+
+    def _registration(self) -> StationRegistration:
+        """The co-registered melt's state; stable ground from --stable-mask / --glacier-mask when
+        given (the masks motion uses), else the whole frame."""
+        if self._registered is None:
+            config = self.options.motion
+            ground = (StableGround(config.glacier_mask, config.stable_mask, config.long_side) if config is not None
+                      else StableGround())
+            self._registered = StationRegistration(ground)
+        return self._registered
 
     # --- one image -------------------------------------------------------------------------
     def take(self, image: DatedImage) -> Taken:
@@ -194,7 +208,15 @@ class Engine:
         from glacier_edge.signals.ood import colour_features
 
         model = self.model()
-        frame = decoded.pixels
+        frame, border, aligned = decoded.pixels, None, None
+        if model.register and decoded.original is not None:
+            try:
+                aligned = self._registration().align(self.store, decoded)
+            except BadInputError as exc:
+                self.store.insert_image(self._row(image, "quarantined", str(exc)))
+                return Taken("quarantined", image, str(exc))
+            frame, border = aligned.pixels, aligned.border
+        melt_mask = with_border(model.mask, border)
         encoder_sha = model.bundle.model_sha256(model.encoder_role)
         embedding = model.embed(frame[None])[0]
         cells = model.last_cells[0] if model.last_cells is not None else None
@@ -205,11 +227,16 @@ class Engine:
         previous = self.store.last_frame((FRAME_SIZE, FRAME_SIZE, 3))
         melt = None
         if previous is not None:
-            melt = float(measured_melt(np.stack([previous[1], frame]), model.mask)[1])
+            melt = float(measured_melt(np.stack([previous[1], frame]), melt_mask)[1])
         image_id = self.store.insert_image(self._row(image, "ok", None, measured_melt=melt,
                                                      encoder_sha256=encoder_sha, ood_score=score,
                                                      embedding=embedding, colour=colour,
                                                      perspective=decoded.perspective))
+        if aligned is not None:
+            self._registration().record(self.store, image_id, aligned)
+            if not aligned.registration.ok:
+                self.log(f"{image.file.path.name}: not registered, its melt is measured as taken "
+                         f"({aligned.registration.reason})")
         self.store.set_last_frame(image_id, frame)
         window = self.store.window(encoder_sha, self.window_size(model))
         now = utc_now()
@@ -266,7 +293,7 @@ class Engine:
         if model.regions is not None and cells is not None:
             original = decoded.original.shape[1::-1] if decoded.original is not None else (FRAME_SIZE, FRAME_SIZE)
             alerts.extend(self.regions.step(
-                self.store, model.regions, model.mask, image_id, cells, frame,
+                self.store, model.regions, melt_mask, image_id, cells, frame,
                 previous[1] if previous is not None else None, window,
                 guarded.ood if guarded is not None else None, (int(original[0]), int(original[1])),
                 self.window_size(model), {"image": image.file.path.name, "date": image.date.isoformat()}, now))

@@ -29,7 +29,7 @@ from glacier_edge.station.records import (
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _SCHEMA_V1 = """
 CREATE TABLE images (
@@ -201,8 +201,31 @@ CREATE TABLE region_layout (
 feature-map cells (float32, kept only for the images a window can still reach), each region's
 measured and predicted melt with its interval, and the layout with its boxes in original pixels."""
 
+_REGISTERED_V7 = """
+CREATE TABLE melt_reference (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    image_id INTEGER NOT NULL REFERENCES images (id),
+    original_width INTEGER NOT NULL,
+    original_height INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    width INTEGER NOT NULL,
+    pixels BLOB NOT NULL
+);
+CREATE TABLE melt_registration (
+    image_id INTEGER PRIMARY KEY REFERENCES images (id),
+    registered INTEGER NOT NULL,
+    shift_x REAL,
+    shift_y REAL,
+    rotation_deg REAL,
+    reason TEXT NOT NULL
+);
+"""
+"""v7: the co-registered melt (bundles trained with --register): the reference image (float32 grey at
+the motion size) every later image is aligned to before its melt and embedding, and each image's
+registration."""
+
 MIGRATIONS: dict[int, str] = {1: _SCHEMA_V1, 2: _INDEXES_V2, 3: _ONLINE_V3, 4: _KIND_V4, 5: _MOTION_V5,
-                              6: _REGIONS_V6}
+                              6: _REGIONS_V6, 7: _REGISTERED_V7}
 """Version → the SQL that brings a database from version − 1 to it (0: empty)."""
 
 
@@ -400,6 +423,31 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO motion_frames (role, image_id, date, height, width, pixels) "
                         "VALUES (?, ?, ?, ?, ?, ?)", (role, image_id, when.isoformat(), frame.shape[0],
                                                       frame.shape[1], frame.tobytes()))
+
+    def melt_reference(self) -> tuple[int, tuple[int, int], np.ndarray] | None:
+        """(image id, original (width, height), float32 grey at the motion size) of the image the
+        co-registered melt aligns every later image to; None before the first."""
+        import numpy as np
+
+        row = self._one("SELECT image_id, original_width, original_height, height, width, pixels FROM melt_reference")
+        if row is None:
+            return None
+        pixels = np.frombuffer(row[5], dtype=np.float32).reshape(int(row[3]), int(row[4]))
+        return int(row[0]), (int(row[1]), int(row[2])), pixels
+
+    def set_melt_reference(self, image_id: int, original_size: tuple[int, int], pixels: np.ndarray) -> None:
+        import numpy as np
+
+        frame = np.ascontiguousarray(pixels, dtype=np.float32)
+        self.db.execute("INSERT INTO melt_reference (id, image_id, original_width, original_height, height, width, "
+                        "pixels) VALUES (1, ?, ?, ?, ?, ?, ?)", (image_id, original_size[0], original_size[1],
+                                                                frame.shape[0], frame.shape[1], frame.tobytes()))
+
+    def insert_melt_registration(self, image_id: int, registered: bool, shift_x: float | None, shift_y: float | None,
+                                 rotation_deg: float | None, reason: str) -> None:
+        self.db.execute("INSERT INTO melt_registration (image_id, registered, shift_x, shift_y, rotation_deg, reason) "
+                        "VALUES (?, ?, ?, ?, ?, ?)", (image_id, int(registered), shift_x, shift_y, rotation_deg,
+                                                      reason))
 
     def motion_reference_day(self) -> date:
         row = self._one("SELECT date FROM motion_frames WHERE role = 'reference'")

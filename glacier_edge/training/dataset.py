@@ -17,6 +17,7 @@ from glacier_edge.contracts import EncoderRecord, NodeFeatures, TrainConfig
 from glacier_edge.fileio import write_file_atomic
 from glacier_edge.ingest.frames import FrameSequence
 from glacier_edge.signals.features import node_inputs
+from glacier_edge.signals.mask import with_border
 from glacier_edge.signals.melt import measured_melt, normalize_melt, task_targets
 from glacier_edge.training.augment import augment_sequence
 from glacier_edge.training.encoder import FrameEncoder, encode_frames
@@ -112,5 +113,5 @@ def build_example(
     """One sequence as a training graph; ``augmentations`` is the config's for training
     sequences and 0 for held-out ones."""
     views, digest = embed_views(sequence, encoder, weights, augmentations, config.seed, cache_dir, store)
-    melt = normalize_melt(measured_melt(sequence.frames, mask), config.normalization)
+    melt = normalize_melt(measured_melt(sequence.frames, with_border(mask, sequence.border)), config.normalization)
     return SequenceExample(sequence, views, melt, digest, config.task)

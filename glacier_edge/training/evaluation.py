@@ -202,7 +202,7 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
         raise BadInputError("evaluate needs at least 2 sequences (one is held out while the others train)")
     regions = sequence_regions(paths, regions_csv)
     groups, split = outer_groups(len(paths), config, group_by, regions)
-    sequences = read_sequences(paths, config.max_pixels)
+    sequences = read_sequences(paths, config, echo)
     metadata = available_metadata(sequences) if config.metadata else []
     mask_info = mask_record(config.mask_specs)
     encoder, weights_info = encoder_for(config)

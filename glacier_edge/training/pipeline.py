@@ -29,6 +29,7 @@ from glacier_edge.ingest.frames import FRAME_SIZE, FrameSequence, expand_sequenc
 from glacier_edge.ingest.layout import majority_kind
 from glacier_edge.ingest.regions import sequence_regions
 from glacier_edge.ingest.samples import default_training_paths
+from glacier_edge.motion.aligned import StableGround, read_registered_sequence
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.signals.features import available_metadata
 from glacier_edge.signals.frame_regions import grid_layout
@@ -58,9 +59,30 @@ def training_scene_kind(sequences: list[FrameSequence], declared: str) -> SceneK
     return majority_kind(np.concatenate([seq.perspectives() for seq in sequences]))[0]
 
 
-def read_sequences(paths: Sequence[Path], max_pixels: int) -> list[FrameSequence]:
-    """Read every sequence before any expensive work, so a bad file fails in a second."""
-    return [read_sequence(path, max_pixels=max_pixels) for path in paths]
+def read_sequences(paths: Sequence[Path], config: TrainConfig, echo: Echo | None = None) -> list[FrameSequence]:
+    """Read every sequence before any expensive work, so a bad file fails in a second; with
+    ``config.register`` each sequence's frames are co-registered to its first (and the frames that
+    could not be are named)."""
+    if not config.register:
+        return [read_sequence(path, max_pixels=config.max_pixels) for path in paths]
+    ground = stable_ground(config)
+    sequences = []
+    for path in paths:
+        registered = read_registered_sequence(path, ground, max_pixels=config.max_pixels)
+        if echo is not None:
+            left = registered.unregistered
+            echo(f"registered {registered.sequence.num_frames - len(left)} of {registered.sequence.num_frames} "
+                 f"frames of {registered.sequence.source} ({ground.describe()})"
+                 + (f"; kept as taken: {left[0][0]} ({left[0][1]})" + (f" and {len(left) - 1} more" if len(left) > 1
+                                                                      else "") if left else ""))
+        sequences.append(registered.sequence)
+    return sequences
+
+
+def stable_ground(config: TrainConfig) -> StableGround:
+    """Where `train --register` registers: the configured masks."""
+    return StableGround(Path(config.glacier_mask) if config.glacier_mask else None,
+                        Path(config.stable_mask) if config.stable_mask else None)
 
 
 def open_store(path: Path | None, weights: EncoderRecord, config: TrainConfig, echo: Echo) -> EmbeddingStore | None:
@@ -99,8 +121,8 @@ def run_training(
     specs = config.mask_specs
     mask_info = mask_record(specs, detect_overlays(train_paths, config.max_pixels, echo) if AUTO in specs else None)
     mask = mask_from_record(mask_info)
-    train_seqs = read_sequences(train_paths, config.max_pixels)
-    val_seqs = read_sequences(list(val_sequences), config.max_pixels)
+    train_seqs = read_sequences(train_paths, config, echo)
+    val_seqs = read_sequences(list(val_sequences), config, echo)
     metadata_names = available_metadata(train_seqs) if config.metadata else []
     kind = training_scene_kind(train_seqs, config.scene_kind)
     echo(f"scene kind: {SCENE_KINDS[kind]}" + (" (declared)" if config.scene_kind != "auto" else

@@ -43,6 +43,7 @@ from glacier_edge.signals.history import (
     history_neutral,
     naive,
 )
+from glacier_edge.signals.mask import with_border
 from glacier_edge.training.encoder import FrameEncoder, encode_cells
 from glacier_edge.training.loop import output_range, seed_everything
 from glacier_edge.training.models.regional import REGION_HIDDEN, RegionalSAGE
@@ -105,7 +106,8 @@ def sequence_cells(sequence: FrameSequence, digest: str, encoder: FrameEncoder, 
 def build_regional_example(sequence: FrameSequence, cells: np.ndarray, config: TrainConfig,
                            mask: np.ndarray | None, layout: RegionLayout | None = None) -> RegionalExample:
     layout = layout or grid_layout()
-    melt = measured_region_melt(sequence.frames, layout.labels, mask, config.normalization)
+    melt = measured_region_melt(sequence.frames, layout.labels, with_border(mask, sequence.border),
+                                config.normalization)
     return RegionalExample(sequence, region_cells(cells, layout), melt, config.task, layout)
 
 
