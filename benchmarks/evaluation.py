@@ -5,7 +5,7 @@ region held out at a time with --group-by region) for nowcast and forecast; tabl
 benchmarks/results/evaluation_{task}.{txt,json} (evaluation_{task}_regions.* for regions).
 
     python benchmarks/evaluation.py [--weights auto] [--backbone resnet50] [--epochs 200] [--tasks nowcast forecast]
-                                    [--group-by region]
+                                    [--group-by region] [--register]
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--calibration-groups", choices=["sequence", "region"],
                         default=TrainConfig().calibration_groups,
                         help="what the recipe's inner calibration folds hold out (a lever to measure)")
+    parser.add_argument("--register", action="store_true",
+                        help="co-register every frame to its sequence's first (whole frame as stable ground)")
     args = parser.parse_args()
     if args.threads:
         import torch
@@ -47,7 +49,7 @@ def main() -> None:
     system = system_info(None)
     for task in args.tasks:
         config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights, backbone=args.backbone,
-                             calibration_groups=args.calibration_groups)
+                             calibration_groups=args.calibration_groups, register=args.register)
         result = run_evaluation([CORPUS], config=config, cache_dir=default_cache_dir(), out_dir=None, echo=print,
                                 group_by=args.group_by)
         table = f"{system.line()}\n{evaluation_table(result)}"
@@ -58,6 +60,8 @@ def main() -> None:
             name += f"_calibrated_by_{args.calibration_groups}"
         if args.backbone != TrainConfig().backbone:
             name += f"_{args.backbone}"
+        if args.register:
+            name += "_registered"
         write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
         write_json_atomic(RESULTS / f"{name}.json", result)
 

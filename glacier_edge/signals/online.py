@@ -79,6 +79,8 @@ class OnlineTrust:
     low: float
     high: float
     prior_halfwidth: float
+    prior: list[float] = field(default_factory=lambda: [1 / len(ONLINE_EXPERTS)] * len(ONLINE_EXPERTS))
+    """π: the weights a new station starts from (in ``ONLINE_EXPERTS`` order; uniform unless said)."""
     losses: list[float] = field(default_factory=lambda: [0.0] * len(ONLINE_EXPERTS))
     mixability_gap: float = 0.0
     """Δ: the cumulative gap between the Hedge loss and the mix loss; sets the learning rate."""
@@ -93,12 +95,13 @@ class OnlineTrust:
 
     def weights(self) -> np.ndarray:
         """Current expert weights (sum 1): equal before any scored forecast; then AdaHedge's."""
+        prior = np.asarray(self.prior, dtype=np.float64)
         losses = np.asarray(self.losses, dtype=np.float64)
-        behind = losses - losses.min()
-        if self.scored == 0 or self.mixability_gap <= 0:  # η = ∞: follow the leader(s)
-            leaders = (behind <= 0).astype(np.float64)
+        behind = losses - losses[prior > 0].min()
+        if self.scored == 0 or self.mixability_gap <= 0:  # η = ∞: follow the leader(s), as the prior weighs them
+            leaders = prior * (behind <= 0)
             return leaders / leaders.sum()
-        weights = np.exp(-math.log(len(ONLINE_EXPERTS)) / self.mixability_gap * behind)
+        weights = prior * np.exp(-math.log(len(ONLINE_EXPERTS)) / self.mixability_gap * behind)
         return weights / weights.sum()
 
     def combine(self, answers: np.ndarray) -> float:
@@ -159,7 +162,7 @@ class OnlineTrust:
     @classmethod
     def from_state(cls, text: str) -> OnlineTrust:
         values = json.loads(text)
-        return cls(**{name: values[name] for name in (f.name for f in fields(cls))})
+        return cls(**{name: values[name] for name in (f.name for f in fields(cls)) if name in values})
 
 
 @dataclass(frozen=True)

@@ -111,6 +111,19 @@ def station_replay(predictions: dict[str, np.ndarray], targets: np.ndarray, vali
     return replay(answers, targets, valid, OnlineTrust(low, high, result["halfwidth"]))
 
 
+def _replay_inputs(predictions: dict[str, np.ndarray], targets: np.ndarray, valid: np.ndarray,
+                   result: dict[str, Any]) -> dict[str, Any]:
+    """What a station's online rule is replayed from, per frame of the held-out sequence (null where
+    undefined), so another rule can be measured on the same folds without training again
+    (``benchmarks/online_rules.py``)."""
+    def column(values: np.ndarray) -> list[float | None]:
+        return [None if not np.isfinite(v) else round(float(v), 7) for v in values]
+
+    return {"answers": {name: column(predictions[name]) for name in ("graph_model", "persistence", "running_mean")},
+            "targets": column(targets), "valid": [bool(v) for v in valid], "melt_range": list(result["melt_range"]),
+            "halfwidth": result["halfwidth"]}
+
+
 def running_skill(served: np.ndarray, persistence: np.ndarray, truth: np.ndarray) -> list[float]:
     """The station's running skill against persistence after each scored forecast (nan while
     persistence has made no error yet)."""
@@ -237,7 +250,8 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
                       "online_final_weights": dict(zip(ONLINE_EXPERTS, online.final.weights().round(4).tolist())),
                       "online_running_skill": running_skill(online.value[valid], predictions["persistence"][valid],
                                                             targets[valid]),
-                      "region": regions[result["position"]] if regions is not None else None})
+                      "region": regions[result["position"]] if regions is not None else None,
+                      "replay": _replay_inputs(predictions, targets, valid, result)})
         kept.append({m: p[valid] for m, p in predictions.items()})
         online_inside.append(online.inside[valid])
         for method, values in predictions.items():

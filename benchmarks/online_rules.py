@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Which online rule should a new station start from? Replays candidate priors of the station's
+AdaHedge combination (:mod:`glacier_edge.signals.online`) over the held-out folds that
+``benchmarks/evaluation.py --group-by region`` saved (each fold's answers per frame: the graph
+model, persistence, the running mean), without training again: each held-out sequence is a new
+station in a region the bundle never saw.
+
+Reported per rule and task, as issue 19 states its goals: per region the cumulative skill against
+persistence at the end (goal ≥ 0), the worst running skill of any sequence after its first 10 scored
+forecasts (goal ≥ −0.05) and the coverage of the 90 % interval (goal 85–95 %). Saved to
+benchmarks/results/online_rules.{md,json}.
+
+    python benchmarks/online_rules.py [--tasks nowcast forecast] [--suffix _none]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from glacier_edge.bench.system import system_info
+from glacier_edge.fileio import write_json_atomic, write_text_atomic
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineTrust, replay
+
+RESULTS = Path(__file__).resolve().parent / "results"
+WARM_UP = 10
+
+RULES: dict[str, list[float]] = {
+    "uniform (1/3 each)": [1 / 3, 1 / 3, 1 / 3],
+    "persistence 2/3": [1 / 6, 2 / 3, 1 / 6],
+    "persistence 0.8": [0.1, 0.8, 0.1],
+    "persistence 0.9": [0.05, 0.9, 0.05],
+    "persistence 0.98": [0.01, 0.98, 0.01],
+    "model + persistence, 1/2 each": [0.5, 0.5, 0.0],
+    "model + persistence, persistence 0.9": [0.1, 0.9, 0.0],
+}
+"""Prior weights over ``ONLINE_EXPERTS`` (model, persistence, running mean)."""
+
+
+def column(values: list[float | None]) -> np.ndarray:
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def replay_fold(fold: dict, prior: list[float]) -> dict:
+    data = fold["replay"]
+    answers = np.stack([column(data["answers"][name if name != "model" else "graph_model"])
+                        for name in ONLINE_EXPERTS], axis=1)
+    targets, valid = column(data["targets"]), np.array(data["valid"], dtype=bool)
+    low, high = data["melt_range"]
+    result = replay(answers, targets, valid, OnlineTrust(low, high, data["halfwidth"], prior=list(prior)))
+    served, naive, truth = result.value[valid], answers[valid, 1], targets[valid]
+    served_error, naive_error = np.cumsum(np.abs(served - truth)), np.cumsum(np.abs(naive - truth))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        running = np.where(naive_error > 0, 1 - served_error / naive_error, np.nan)
+    return {"region": fold["region"], "error": float(served_error[-1]), "naive_error": float(naive_error[-1]),
+            "model_error": float(np.abs(answers[valid, 0] - truth).sum()),
+            "worst_after_warm_up": float(np.nanmin(running[WARM_UP - 1:])) if len(running) >= WARM_UP else np.nan,
+            "inside": int(result.inside[valid].sum()), "n": int(valid.sum())}
+
+
+def evaluate_rule(folds: list[dict], prior: list[float]) -> list[dict]:
+    replays = [replay_fold(fold, prior) for fold in folds]
+    rows = []
+    for region in sorted({r["region"] for r in replays}):
+        members = [r for r in replays if r["region"] == region]
+        naive = sum(r["naive_error"] for r in members)
+        rows.append({"region": region, "sequences": len(members),
+                     "skill": 1 - sum(r["error"] for r in members) / naive,
+                     "model_skill": 1 - sum(r["model_error"] for r in members) / naive,
+                     "worst_after_warm_up": min(r["worst_after_warm_up"] for r in members),
+                     "coverage": sum(r["inside"] for r in members) / sum(r["n"] for r in members)})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="+", default=["nowcast", "forecast"])
+    parser.add_argument("--suffix", default="", help="e.g. _none: the folds of another backbone")
+    args = parser.parse_args()
+    report: dict[str, dict] = {}
+    lines = [system_info(None).line(), ""]
+    for task in args.tasks:
+        source = RESULTS / f"evaluation_{task}_regions{args.suffix}.json"
+        folds = json.loads(source.read_text())["folds"] if source.is_file() else []
+        if not folds or "replay" not in folds[0]:
+            print(f"skipping {task}: {source} holds no replay inputs (run benchmarks/evaluation.py --group-by region)")
+            continue
+        lines += [f"### {task} (folds of {source.name})", "",
+                  "| rule (prior over model, persistence, running mean) | worst region: skill at the end | "
+                  "worst running skill after 10 | coverage per region | goals met |", "|---|---:|---:|---:|---|"]
+        report[task] = {}
+        for name, prior in RULES.items():
+            rows = evaluate_rule(folds, prior)
+            report[task][name] = {"prior": prior, "regions": rows}
+            worst = min(r["skill"] for r in rows)
+            after = min(r["worst_after_warm_up"] for r in rows)
+            cover = [r["coverage"] for r in rows]
+            met = worst >= 0 and after >= -0.05 and all(0.85 <= c <= 0.95 for c in cover)
+            lines.append(f"| {name} | {worst:+.3f} | {after:+.3f} | {min(cover):.2f}–{max(cover):.2f} | "
+                         f"{'yes' if met else 'no'} |")
+        lines.append("")
+    table = "\n".join(lines)
+    print(table)
+    RESULTS.mkdir(exist_ok=True)
+    name = f"online_rules{args.suffix}"
+    write_text_atomic(RESULTS / f"{name}.md", table + "\n")
+    write_json_atomic(RESULTS / f"{name}.json", report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
