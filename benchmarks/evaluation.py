@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--calibration-groups", choices=["sequence", "region"],
                         default=TrainConfig().calibration_groups,
                         help="what the recipe's inner calibration folds hold out (a lever to measure)")
+    parser.add_argument("--gain-rule", choices=["pooled", "worst_group"], default=TrainConfig().gain_rule,
+                        help="how the calibration folds set the gain toward the model (a lever to measure)")
     parser.add_argument("--register", action="store_true",
                         help="co-register every frame to its sequence's first (whole frame as stable ground)")
     args = parser.parse_args()
@@ -49,7 +51,8 @@ def main() -> None:
     system = system_info(None)
     for task in args.tasks:
         config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights, backbone=args.backbone,
-                             calibration_groups=args.calibration_groups, register=args.register)
+                             calibration_groups=args.calibration_groups, register=args.register,
+                             gain_rule=args.gain_rule)
         result = run_evaluation([CORPUS], config=config, cache_dir=default_cache_dir(), out_dir=None, echo=print,
                                 group_by=args.group_by)
         table = f"{system.line()}\n{evaluation_table(result)}"
@@ -62,6 +65,8 @@ def main() -> None:
             name += f"_{args.backbone}"
         if args.register:
             name += "_registered"
+        if args.gain_rule != TrainConfig().gain_rule:
+            name += f"_gain_{args.gain_rule}"
         write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
         write_json_atomic(RESULTS / f"{name}.json", result)
 

@@ -28,6 +28,8 @@ FinalActivation = Literal["identity", "relu"]
 Normalization = Literal["absolute", "minmax"]
 Precision = Literal["fp32", "int8"]
 CalibrationGroups = Literal["sequence", "region"]
+GainRule = Literal["pooled", "worst_group"]
+GAIN_RULES: tuple[str, ...] = get_args(GainRule)
 SceneKind = Literal["nadir", "camera"]
 SCENE_KINDS: dict[str, str] = {"nadir": "nadir satellite chip", "camera": "fixed oblique camera"}
 """Each kind of imagery a bundle can know, and its words in messages (the keys are what JSON stores)."""
@@ -133,6 +135,11 @@ class TrainConfig:
     threshold measure transfer to a region the model has not seen instead of being set by the
     region that fills the corpus. Measured leave-one-region-out: the worst region's skill went from
     −0.27 to −0.05 (nowcast) and from −0.33 to −0.09 (forecast); "sequence" is the former default."""
+    gain_rule: GainRule = "pooled"
+    """How the held-out folds set the gain toward the model: "pooled" minimises the squared error of
+    every held-out value together (the big region's melts dominate it); "worst_group" maximises the
+    worst calibration group's skill against the anchor (MAE), so that a group where the model's
+    correction hurts pulls the gain toward the naive answer."""
     scene_kind: DeclaredSceneKind = "auto"
     """The kind of imagery trained on; "auto": the kind most training frames show
     (:func:`glacier_edge.ingest.layout.scene_kind_of`). The guard flags frames of another kind."""

@@ -104,3 +104,27 @@ def test_the_ood_guard_is_calibrated_by_sequence_whatever_the_calibration_groups
     assert by_region.ood_threshold == by_sequence.ood_threshold
     assert by_region.ood_term_scale == by_sequence.ood_term_scale
     assert by_region.n == by_sequence.n == sum(int(e.targets_and_valid[1].sum()) for e in examples)
+
+
+def test_worst_group_gain_keeps_every_group_at_or_above_the_anchor() -> None:
+    """Known answers: a model exactly right in one group and off by the anchor's error turned the other
+    way in the other. Pooled squared error takes the gain that suits the bigger group; the worst-group
+    rule maximises the smaller skill: the big group's is g, the small group's 1 − |1 − 4g|, equal
+    (0.4) at g = 0.4."""
+    from glacier_edge.training.recipe import shrinkage, worst_group_gain
+
+    rng = np.random.default_rng(0)
+    truth_big, truth_small = rng.normal(0, 1, 400), rng.normal(0, 0.1, 40)
+    anchor_big = truth_big + rng.normal(0, 1, 400)
+    anchor_small = truth_small + rng.normal(0, 0.02, 40)
+    model_big = truth_big.copy()  # perfect where the corpus is
+    model_small = truth_small - 3 * (anchor_small - truth_small)  # overshoots the other way elsewhere
+    pooled, _ = shrinkage(np.concatenate([truth_big, truth_small]), np.concatenate([model_big, model_small]),
+                          np.concatenate([anchor_big, anchor_small]))
+    worst = worst_group_gain([truth_big, truth_small], [model_big, model_small], [anchor_big, anchor_small])
+    assert pooled > 0.95  # the big group decides
+    assert worst == pytest.approx(0.4, abs=0.011)
+    for truth, model, anchor in ((truth_small, model_small, anchor_small), (truth_big, model_big, anchor_big)):
+        shrunk = anchor + worst * (model - anchor)
+        assert np.abs(truth - shrunk).mean() <= np.abs(truth - anchor).mean() + 1e-12
+    assert worst_group_gain([truth_small], [model_small + 10], [anchor_small]) == 0.0  # hurts at any gain

@@ -17,6 +17,7 @@ from glacier_edge.contracts import (
     BACKBONE_NAMES,
     CALIBRATION_GROUPS,
     FINAL_ACTIVATIONS,
+    GAIN_RULES,
     NORMALIZATIONS,
     TASKS,
     WEIGHT_NAMES,
@@ -177,6 +178,11 @@ TRAINING_OPTIONS = (
                  help="What the calibration folds hold out: sequences, or whole regions (GLIMS IDs in the names; "
                       "used when the training sequences span 2+ regions), so the gain and interval measure transfer "
                       "to an unseen region."),
+    click.option("--gain-rule", type=click.Choice(GAIN_RULES), default=DEFAULTS.gain_rule, show_default=True,
+                 help="How the calibration folds set the gain toward the model: 'pooled' minimises the squared "
+                      "error of all held-out values together; 'worst_group' maximises the worst calibration group's "
+                      "(region's) skill, so a region where the model's correction hurts pulls it toward the naive "
+                      "answer."),
     click.option("--scene-kind", type=click.Choice(["auto", "nadir", "camera"]), default=DEFAULTS.scene_kind,
                  show_default=True,
                  help="The kind of imagery trained on: nadir satellite chips or a fixed oblique camera; 'auto': the "

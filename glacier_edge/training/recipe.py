@@ -115,6 +115,29 @@ def shrinkage(truth: np.ndarray, model: np.ndarray, anchor: np.ndarray) -> tuple
     return gain, anchor + gain * correction
 
 
+def worst_group_gain(truth: list[np.ndarray], model: list[np.ndarray], anchor: list[np.ndarray],
+                     steps: int = 101) -> float:
+    """The gain in [0, 1] (on a grid of ``steps``) that maximises the smallest skill over the groups,
+    skill = 1 − MAE(anchor + gain · (model − anchor)) / MAE(anchor) per group; among gains within
+    1e-9 of that, the one with the smallest pooled MAE. At gain 0 every group's skill is 0, so the
+    chosen gain is never worse than the anchor on any calibration group."""
+    gains = np.linspace(0.0, 1.0, steps)
+    worst, pooled = np.full(steps, np.inf), np.zeros(steps)
+    for y, p, a in zip(truth, model, anchor):
+        if not len(y):
+            continue
+        errors = np.abs(y[None, :] - (a[None, :] + gains[:, None] * (p - a)[None, :])).sum(axis=1)
+        base = float(np.abs(y - a).sum())
+        pooled += errors
+        if base > 0:
+            worst = np.minimum(worst, 1 - errors / base)
+    if not np.isfinite(worst).any():
+        return 0.0
+    best = worst.max()
+    candidates = np.flatnonzero(worst >= best - 1e-9)
+    return float(gains[candidates[np.argmin(pooled[candidates])]])
+
+
 def fit(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence[str] = (), *,
         echo: Callable[[str], None] = print, progress: Callable[[int], object] | None = None,
         model_class: type[ScaledRegressor] | None = None) -> Fitted:
@@ -145,7 +168,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     (clipped to [0, 1]), the conformal half-width of the shrunk predictions, and the
     out-of-distribution threshold at the chosen false-alarm rate."""
     groups = calibration_groups(examples, config)
-    truth, raw = [], []
+    truth, raw, group_of = [], [], []
     naive_predictions: dict[str, list[np.ndarray]] = {kind: [] for kind in NAIVE}
     for number, held in enumerate(groups, start=1):
         echo(f"calibration fold {number}/{len(groups)}: {len(held)} sequence(s) held out")
@@ -157,6 +180,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
             example = examples[index]
             targets, valid = example.targets_and_valid
             truth.append(targets[valid])
+            group_of.append(np.full(int(valid.sum()), number))
             raw.append(predict(model, example.inputs(0, features), example.task)[valid])
             for kind in NAIVE:
                 naive_predictions[kind].append(naive(kind, example.melt, example.task, train_mean)[valid])
@@ -166,6 +190,11 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     usable = NAIVE if config.history else ("train_mean",)
     best = min(usable, key=lambda kind: float(np.mean(np.abs(y - naive_values[kind]))))
     gain, predicted = shrinkage(y, p, naive_values[best])
+    if config.gain_rule == "worst_group":
+        member = np.concatenate(group_of)
+        parts = [member == number for number in range(1, len(groups) + 1)]
+        gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [naive_values[best][m] for m in parts])
+        predicted = naive_values[best] + gain * (p - naive_values[best])
     ood = calibrate_ood(terms)
     all_targets = defined_targets(examples)
     return Calibration(
