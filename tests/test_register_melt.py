@@ -224,3 +224,35 @@ def test_superpixels_are_drawn_on_the_reference_and_keep_their_place(shaken) -> 
                                  "absolute")
     aligned = measured_region_melt(sequence.frames, layout.labels, sequence.border, "absolute")
     assert np.nanmax(np.abs(aligned - truth)) <= 3e-3
+
+
+@pytest.mark.slow
+def test_a_per_region_bundle_trained_with_register_measures_regions_on_aligned_frames(shaken, tmp_path: Path) -> None:
+    """`train --frame-regions --register` then `run --superpixels`: the superpixels are drawn on the
+    co-registered reference and every region's measured melt is the still camera's."""
+    pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+    pytest.importorskip("skimage", reason="the 'regions' extra (scikit-image) is not installed")
+    from glacier_edge.signals.frame_regions import slic_layout
+
+    frames, still, stable = shaken
+    runner = CliRunner()
+    result = runner.invoke(main, ["train", str(frames), "--register", "--stable-mask", str(stable), "--frame-regions",
+                                  "--backbone", "resnet18", "--weights", "random", "--epochs", "5",
+                                  "--augmentations", "0", "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(main, ["export", str(tmp_path / "run"), "--out", str(tmp_path / "bundle")])
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "run.json"
+    result = runner.invoke(main, ["run", str(frames), "--model", str(tmp_path / "bundle"), "--stable-mask",
+                                  str(stable), "--superpixels", "12", "--format", "json", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    ran = json.loads(out.read_text())
+    assert ran["summary"]["registered_melt"]["registered"] == FRAMES
+    sequence = read_registered_sequence(frames, StableGround(stable_mask=stable)).sequence
+    layout = slic_layout(sequence.frames[0], 12)
+    truth = measured_region_melt(np.stack([resize_frame(f) for f in still]), layout.labels, sequence.border,
+                                 "absolute")
+    measured = np.array([[np.nan if v["measured"] is None else v["measured"] for v in row["regions"]]
+                         for row in ran["frames"][1:]])
+    assert measured.shape == truth[1:].shape
+    assert np.nanmax(np.abs(measured - truth[1:])) <= 3e-3
