@@ -29,29 +29,32 @@ from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineTrust, replay
 RESULTS = Path(__file__).resolve().parent / "results"
 WARM_UP = 10
 
-RULES: dict[str, list[float]] = {
-    "uniform (1/3 each)": [1 / 3, 1 / 3, 1 / 3],
-    "persistence 2/3": [1 / 6, 2 / 3, 1 / 6],
+PRIORS: dict[str, list[float]] = {
+    "uniform": [1 / 3, 1 / 3, 1 / 3],
     "persistence 0.8": [0.1, 0.8, 0.1],
-    "persistence 0.9": [0.05, 0.9, 0.05],
     "persistence 0.98": [0.01, 0.98, 0.01],
-    "model + persistence, 1/2 each": [0.5, 0.5, 0.0],
-    "model + persistence, persistence 0.9": [0.1, 0.9, 0.0],
+    "model + persistence": [0.5, 0.5, 0.0],
+    "model + persistence 0.9": [0.1, 0.9, 0.0],
 }
-"""Prior weights over ``ONLINE_EXPERTS`` (model, persistence, running mean)."""
+GAPS = (0.0, 1.0, 3.0, 10.0)
+"""Δ₀ as multiples of the bundle's interval half-width (0: AdaHedge as published)."""
+RULES: dict[str, tuple[list[float], float]] = {f"{name}, Δ₀ = {gap:g}·h": (prior, gap)
+                                               for name, prior in PRIORS.items() for gap in GAPS}
+"""(prior over ``ONLINE_EXPERTS`` (model, persistence, running mean), Δ₀ in half-widths)."""
 
 
 def column(values: list[float | None]) -> np.ndarray:
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
 
-def replay_fold(fold: dict, prior: list[float]) -> dict:
+def replay_fold(fold: dict, prior: list[float], gap: float) -> dict:
     data = fold["replay"]
     answers = np.stack([column(data["answers"][name if name != "model" else "graph_model"])
                         for name in ONLINE_EXPERTS], axis=1)
     targets, valid = column(data["targets"]), np.array(data["valid"], dtype=bool)
     low, high = data["melt_range"]
-    result = replay(answers, targets, valid, OnlineTrust(low, high, data["halfwidth"], prior=list(prior)))
+    trust = OnlineTrust(low, high, data["halfwidth"], prior=list(prior), initial_gap=gap * data["halfwidth"])
+    result = replay(answers, targets, valid, trust)
     served, naive, truth = result.value[valid], answers[valid, 1], targets[valid]
     served_error, naive_error = np.cumsum(np.abs(served - truth)), np.cumsum(np.abs(naive - truth))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -62,8 +65,10 @@ def replay_fold(fold: dict, prior: list[float]) -> dict:
             "inside": int(result.inside[valid].sum()), "n": int(valid.sum())}
 
 
-def evaluate_rule(folds: list[dict], prior: list[float]) -> list[dict]:
-    replays = [replay_fold(fold, prior) for fold in folds]
+def evaluate_rule(folds: list[dict], prior: list[float], gap: float) -> tuple[list[dict], float]:
+    """Per region (worst skill first) and the skill pooled over every held-out sequence."""
+    replays = [replay_fold(fold, prior, gap) for fold in folds]
+    pooled = 1 - sum(r["error"] for r in replays) / sum(r["naive_error"] for r in replays)
     rows = []
     for region in sorted({r["region"] for r in replays}):
         members = [r for r in replays if r["region"] == region]
@@ -73,40 +78,44 @@ def evaluate_rule(folds: list[dict], prior: list[float]) -> list[dict]:
                      "model_skill": 1 - sum(r["model_error"] for r in members) / naive,
                      "worst_after_warm_up": min(r["worst_after_warm_up"] for r in members),
                      "coverage": sum(r["inside"] for r in members) / sum(r["n"] for r in members)})
-    return rows
+    return rows, pooled
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", nargs="+", default=["nowcast", "forecast"])
     parser.add_argument("--suffix", default="", help="e.g. _none: the folds of another backbone")
+    parser.add_argument("--split", choices=["_regions", ""], default="_regions",
+                        help="_regions: leave one region out; '': the grouped 5-fold split")
     args = parser.parse_args()
     report: dict[str, dict] = {}
     lines = [system_info(None).line(), ""]
     for task in args.tasks:
-        source = RESULTS / f"evaluation_{task}_regions{args.suffix}.json"
+        source = RESULTS / f"evaluation_{task}{args.split}{args.suffix}.json"
         folds = json.loads(source.read_text())["folds"] if source.is_file() else []
         if not folds or "replay" not in folds[0]:
             print(f"skipping {task}: {source} holds no replay inputs (run benchmarks/evaluation.py --group-by region)")
             continue
         lines += [f"### {task} (folds of {source.name})", "",
-                  "| rule (prior over model, persistence, running mean) | worst region: skill at the end | "
-                  "worst running skill after 10 | coverage per region | goals met |", "|---|---:|---:|---:|---|"]
+                  "| rule (prior over model, persistence, running mean; Δ₀ in interval half-widths h) | worst region: "
+                  "skill at the end | worst running skill after 10 | coverage per region | pooled skill | goals met |",
+                  "|---|---:|---:|---:|---:|---|"]
         report[task] = {}
-        for name, prior in RULES.items():
-            rows = evaluate_rule(folds, prior)
-            report[task][name] = {"prior": prior, "regions": rows}
+        for name, (prior, gap) in RULES.items():
+            rows, pooled = evaluate_rule(folds, prior, gap)
+            report[task][name] = {"prior": prior, "initial_gap_halfwidths": gap, "regions": rows,
+                                  "pooled_skill": pooled}
             worst = min(r["skill"] for r in rows)
             after = min(r["worst_after_warm_up"] for r in rows)
             cover = [r["coverage"] for r in rows]
             met = worst >= 0 and after >= -0.05 and all(0.85 <= c <= 0.95 for c in cover)
             lines.append(f"| {name} | {worst:+.3f} | {after:+.3f} | {min(cover):.2f}–{max(cover):.2f} | "
-                         f"{'yes' if met else 'no'} |")
+                         f"{pooled:+.3f} | {'yes' if met else 'no'} |")
         lines.append("")
     table = "\n".join(lines)
     print(table)
     RESULTS.mkdir(exist_ok=True)
-    name = f"online_rules{args.suffix}"
+    name = f"online_rules{args.split}{args.suffix}"
     write_text_atomic(RESULTS / f"{name}.md", table + "\n")
     write_json_atomic(RESULTS / f"{name}.json", report)
 

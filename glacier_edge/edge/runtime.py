@@ -41,7 +41,7 @@ from glacier_edge.signals.graph import dense_adjacency
 from glacier_edge.signals.history import naive
 from glacier_edge.signals.mask import mask_from_record, with_border
 from glacier_edge.signals.melt import align_to_frames, measured_melt, normalize_melt, task_targets
-from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, replay
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, replay, station_trust
 from glacier_edge.signals.ood import COLOUR_FEATURES, WINDOW_MAJORITY, colour_features, window_is_ood
 
 
@@ -336,4 +336,4 @@ class EdgeModel:
         answers = np.stack([served, *(naive(kind, measured, self.task, cal.train_mean)
                                       for kind in ONLINE_EXPERTS[1:])], axis=1)
         low, high = cal.melt_range
-        return replay(answers, targets.astype(np.float64), valid, OnlineTrust(low, high, cal.halfwidth))
+        return replay(answers, targets.astype(np.float64), valid, station_trust(low, high, cal.halfwidth))

@@ -56,6 +56,16 @@ RESIDUAL_WINDOW = 500
 coverage guarantee holds whatever scores the quantile is taken over."""
 
 
+STATION_PRIOR: tuple[float, ...] = (1 / 3, 1 / 3, 1 / 3)
+"""π a new station's melt trust starts from (model, persistence, running mean)."""
+
+
+def station_trust(low: float, high: float, prior_halfwidth: float) -> OnlineTrust:
+    """A new station's melt trust: the bundle's melt range and interval, the weights :data:`STATION_PRIOR`.
+    `run`, `evaluate`'s replay and `watch` all start here, so they give the same numbers."""
+    return OnlineTrust(low, high, prior_halfwidth, prior=list(STATION_PRIOR))
+
+
 def regret_bound(scored: int, spread: float, experts: int = len(ONLINE_EXPERTS)) -> float:
     """AdaHedge's worst case (de Rooij et al. 2014, Thm 8): the most the combination's cumulative
     absolute error can exceed the best expert's after ``scored`` forecasts whose experts' errors
@@ -84,6 +94,10 @@ class OnlineTrust:
     losses: list[float] = field(default_factory=lambda: [0.0] * len(ONLINE_EXPERTS))
     mixability_gap: float = 0.0
     """Δ: the cumulative gap between the Hedge loss and the mix loss; sets the learning rate."""
+    initial_gap: float = 0.0
+    """Δ₀ (melt units) added to Δ in the learning rate η = ln N / (Δ₀ + Δ): a new station moves its
+    weights away from the prior only once the experts' cumulative errors differ by about this much
+    (0: AdaHedge as published, which follows the leader from the first scored forecast)."""
     max_spread: float = 0.0
     """S: the largest spread of the experts' errors in one scored round (for the stated bound)."""
     alpha_t: float = TARGET_MISS_RATE
@@ -98,15 +112,26 @@ class OnlineTrust:
         prior = np.asarray(self.prior, dtype=np.float64)
         losses = np.asarray(self.losses, dtype=np.float64)
         behind = losses - losses[prior > 0].min()
-        if self.scored == 0 or self.mixability_gap <= 0:  # η = ∞: follow the leader(s), as the prior weighs them
+        gap = self.initial_gap + self.mixability_gap
+        if gap <= 0:  # η = ∞: follow the leader(s), as the prior weighs them
             leaders = prior * (behind <= 0)
             return leaders / leaders.sum()
-        weights = prior * np.exp(-math.log(len(ONLINE_EXPERTS)) / self.mixability_gap * behind)
+        weights = prior * np.exp(-math.log(len(ONLINE_EXPERTS)) / gap * behind)
         return weights / weights.sum()
+
+    def bounded(self, answers: np.ndarray) -> np.ndarray:
+        """The answers as combined: the model's clipped to the bundle's melt range (a wild output
+        cannot run away), the naive answers as they are — they are measured melts, and clipping them
+        to a range learnt elsewhere turned "same as last step" into something else wherever the melt
+        is larger than in training (measured: it cost up to 0.38 of running skill, see
+        ``benchmarks/online_rules.py``)."""
+        bounded = np.array(answers, dtype=np.float64)
+        bounded[0] = min(max(bounded[0], self.low), self.high)
+        return bounded
 
     def combine(self, answers: np.ndarray) -> float:
         """The combined forecast from the experts' answers (in ``ONLINE_EXPERTS`` order)."""
-        return float(self.weights() @ np.clip(answers, self.low, self.high))
+        return float(self.weights() @ self.bounded(answers))
 
     def halfwidth(self) -> float:
         """Adaptive conformal half-width at the current level α_t: inf when α_t ≤ 0 (nothing is ruled
@@ -127,13 +152,14 @@ class OnlineTrust:
         combined value and half-width that were served, and whether the value fell inside."""
         value, halfwidth = self.combine(answers), self.halfwidth()
         weights = self.weights()
-        errors = np.abs(np.clip(answers, self.low, self.high) - measured)
+        errors = np.abs(self.bounded(answers) - measured)
         hedge = float(weights @ errors)
-        if self.mixability_gap <= 0:
+        if self.initial_gap + self.mixability_gap <= 0:
             mix = float(errors[weights > 0].min())
         else:
-            eta = math.log(len(ONLINE_EXPERTS)) / self.mixability_gap
-            mix = float(errors.min() - math.log(weights @ np.exp(-eta * (errors - errors.min()))) / eta)
+            eta = math.log(len(ONLINE_EXPERTS)) / (self.initial_gap + self.mixability_gap)
+            best = float(errors[weights > 0].min())  # over the experts in play: one the prior leaves out may be lower
+            mix = best - math.log(float(weights @ np.exp(-eta * np.maximum(errors - best, 0.0)))) / eta
         self.mixability_gap += max(0.0, hedge - mix)
         self.max_spread = max(self.max_spread, float(errors.max() - errors.min()))
         self.losses = [loss + float(error) for loss, error in zip(self.losses, errors)]
@@ -145,6 +171,23 @@ class OnlineTrust:
         self.persistence_error_sum += abs(measured - answers[ONLINE_EXPERTS.index("persistence")])
         self.inside_count += int(inside)
         return value, halfwidth, inside
+
+    def regret_bounds(self) -> list[float]:
+        """Per expert: the most the combination's cumulative |error| can exceed that expert's, for the
+        forecasts scored so far (inf for an expert the prior leaves out):
+
+            R_i ≤ Δ + (Δ₀ + Δ) · ln(1/π_i) / ln N
+
+        with Δ the mixability gap measured so far. Why it holds (AdaHedge's proof, de Rooij et al.
+        2014, §2–3, with a prior and Δ₀): the mix losses sum to at most L_i + ln(1/π_i)/η_T for any
+        prior and non-increasing η (the power mean of e^{−L} under π falls as η falls), and the
+        Hedge loss is the mix loss plus Δ. Whatever the sequence, Δ ≤ S(1 + √(1 + T ln N))/2 (each
+        round's gap is ≤ η S²/8 by Hoeffding's lemma and ≤ S), S the largest spread of the errors in
+        one round — so the guarantee is data-dependent and never worse than that."""
+        log_n = math.log(len(ONLINE_EXPERTS))
+        gap = self.mixability_gap
+        return [gap + (self.initial_gap + gap) * math.log(1 / p) / log_n if p > 0 else math.inf
+                for p in self.prior]
 
     def running_skill(self) -> float:
         """1 − MAE(combination) / MAE(persistence) over the forecasts scored so far (nan before any)."""

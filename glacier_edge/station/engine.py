@@ -31,7 +31,7 @@ from glacier_edge.ingest.regions import bundle_prior_note
 from glacier_edge.motion.aligned import StableGround
 from glacier_edge.signals.mask import with_border
 from glacier_edge.signals.melt import measured_melt
-from glacier_edge.signals.online import OnlineTrust
+from glacier_edge.signals.online import OnlineTrust, station_trust
 from glacier_edge.station.active_model import ActiveModel
 from glacier_edge.station.alerts import utc_now
 from glacier_edge.station.inbox import DatedImage
@@ -320,7 +320,7 @@ class Engine:
         if stored is not None:
             return OnlineTrust.from_state(stored)
         low, high = calibration.melt_range
-        return OnlineTrust(low, high, calibration.halfwidth)
+        return station_trust(low, high, calibration.halfwidth)
 
     def _online(self, prediction: PredictionRow, trust: OnlineTrust, model, image_id: int) -> PredictionRow:
         """The station's own answer for this prediction: the served value and the naive answers

@@ -30,7 +30,7 @@ from glacier_edge.signals.history import NAIVE, naive
 from glacier_edge.signals.mask import mask_from_record, mask_record
 from glacier_edge.signals.melt import align_to_frames
 from glacier_edge.signals.metrics import melt_metrics
-from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, replay
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, replay, station_trust
 from glacier_edge.signals.ood import colour_features, ood_scores, window_is_ood
 from glacier_edge.training.dataset import SequenceExample, build_example, defined_targets
 from glacier_edge.training.encoder import encoder_for
@@ -108,7 +108,7 @@ def station_replay(predictions: dict[str, np.ndarray], targets: np.ndarray, vali
     combined causally with the fold's calibration as the prior (its interval, its melt range)."""
     answers = np.stack([predictions[name if name != "model" else "graph_model"] for name in ONLINE_EXPERTS], axis=1)
     low, high = result["melt_range"]
-    return replay(answers, targets, valid, OnlineTrust(low, high, result["halfwidth"]))
+    return replay(answers, targets, valid, station_trust(low, high, result["halfwidth"]))
 
 
 def _replay_inputs(predictions: dict[str, np.ndarray], targets: np.ndarray, valid: np.ndarray,
