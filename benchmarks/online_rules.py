@@ -59,7 +59,9 @@ def replay_fold(fold: dict, prior: list[float], gap: float) -> dict:
     served_error, naive_error = np.cumsum(np.abs(served - truth)), np.cumsum(np.abs(naive - truth))
     with np.errstate(divide="ignore", invalid="ignore"):
         running = np.where(naive_error > 0, 1 - served_error / naive_error, np.nan)
+    model_leads = np.flatnonzero(result.weights[valid, 0] > 0.5)
     return {"region": fold["region"], "error": float(served_error[-1]), "naive_error": float(naive_error[-1]),
+            "model_majority_after": int(model_leads[0]) if len(model_leads) else None,
             "model_error": float(np.abs(answers[valid, 0] - truth).sum()),
             "worst_after_warm_up": float(np.nanmin(running[WARM_UP - 1:])) if len(running) >= WARM_UP else np.nan,
             "inside": int(result.inside[valid].sum()), "n": int(valid.sum())}
@@ -69,7 +71,10 @@ def evaluate_rule(folds: list[dict], prior: list[float], gap: float) -> tuple[li
     """Per region (worst skill first) and the skill pooled over every held-out sequence."""
     replays = [replay_fold(fold, prior, gap) for fold in folds]
     pooled = 1 - sum(r["error"] for r in replays) / sum(r["naive_error"] for r in replays)
-    rows = []
+    leads = [r["model_majority_after"] for r in replays]
+    rows = [{"model_majority_share": sum(v is not None for v in leads) / len(leads),
+             "model_majority_after_median": float(np.median([v for v in leads if v is not None]))
+             if any(v is not None for v in leads) else None}]
     for region in sorted({r["region"] for r in replays}):
         members = [r for r in replays if r["region"] == region]
         naive = sum(r["naive_error"] for r in members)
@@ -78,7 +83,11 @@ def evaluate_rule(folds: list[dict], prior: list[float], gap: float) -> tuple[li
                      "model_skill": 1 - sum(r["model_error"] for r in members) / naive,
                      "worst_after_warm_up": min(r["worst_after_warm_up"] for r in members),
                      "coverage": sum(r["inside"] for r in members) / sum(r["n"] for r in members)})
-    return rows, pooled
+    return rows[1:], pooled, rows[0]
+
+
+def _after(median: float | None) -> str:
+    return "—" if median is None else f"{median:.0f}"
 
 
 def main() -> None:
@@ -98,19 +107,21 @@ def main() -> None:
             continue
         lines += [f"### {task} (folds of {source.name})", "",
                   "| rule (prior over model, persistence, running mean; Δ₀ in interval half-widths h) | worst region: "
-                  "skill at the end | worst running skill after 10 | coverage per region | pooled skill | goals met |",
-                  "|---|---:|---:|---:|---:|---|"]
+                  "skill at the end | worst running skill after 10 | coverage per region | pooled skill | "
+                  "model holds the majority: sequences, after (median) | goals met |",
+                  "|---|---:|---:|---:|---:|---:|---|"]
         report[task] = {}
         for name, (prior, gap) in RULES.items():
-            rows, pooled = evaluate_rule(folds, prior, gap)
+            rows, pooled, trust = evaluate_rule(folds, prior, gap)
             report[task][name] = {"prior": prior, "initial_gap_halfwidths": gap, "regions": rows,
-                                  "pooled_skill": pooled}
+                                  "pooled_skill": pooled, **trust}
             worst = min(r["skill"] for r in rows)
             after = min(r["worst_after_warm_up"] for r in rows)
             cover = [r["coverage"] for r in rows]
             met = worst >= 0 and after >= -0.05 and all(0.85 <= c <= 0.95 for c in cover)
             lines.append(f"| {name} | {worst:+.3f} | {after:+.3f} | {min(cover):.2f}–{max(cover):.2f} | "
-                         f"{pooled:+.3f} | {'yes' if met else 'no'} |")
+                         f"{pooled:+.3f} | {trust['model_majority_share']:.0%}, "
+                         f"{_after(trust['model_majority_after_median'])} | {'yes' if met else 'no'} |")
         lines.append("")
     table = "\n".join(lines)
     print(table)

@@ -762,14 +762,15 @@ class OnlineSummary:
 
     experts: tuple[str, ...]
     weights: tuple[float, ...]
-    """After the last scored forecast: what the next forecast is made with (equal before any)."""
+    """After the last scored forecast: what the next forecast is made with (``prior`` before any)."""
     scored: int
     running_skill: float | None
     """1 − MAE(online) / MAE(persistence) over the scored forecasts."""
     coverage: float | None
     """Share of measured values inside the online interval."""
     regret_bound: float
-    """Guaranteed: cumulative |error| of the online answer ≤ the best expert's + this (melt units)."""
+    """Guaranteed: cumulative |error| of the online answer ≤ persistence's + this (melt units), for the
+    forecasts scored so far (:meth:`glacier_edge.signals.online.OnlineTrust.regret_bounds`)."""
     coverage_gap_bound: float | None
     """Guaranteed: |miss rate − 10 %| ≤ this (null before any scored forecast)."""
     majority_after: int | None = None
@@ -777,6 +778,10 @@ class OnlineSummary:
     majority_expert: str | None = None
     forecast_next: float | None = None
     forecast_next_halfwidth: float | None = None
+    prior: tuple[float, ...] = ()
+    """The weights a new station starts from (what it trusts before any scored forecast)."""
+    regret_bound_model: float | None = None
+    """Guaranteed: cumulative |error| of the online answer ≤ the model's + this (melt units)."""
 
 
 @dataclass(frozen=True)

@@ -99,17 +99,17 @@ def test_committed_tiny_bundle_is_what_the_script_makes(tmp_path: Path) -> None:
 def test_run_applies_the_online_rule_causally_frame_by_frame(sample_gif: Path, tmp_path: Path) -> None:
     """The station's online answer in `run` equals the rule replayed by hand from the printed
     predictions and measurements: persistence = the previous measured melt, running mean = the mean
-    of those before, the bundle's train mean where nothing is measured yet."""
+    of those before, the bundle's train mean where nothing is measured yet; from the station's prior."""
     import numpy as np
 
-    from glacier_edge.signals.online import OnlineTrust
+    from glacier_edge.signals.online import STATION_PRIOR, OnlineTrust
 
     out = tmp_path / "result.json"
     code, output = run_cli("run", str(sample_gif), "--model", str(TINY), "--format", "json", "--output", str(out))
     assert code == 0, output
     result = json.loads(out.read_text())
     manifest = json.loads((TINY / "manifest.json").read_text())["calibration"]
-    trust = OnlineTrust(*manifest["melt_range"], manifest["halfwidth"])
+    trust = OnlineTrust(*manifest["melt_range"], manifest["halfwidth"], prior=list(STATION_PRIOR))
     measured_before: list[float] = []
     for row in result["frames"][1:]:
         persistence = measured_before[-1] if measured_before else manifest["train_mean"]
@@ -122,5 +122,7 @@ def test_run_applies_the_online_rule_causally_frame_by_frame(sample_gif: Path, t
         measured_before.append(row["measured_melt"])
     online = result["summary"]["online"]
     assert online["scored"] == 11 and online["weights"] == pytest.approx(trust.weights().tolist(), abs=1e-6)
+    assert online["prior"] == pytest.approx(list(STATION_PRIOR))
+    assert online["regret_bound"] == pytest.approx(trust.regret_bounds()[1], abs=1e-6)
     assert online["running_skill"] == pytest.approx(trust.running_skill())
     assert "station (online): weights model" in run_cli("run", str(sample_gif), "--model", str(TINY))[1]

@@ -40,7 +40,7 @@ from glacier_edge.motion.pipeline import MotionResult
 from glacier_edge.motion.report import alert_rows, failure_records, speed_forecast_line, speed_forecast_records
 from glacier_edge.signals.melt import align_to_frames, melt_valid_mask
 from glacier_edge.signals.metrics import melt_metrics
-from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, coverage_gap_bound, regret_bound
+from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineReplay, OnlineTrust, coverage_gap_bound
 
 
 @dataclass(frozen=True)
@@ -305,11 +305,14 @@ def online_summary(online: OnlineReplay | None, task: str) -> OnlineSummary | No
 def trust_summary(trust: OnlineTrust, **extra: object) -> OnlineSummary:
     """What a learnt online state says (weights, running skill and coverage, both guarantees), the
     same for `run` and `history`; ``extra`` fills the fields only a replay knows."""
+    bounds = trust.regret_bounds()
     return OnlineSummary(
         experts=ONLINE_EXPERTS, weights=tuple(round(float(w), 6) for w in trust.weights()), scored=trust.scored,
         running_skill=_clean(trust.running_skill()), coverage=_clean(trust.coverage()),
-        regret_bound=regret_bound(trust.scored, trust.max_spread),
-        coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored), **extra)
+        regret_bound=_clean(bounds[ONLINE_EXPERTS.index("persistence")]) or 0.0,
+        regret_bound_model=_clean(bounds[ONLINE_EXPERTS.index("model")]),
+        coverage_gap_bound=None if trust.scored == 0 else coverage_gap_bound(trust.scored),
+        prior=tuple(round(float(p), 6) for p in trust.prior), **extra)
 
 
 def _cell(value: float | None, digits: int = 4) -> str:
@@ -423,10 +426,13 @@ def online_lines(online: OnlineSummary) -> list[str]:
     skill = "n/a" if online.running_skill is None else f"{online.running_skill:+.3f}"
     coverage = "n/a" if online.coverage is None else f"{online.coverage:.0%}"
     gap = "—" if online.coverage_gap_bound is None else f"{online.coverage_gap_bound:.2f}"
-    lines = [f"station (online): weights {weights} after {online.scored} scored forecast(s), starting equal; "
-             f"running skill {skill} vs persistence; adaptive 90 % interval coverage {coverage}",
-             f"  guaranteed whatever the glacier does: cumulative |error| ≤ the best of the three + "
-             f"{online.regret_bound:.4f}; |miss rate − 10 %| ≤ {gap}"]
+    start = ", ".join(f"{name.replace('_', ' ')} {weight:g}" for name, weight in zip(online.experts, online.prior))
+    versus_model = ("" if online.regret_bound_model is None
+                    else f" and ≤ the model's + {online.regret_bound_model:.4f}")
+    lines = [f"station (online): weights {weights} after {online.scored} scored forecast(s), starting from "
+             f"{start}; running skill {skill} vs persistence; adaptive 90 % interval coverage {coverage}",
+             f"  guaranteed whatever the glacier does: cumulative |error| ≤ persistence's + "
+             f"{online.regret_bound:.4f}{versus_model}; |miss rate − 10 %| ≤ {gap}"]
     if online.majority_expert is not None:
         lines.append(f"  {online.majority_expert.replace('_', ' ')} first held the majority of the weight after "
                      f"{online.majority_after} scored forecast(s)")
