@@ -24,12 +24,13 @@ import numpy as np
 
 from glacier_edge.bench.system import system_info
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
-from glacier_edge.signals.online import ONLINE_EXPERTS, OnlineTrust, replay
+from glacier_edge.signals.online import ONLINE_EXPERTS, STATION_PRIOR, OnlineTrust, replay
 
 RESULTS = Path(__file__).resolve().parent / "results"
 WARM_UP = 10
 
 PRIORS: dict[str, list[float]] = {
+    "STATION_PRIOR (the default)": list(STATION_PRIOR),
     "uniform": [1 / 3, 1 / 3, 1 / 3],
     "persistence 0.8": [0.1, 0.8, 0.1],
     "persistence 0.98": [0.01, 0.98, 0.01],
@@ -39,7 +40,8 @@ PRIORS: dict[str, list[float]] = {
 GAPS = (0.0, 1.0, 3.0, 10.0)
 """Δ₀ as multiples of the bundle's interval half-width (0: AdaHedge as published)."""
 RULES: dict[str, tuple[list[float], float]] = {f"{name}, Δ₀ = {gap:g}·h": (prior, gap)
-                                               for name, prior in PRIORS.items() for gap in GAPS}
+                                               for name, prior in PRIORS.items() for gap in GAPS
+                                               if gap == 0 or not name.startswith("STATION")}
 """(prior over ``ONLINE_EXPERTS`` (model, persistence, running mean), Δ₀ in half-widths)."""
 
 
