@@ -63,6 +63,21 @@ def test_evaluate_leave_one_sequence_out(sequence_folder: Path, tmp_path: Path, 
     for fold in data["folds"]:  # the online station replayed on each held-out sequence, causally
         assert sum(fold["online_final_weights"].values()) == pytest.approx(1, abs=1e-3)
         assert len(fold["online_running_skill"]) == fold["n"] and 0 <= fold["online_coverage"] <= 1
+        # the saved replay inputs reproduce the station's figures (benchmarks/online_rules.py reads them)
+        import numpy as np
+
+        from glacier_edge.signals.online import ONLINE_EXPERTS, replay, station_trust
+
+        saved = fold["replay"]
+        column = {name: np.array([np.nan if v is None else v for v in values]) for name, values
+                  in saved["answers"].items()}
+        answers = np.stack([column["graph_model" if name == "model" else name] for name in ONLINE_EXPERTS], axis=1)
+        targets = np.array([np.nan if v is None else v for v in saved["targets"]])
+        valid = np.array(saved["valid"])
+        again = replay(answers, targets, valid, station_trust(*saved["melt_range"], saved["halfwidth"]))
+        assert again.inside[valid].mean() == pytest.approx(fold["online_coverage"])
+        assert dict(zip(ONLINE_EXPERTS, again.final.weights())) == pytest.approx(fold["online_final_weights"],
+                                                                                  abs=2e-4)
     assert data["pooled"]["train_mean"]["n"] == 12
     skill = data["pooled_skill"]
     best = skill["best_baseline"]
