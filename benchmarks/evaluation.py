@@ -39,6 +39,8 @@ def main() -> None:
                         help="what the recipe's inner calibration folds hold out (a lever to measure)")
     parser.add_argument("--gain-rule", choices=["pooled", "worst_group"], default=TrainConfig().gain_rule,
                         help="how the calibration folds set the gain toward the model (a lever to measure)")
+    parser.add_argument("--residual-scale", choices=["absolute", "relative"], default=TrainConfig().residual_scale,
+                        help="the correction's unit (a lever to measure)")
     parser.add_argument("--register", action="store_true",
                         help="co-register every frame to its sequence's first (whole frame as stable ground)")
     args = parser.parse_args()
@@ -52,7 +54,7 @@ def main() -> None:
     for task in args.tasks:
         config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights, backbone=args.backbone,
                              calibration_groups=args.calibration_groups, register=args.register,
-                             gain_rule=args.gain_rule)
+                             gain_rule=args.gain_rule, residual_scale=args.residual_scale)
         result = run_evaluation([CORPUS], config=config, cache_dir=default_cache_dir(), out_dir=None, echo=print,
                                 group_by=args.group_by)
         table = f"{system.line()}\n{evaluation_table(result)}"
@@ -67,6 +69,8 @@ def main() -> None:
             name += "_registered"
         if args.gain_rule != TrainConfig().gain_rule:
             name += f"_gain_{args.gain_rule}"
+        if args.residual_scale != TrainConfig().residual_scale:
+            name += f"_{args.residual_scale}_residual"
         write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
         write_json_atomic(RESULTS / f"{name}.json", result)
 

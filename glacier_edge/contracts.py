@@ -29,6 +29,8 @@ Normalization = Literal["absolute", "minmax"]
 Precision = Literal["fp32", "int8"]
 CalibrationGroups = Literal["sequence", "region"]
 GainRule = Literal["pooled", "worst_group"]
+ResidualScale = Literal["absolute", "relative"]
+RESIDUAL_SCALES: tuple[str, ...] = get_args(ResidualScale)
 GAIN_RULES: tuple[str, ...] = get_args(GainRule)
 SceneKind = Literal["nadir", "camera"]
 SCENE_KINDS: dict[str, str] = {"nadir": "nadir satellite chip", "camera": "fixed oblique camera"}
@@ -135,6 +137,10 @@ class TrainConfig:
     threshold measure transfer to a region the model has not seen instead of being set by the
     region that fills the corpus. Measured leave-one-region-out: the worst region's skill went from
     −0.27 to −0.05 (nowcast) and from −0.33 to −0.09 (forecast); "sequence" is the former default."""
+    residual_scale: ResidualScale = "absolute"
+    """The residual's unit: "absolute" (melt) or "relative" — the correction in units of the
+    sequence's own running mean of melt, and the loss weighted by it, so that a correction learnt
+    where the melt is large is not noise where it is small (a lever of issue 19)."""
     gain_rule: GainRule = "pooled"
     """How the held-out folds set the gain toward the model: "pooled" minimises the squared error of
     every held-out value together (the big region's melts dominate it); "worst_group" maximises the
@@ -303,6 +309,10 @@ class ModelRecord:
     """Input column of persistence when the model is a residual on it."""
     anchor_column: int | None = None
     """Input column of the naive answer the output is shrunk toward (None: a constant, or none)."""
+    scale_column: int | None = None
+    """``residual_scale="relative"``: input column (the running mean) the correction is measured in."""
+    scale_floor: float = 0.0
+    """The smallest scale used (melt units), so a quiet start does not blow the correction up."""
 
 
 @dataclass(frozen=True)

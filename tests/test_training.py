@@ -128,3 +128,27 @@ def test_worst_group_gain_keeps_every_group_at_or_above_the_anchor() -> None:
         shrunk = anchor + worst * (model - anchor)
         assert np.abs(truth - shrunk).mean() <= np.abs(truth - anchor).mean() + 1e-12
     assert worst_group_gain([truth_small], [model_small + 10], [anchor_small]) == 0.0  # hurts at any gain
+
+
+def test_a_relative_residual_is_measured_in_the_running_mean() -> None:
+    """`--residual-scale relative`: the served value is persistence + (network output) × the node's
+    running mean of melt (at least the floor), exactly; the unit column is the running mean's."""
+    from glacier_edge.training.loop import RELATIVE_FLOOR
+
+    example = sample_example()
+    config = TrainConfig(epochs=20, residual_scale="relative")
+    features = node_features([example], config, ())
+    model = train_model([example], config, features).model
+    embedding_dim = example.views.shape[-1]
+    assert model.scale_column == embedding_dim + features.history.index("running_mean")
+    targets, valid = example.targets_and_valid
+    assert model.scale_floor == pytest.approx(RELATIVE_FLOOR * float(np.mean(np.abs(targets[valid]))), rel=1e-6)
+    inputs = example.inputs(0, features)
+    model.set_output_range(-1e6, 1e6)  # compare the unclipped outputs
+    relative = predict(model, inputs)
+    column, floor = model.scale_column, model.scale_floor
+    model.measure_residual_in(None, 0.0)  # the same weights, the correction in melt units
+    absolute = predict(model, inputs)
+    base = inputs[:, model.base_column]
+    unit = np.maximum(inputs[:, column], floor)
+    np.testing.assert_allclose(relative - base, (absolute - base) * unit, rtol=1e-4, atol=1e-7)

@@ -19,6 +19,7 @@ from glacier_edge.contracts import (
     FINAL_ACTIVATIONS,
     GAIN_RULES,
     NORMALIZATIONS,
+    RESIDUAL_SCALES,
     TASKS,
     WEIGHT_NAMES,
     TrainConfig,
@@ -169,6 +170,11 @@ TRAINING_OPTIONS = (
     click.option("--residual/--no-residual", default=DEFAULTS.residual, show_default=True,
                  help="Predict a correction to persistence (the last measured melt), shrunk toward it by "
                       "held-out folds: the model is never trusted further than held-out data allows."),
+    click.option("--residual-scale", type=click.Choice(RESIDUAL_SCALES), default=DEFAULTS.residual_scale,
+                 show_default=True,
+                 help="The correction's unit: 'absolute' (melt) or 'relative' (the sequence's own running mean of "
+                      "melt, the loss weighted alike), so a correction learnt where melt is large is not noise "
+                      "where it is small."),
     click.option("--calibration-folds", type=click.IntRange(min=2), default=DEFAULTS.calibration_folds,
                  show_default=True,
                  help="Held-out folds inside training, grouped by sequence (3+ sequences): they set the residual "

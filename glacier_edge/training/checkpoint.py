@@ -56,6 +56,7 @@ def load_checkpoint(run_dir: Path) -> tuple[ScaledRegressor, RunRecord]:
                                              final_activation=record.model.final_activation,
                                              base_column=record.model.base_column,
                                              anchor_column=record.model.anchor_column)
+    model.measure_residual_in(record.model.scale_column, record.model.scale_floor)
     try:
         state = torch.load(Path(run_dir) / MODEL_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

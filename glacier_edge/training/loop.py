@@ -43,6 +43,11 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+RUNNING_MEAN_FEATURE = "running_mean"
+RELATIVE_FLOOR = 0.1
+"""A relative residual's unit is at least this share of the training targets' mean |melt|."""
+
+
 def base_column(features: NodeFeatures, embedding_dim: int, config: TrainConfig) -> int | None:
     """Input column of persistence when the model is a residual on it, else None."""
     if not config.residual or PERSISTENCE_FEATURE not in features.history or config.final_activation != "identity":
@@ -85,6 +90,11 @@ def train_model(
     modelled = targets
     if base is not None:
         modelled = targets - np.concatenate([x[0][e.targets_and_valid[1], base] for x, e in zip(inputs, examples)])
+        if config.residual_scale == "relative":
+            column = embedding_dim + len(features.metadata) + features.history.index(RUNNING_MEAN_FEATURE)
+            model.measure_residual_in(column, RELATIVE_FLOOR * float(np.mean(np.abs(targets))))
+            units = np.concatenate([x[0][e.targets_and_valid[1], column] for x, e in zip(inputs, examples)])
+            modelled = modelled / np.maximum(units, model.scale_floor)
     model.fit_scaling(all_inputs, torch.from_numpy(modelled.astype(np.float32)), embedding_dim=embedding_dim)
     model.set_output_range(*output_range(targets))
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -99,7 +109,11 @@ def train_model(
             batch = Batch.from_data_list([_graph(examples[i], inputs[i][int(rng.integers(len(inputs[i])))])
                                           for i in chosen])
             optimiser.zero_grad()
-            loss = torch.mean((model(batch.x, batch.edge_index) - batch.y)[batch.valid] ** 2)
+            error = model(batch.x, batch.edge_index) - batch.y
+            unit = model.residual_unit(batch.x)
+            if unit is not None:  # a relative residual: every sequence's error in its own unit
+                error = error / unit
+            loss = torch.mean(error[batch.valid] ** 2)
             loss.backward()
             optimiser.step()
             losses.append(loss.item())

@@ -48,6 +48,19 @@ class ScaledRegressor(nn.Module):
         self.register_buffer("anchor_value", torch.zeros(()))
         self.register_buffer("output_low", torch.tensor(-1e6))
         self.register_buffer("output_high", torch.tensor(1e6))
+        self.scale_column: int | None = None
+        self.scale_floor = 0.0
+
+    def measure_residual_in(self, column: int | None, floor: float) -> None:
+        """The correction is predicted in units of input ``column`` (at least ``floor``): a relative
+        residual. Recorded in the run (``ModelRecord.scale_column``/``scale_floor``), not the weights."""
+        self.scale_column, self.scale_floor = column, float(floor)
+
+    def residual_unit(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Per node the unit of the correction (None: melt itself)."""
+        if self.scale_column is None:
+            return None
+        return torch.clamp(x[..., self.scale_column], min=self.scale_floor)
 
     def fit_scaling(self, inputs: torch.Tensor, targets: torch.Tensor, embedding_dim: int) -> None:
         """Set input scaling from training inputs (N, in_dim) and output scaling from what the
@@ -90,6 +103,9 @@ class ScaledRegressor(nn.Module):
 
     def unscale_output(self, h: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         value = h.squeeze(-1) * self.target_scale + self.target_mean
+        unit = self.residual_unit(x)
+        if unit is not None:
+            value = value * unit
         if self.base_column is not None:
             value = x[..., self.base_column] + value
         anchor = x[..., self.anchor_column] if self.anchor_column is not None else self.anchor_value
