@@ -164,11 +164,11 @@ class Engine:
 
     def _registration(self) -> StationRegistration:
         """The co-registered melt's state; stable ground from --stable-mask / --glacier-mask when
-        given (the masks motion uses), else the whole frame."""
+        given (the masks motion uses), else the whole frame. Registered at the default motion size
+        whatever motion's --long-side says: the melt must be measured as training measured it."""
         if self._registered is None:
             config = self.options.motion
-            ground = (StableGround(config.glacier_mask, config.stable_mask, config.long_side) if config is not None
-                      else StableGround())
+            ground = StableGround(config.glacier_mask, config.stable_mask) if config is not None else StableGround()
             self._registered = StationRegistration(ground)
         return self._registered
 
