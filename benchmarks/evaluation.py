@@ -43,7 +43,14 @@ def main() -> None:
                         help="the correction's unit (a lever to measure)")
     parser.add_argument("--register", action="store_true",
                         help="co-register every frame to its sequence's first (whole frame as stable ground)")
+    parser.add_argument("--band-only", action="store_true",
+                        help="with --register, the ablation: the border band left out of melt, no frame moved")
     args = parser.parse_args()
+    if args.band_only:  # an ablation, not an option of the tool: every frame registers as the identity
+        from glacier_edge.motion import aligned
+        from glacier_edge.motion.register import IDENTITY
+
+        aligned.FrameAligner.register = lambda self, frame, size: IDENTITY  # type: ignore[method-assign]
     if args.threads:
         import torch
 
@@ -66,7 +73,7 @@ def main() -> None:
         if args.backbone != TrainConfig().backbone:
             name += f"_{args.backbone}"
         if args.register:
-            name += "_registered"
+            name += "_band_only" if args.band_only else "_registered"
         if args.gain_rule != TrainConfig().gain_rule:
             name += f"_gain_{args.gain_rule}"
         if args.residual_scale != TrainConfig().residual_scale:
