@@ -311,7 +311,7 @@ class Engine:
         return Taken("processed", image, "", melt, prediction, scored, stored, note, motion)
 
     def _trust(self, model, model_sha: str) -> OnlineTrust | None:
-        """This model's online state at this station: stored, or fresh (equal weights, the bundle's
+        """This model's online state at this station: stored, or fresh (the station prior, the bundle's
         interval) for a model it has not run before; None when the bundle has no melt range."""
         calibration = model.calibration
         if calibration is None or calibration.melt_range is None:
