@@ -82,6 +82,7 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
       glacier-edge train corpus/ --backbone resnet18 --out runs/r18
       glacier-edge train corpus/ --backbone resnet18 --weights seco \\
         --weights-file resnet18_sentinel2_rgb_seco.pth --out runs/seco
+      glacier-edge train cam/frames --register --stable-mask cam/stable.png --out runs/cam
     """
     require_torch_wing("train")
     from glacier_edge.training.pipeline import run_training
