@@ -256,3 +256,16 @@ def test_a_per_region_bundle_trained_with_register_measures_regions_on_aligned_f
                          for row in ran["frames"][1:]])
     assert measured.shape == truth[1:].shape
     assert np.nanmax(np.abs(measured - truth[1:])) <= 3e-3
+
+
+def test_a_mask_of_the_wrong_size_is_one_line_and_nothing_is_written(shaken, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
+    frames, _, _ = shaken
+    small = tmp_path / "small.png"
+    Image.fromarray(np.full((100, 150), 255, np.uint8)).save(small)
+    result = CliRunner().invoke(main, ["train", str(frames), "--register", "--stable-mask", str(small), "--out",
+                                       str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert result.output.strip() == (f"glacier-edge: error: --stable-mask {small}: mask is 150×100 px, "
+                                     "the frames 720×480")
+    assert not (tmp_path / "run").exists()

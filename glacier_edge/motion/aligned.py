@@ -44,7 +44,7 @@ windows; the default 64-px templates with a ±24 px search leave a 223-px chip o
 
 def registration_geometry(shape: tuple[int, int]) -> tuple[int, int, int]:
     """(template, radius, spacing) in px for frames of ``shape`` (rows, columns) at the motion size:
-    motion's defaults (64, 24, 48), or (32, 8, 24) for a frame under :data:`SMALL_FRAME` px."""
+    motion's defaults (64, 24, 48), or (32, 6, 24) for a frame under :data:`SMALL_FRAME` px."""
     if min(shape) < SMALL_FRAME:
         return 32, 6, 24
     return 64, 24, 48
