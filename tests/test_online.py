@@ -157,3 +157,22 @@ def test_the_naive_answers_are_not_clipped_to_the_bundles_melt_range() -> None:
     trust = OnlineTrust(low=0.0, high=0.03, prior_halfwidth=0.01, prior=[0.0, 1.0, 0.0])
     assert trust.combine(np.array([0.5, 0.06, 0.05])) == pytest.approx(0.06)
     assert trust.bounded(np.array([0.5, 0.06, -0.01])).tolist() == pytest.approx([0.03, 0.06, -0.01])
+
+
+def test_a_state_saved_before_the_prior_existed_keeps_equal_weights() -> None:
+    """A station's stored state from before the prior (no ``prior``/``initial_gap`` keys) reads back
+    as the rule it was learning with: equal prior, no initial gap."""
+    import json
+
+    from glacier_edge.signals.online import STATION_PRIOR, station_trust
+
+    trust = OnlineTrust(low=0.0, high=0.1, prior_halfwidth=0.01)
+    trust.update(np.array([0.02, 0.03, 0.04]), 0.025)
+    old = json.loads(trust.to_state())
+    del old["prior"], old["initial_gap"]
+    restored = OnlineTrust.from_state(json.dumps(old))
+    assert restored.prior == pytest.approx([1 / 3] * 3) and restored.initial_gap == 0.0
+    assert restored.weights() == pytest.approx(trust.weights())
+    fresh_station = station_trust(0.0, 0.1, 0.01)
+    assert fresh_station.weights() == pytest.approx(list(STATION_PRIOR))
+    assert OnlineTrust.from_state(fresh_station.to_state()).prior == pytest.approx(list(STATION_PRIOR))
