@@ -119,7 +119,7 @@ class OnlineTrust:
     inside_count: int = 0
 
     def weights(self) -> np.ndarray:
-        """Current expert weights (sum 1): equal before any scored forecast; then AdaHedge's."""
+        """Current expert weights (sum 1): the prior before any scored forecast; then AdaHedge's."""
         prior = np.asarray(self.prior, dtype=np.float64)
         losses = np.asarray(self.losses, dtype=np.float64)
         behind = losses - losses[prior > 0].min()
