@@ -784,7 +784,8 @@ class OnlineSummary:
     coverage_gap_bound: float | None
     """Guaranteed: |miss rate − 10 %| ≤ this (null before any scored forecast)."""
     majority_after: int | None = None
-    """Scored forecasts after which one expert first held more than half of the weight."""
+    """Scored forecasts after which an expert other than the prior's choice (persistence) first held
+    more than half of the weight: when the station began to trust something else."""
     majority_expert: str | None = None
     forecast_next: float | None = None
     forecast_next_halfwidth: float | None = None

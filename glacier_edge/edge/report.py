@@ -292,7 +292,9 @@ def online_summary(online: OnlineReplay | None, task: str) -> OnlineSummary | No
     when one expert first held the majority, and (forecast) the online answer for the next step."""
     if online is None:
         return None
-    majority = [(k, int(np.argmax(w))) for k, w in enumerate(online.weights) if w.max() > 0.5]
+    favourite = int(np.argmax(online.final.prior))  # what a new station trusts: the majority held "from 0"
+    majority = [(k, int(np.argmax(w))) for k, w in enumerate(online.weights)
+                if w.max() > 0.5 and int(np.argmax(w)) != favourite]
     scored_before = np.concatenate([[0], np.cumsum(online.scored)[:-1]])
     forecast = task == "forecast"
     return trust_summary(
@@ -433,6 +435,9 @@ def online_lines(online: OnlineSummary) -> list[str]:
              f"{start}; running skill {skill} vs persistence; adaptive 90 % interval coverage {coverage}",
              f"  guaranteed whatever the glacier does: cumulative |error| ≤ persistence's + "
              f"{online.regret_bound:.4f}{versus_model}; |miss rate − 10 %| ≤ {gap}"]
+    if online.majority_expert is None and online.prior and online.scored:
+        favourite = online.experts[int(np.argmax(online.prior))].replace("_", " ")
+        lines.append(f"  no expert has taken the majority of the weight from {favourite}, the prior's choice, yet")
     if online.majority_expert is not None:
         lines.append(f"  {online.majority_expert.replace('_', ' ')} first held the majority of the weight after "
                      f"{online.majority_after} scored forecast(s)")
