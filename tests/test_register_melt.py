@@ -143,6 +143,7 @@ def test_frames_of_two_sizes_are_one_line(tmp_path: Path) -> None:
 
 
 def test_a_mask_without_register_is_refused_in_one_line(shaken, tmp_path: Path) -> None:
+    pytest.importorskip("torch", reason="the 'train' extra (torch) is not installed")
     frames, _, stable = shaken
     result = CliRunner().invoke(main, ["train", str(frames), "--stable-mask", str(stable), "--out",
                                        str(tmp_path / "run")])
