@@ -29,7 +29,7 @@ SHAKE_PX = 20.0
 SHAKE_DEG = 0.5
 
 
-def shaken_camera(folder: Path, *, seed: int = 5) -> tuple[Path, np.ndarray, Path]:
+def shaken_camera(folder: Path, *, seed: int = 5, shake_px: float = SHAKE_PX) -> tuple[Path, np.ndarray, Path]:
     """The generated camera held still, and the same frames each moved by a known similarity (up to
     ±20 px per axis and ±0.5°; frame 0 as taken), written as dated PNGs. Returns the shaken folder,
     the still frames (T, H, W, 3) and a stable-ground mask (white on rock)."""
@@ -39,7 +39,7 @@ def shaken_camera(folder: Path, *, seed: int = 5) -> tuple[Path, np.ndarray, Pat
     frames = folder / "frames"
     frames.mkdir(parents=True)
     for index, frame in enumerate(still.frames):
-        dx, dy = rng.uniform(-SHAKE_PX, SHAKE_PX, 2) if index else (0.0, 0.0)
+        dx, dy = rng.uniform(-shake_px, shake_px, 2) if index else (0.0, 0.0)
         angle = rng.uniform(-SHAKE_DEG, SHAKE_DEG) if index else 0.0
         moved = warp(frame, Registration(dx, dy, angle, 1.0, 0, 0, 0.0, True), 1.0)
         day = date(2021, 8, 1) + timedelta(days=index)
@@ -270,3 +270,49 @@ def test_a_mask_of_the_wrong_size_is_one_line_and_nothing_is_written(shaken, tmp
     assert result.output.strip() == (f"glacier-edge: error: --stable-mask {small}: mask is 150×100 px, "
                                      "the frames 720×480")
     assert not (tmp_path / "run").exists()
+
+
+def overcast(path: Path) -> None:
+    """A cloud over the whole view: grey with a little noise (not uniform, but no window has texture)."""
+    shape = np.asarray(Image.open(path)).shape
+    noise = np.random.default_rng(0).normal(235, 1.5, shape)
+    Image.fromarray(np.clip(np.rint(noise), 0, 255).astype(np.uint8)).save(path)
+
+
+def test_a_clouded_first_frame_does_not_become_the_reference(tmp_path: Path) -> None:
+    """The reference is the first frame whose stable ground has texture: a clouded first frame is
+    kept as taken (and named), the next one is the reference, and the rest register to it (shake
+    ±10 px, so any two frames are within the ±24 px search)."""
+    frames, still, stable = shaken_camera(tmp_path, shake_px=10.0)
+    files = sorted(frames.iterdir())
+    overcast(files[0])
+    registered = read_registered_sequence(frames, StableGround(stable_mask=stable))
+    assert [r.ok for r in registered.registrations] == [False] + [True] * (FRAMES - 1)
+    (label, reason), = registered.unregistered
+    assert label == files[0].name and reason == ("not the reference: its stable ground holds 0 textured windows "
+                                                 "of 64 px (need 8); the next frame with texture will be")
+
+
+def test_a_station_whose_first_image_is_clouded_takes_the_next_as_reference(registered_bundle: Path,
+                                                                            tmp_path: Path) -> None:
+    frames, _, stable = shaken_camera(tmp_path / "cam", shake_px=10.0)
+    files = sorted(frames.iterdir())
+    overcast(files[0])
+    runner = CliRunner()
+    out = tmp_path / "run.json"
+    result = runner.invoke(main, ["run", str(frames), "--model", str(registered_bundle), "--stable-mask", str(stable),
+                                  "--format", "json", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    ran = json.loads(out.read_text())
+    assert [f["index"] for f in ran["summary"]["registered_melt"]["unregistered"]] == [0]
+    db = tmp_path / "station.db"
+    result = runner.invoke(main, ["watch", str(frames), "--once", "--model", str(registered_bundle), "--db", str(db),
+                                  "--settle", "0", "--window", str(FRAMES), "--stable-mask", str(stable)])
+    assert result.exit_code == 0, result.output
+    with sqlite3.connect(db) as connection:
+        reference = connection.execute("SELECT image_id FROM melt_reference").fetchall()
+        first = connection.execute("SELECT registered, reason FROM melt_registration WHERE image_id = 1").fetchone()
+        melts = [row[0] for row in connection.execute("SELECT measured_melt FROM images ORDER BY id")]
+    assert reference == [(2,)] and first[0] == 0 and first[1].startswith("not the reference")
+    measured = [row["measured_melt"] for row in ran["frames"]]
+    assert melts[1:] == pytest.approx(measured[1:], abs=1e-6)

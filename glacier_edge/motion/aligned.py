@@ -34,8 +34,9 @@ import numpy as np
 from glacier_edge.errors import BadInputError
 from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS, FRAME_SIZE, FrameSequence, read_sequence
 from glacier_edge.ingest.resample import bilinear
+from glacier_edge.motion.field import grid_centres, textured
 from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, grey, mask_at
-from glacier_edge.motion.register import IDENTITY, Registration, register
+from glacier_edge.motion.register import IDENTITY, MIN_WINDOWS, Registration, register
 
 SMALL_FRAME = 256
 """px: frames whose short side is below this (Landsat chips of 223 px) are registered with smaller
@@ -134,16 +135,31 @@ class FrameAligner:
 
     def __call__(self, index: int, original: np.ndarray) -> np.ndarray:
         """The frame on the reference grid (the reference itself as it is); its registration is
-        appended to :attr:`registrations`."""
+        appended to :attr:`registrations`. The reference is the first frame whose stable ground has
+        texture enough to register against; frames before it are kept as taken."""
         size = (int(original.shape[1]), int(original.shape[0]))
         frame = grey(original, self.scale_for(size))
         if self.reference is None:
-            self.reference, self.original_size = frame, size
-            self.registrations.append(IDENTITY)
+            refusal = self.reference_refusal(frame, size)
+            self.registrations.append(IDENTITY if refusal is None else replace(IDENTITY, ok=False, reason=refusal))
+            if refusal is None:
+                self.reference, self.original_size = frame, size
             return original
         registration = self.register(frame, size)
         self.registrations.append(registration)
         return warp(original, registration, self.scale_for(size)) if registration.ok else original
+
+    def reference_refusal(self, frame: np.ndarray, size: tuple[int, int]) -> str | None:
+        """Why this grey frame cannot be the reference (None: it can): its stable ground holds fewer
+        textured windows than a registration needs (a clouded or snow-covered first image)."""
+        self.original_size = size
+        template, radius, spacing = registration_geometry(frame.shape)
+        centres = grid_centres(frame.shape, self.stable(frame.shape), template, radius, spacing)
+        count = int(textured(frame, centres, template).sum())
+        if count >= MIN_WINDOWS:
+            return None
+        return (f"not the reference: its stable ground holds {count} textured windows of {template} px (need "
+                f"{MIN_WINDOWS}); the next frame with texture will be")
 
     def register(self, frame: np.ndarray, size: tuple[int, int]) -> Registration:
         """The registration of a grey frame (at the motion size) of a frame decoded at ``size``."""

@@ -16,7 +16,7 @@ import numpy as np
 from glacier_edge.ingest.frames import StationFrame, resize_frame
 from glacier_edge.motion.aligned import FrameAligner, StableGround, border_band, warp
 from glacier_edge.motion.imagery import grey
-from glacier_edge.motion.register import IDENTITY, Registration
+from glacier_edge.motion.register import Registration
 from glacier_edge.station.store import Store
 
 
@@ -49,10 +49,11 @@ class StationRegistration:
             stored = store.melt_reference()
             if stored is not None:
                 self._aligner = FrameAligner(self.ground, reference=stored[2], original_size=stored[1])
-        if self._aligner is None:
+        if self._aligner is None:  # no reference yet: this image becomes it, if it has stable texture
             aligner = FrameAligner(self.ground)
             aligner(0, original)
-            return AlignedImage(decoded.pixels, border, IDENTITY, aligner.reference, size, aligner.scale_for(size))
+            return AlignedImage(decoded.pixels, border, aligner.registrations[0], aligner.reference, size,
+                                aligner.scale_for(size))
         scale = self._aligner.scale_for(size)
         registration = self._aligner.register(grey(original, scale), size)
         pixels = decoded.pixels
