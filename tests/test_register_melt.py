@@ -154,6 +154,14 @@ def test_a_mask_without_register_is_refused_in_one_line(shaken, tmp_path: Path) 
     assert not (tmp_path / "run").exists()
 
 
+def run_json(frames: Path, bundle: Path, stable: Path, out: Path) -> dict:
+    """`glacier-edge run FRAMES --stable-mask STABLE --format json` with the bundle: the result."""
+    result = CliRunner().invoke(main, ["run", str(frames), "--model", str(bundle), "--stable-mask", str(stable),
+                                       "--format", "json", "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    return json.loads(out.read_text())
+
+
 @pytest.fixture(scope="module")
 def registered_bundle(shaken, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A bundle trained with --register on the shaken camera (no image encoder: fast)."""
@@ -177,11 +185,7 @@ def test_run_aligns_as_the_bundle_was_trained_and_a_station_gives_the_same(regis
                                                                            tmp_path: Path) -> None:
     frames, still, stable = shaken
     runner = CliRunner()
-    out = tmp_path / "run.json"
-    result = runner.invoke(main, ["run", str(frames), "--model", str(registered_bundle), "--stable-mask", str(stable),
-                                  "--format", "json", "--output", str(out)])
-    assert result.exit_code == 0, result.output
-    ran = json.loads(out.read_text())
+    ran = run_json(frames, registered_bundle, stable, tmp_path / "run.json")
     summary = ran["summary"]["registered_melt"]
     assert summary["registered"] == FRAMES and summary["unregistered"] == []
     assert summary["stable_ground"] == f"stable ground from --stable-mask {stable}"
@@ -299,11 +303,7 @@ def test_a_station_whose_first_image_is_clouded_takes_the_next_as_reference(regi
     files = sorted(frames.iterdir())
     overcast(files[0])
     runner = CliRunner()
-    out = tmp_path / "run.json"
-    result = runner.invoke(main, ["run", str(frames), "--model", str(registered_bundle), "--stable-mask", str(stable),
-                                  "--format", "json", "--output", str(out)])
-    assert result.exit_code == 0, result.output
-    ran = json.loads(out.read_text())
+    ran = run_json(frames, registered_bundle, stable, tmp_path / "run.json")
     assert [f["index"] for f in ran["summary"]["registered_melt"]["unregistered"]] == [0]
     db = tmp_path / "station.db"
     result = runner.invoke(main, ["watch", str(frames), "--once", "--model", str(registered_bundle), "--db", str(db),
