@@ -298,6 +298,10 @@ class NodeFeatures:
     def width(self) -> int:
         return len(self.metadata) + len(self.history)
 
+    def history_column(self, name: str, embedding_dim: int) -> int:
+        """Input column of history feature ``name`` after an embedding of ``embedding_dim`` columns."""
+        return embedding_dim + len(self.metadata) + self.history.index(name)
+
 
 @dataclass(frozen=True)
 class ModelRecord:

@@ -13,7 +13,7 @@ from torch_geometric.data import Batch, Data
 
 from glacier_edge.contracts import NodeFeatures, TrainConfig
 from glacier_edge.signals.graph import TASK_GRAPHS, temporal_edge_index
-from glacier_edge.signals.history import PERSISTENCE_FEATURE
+from glacier_edge.signals.history import HISTORY_COLUMNS, PERSISTENCE_FEATURE
 from glacier_edge.signals.melt import align_to_frames
 from glacier_edge.signals.metrics import melt_metrics
 from glacier_edge.training.dataset import SequenceExample, defined_targets
@@ -43,7 +43,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-RUNNING_MEAN_FEATURE = "running_mean"
 RELATIVE_FLOOR = 0.1
 """A relative residual's unit is at least this share of the training targets' mean |melt|."""
 
@@ -52,7 +51,7 @@ def base_column(features: NodeFeatures, embedding_dim: int, config: TrainConfig)
     """Input column of persistence when the model is a residual on it, else None."""
     if not config.residual or PERSISTENCE_FEATURE not in features.history or config.final_activation != "identity":
         return None
-    return embedding_dim + len(features.metadata) + features.history.index(PERSISTENCE_FEATURE)
+    return features.history_column(PERSISTENCE_FEATURE, embedding_dim)
 
 
 def _graph(example: SequenceExample, inputs: np.ndarray) -> Data:
@@ -91,7 +90,7 @@ def train_model(
     if base is not None:
         modelled = targets - np.concatenate([x[0][e.targets_and_valid[1], base] for x, e in zip(inputs, examples)])
         if config.residual_scale == "relative":
-            column = embedding_dim + len(features.metadata) + features.history.index(RUNNING_MEAN_FEATURE)
+            column = features.history_column(HISTORY_COLUMNS["running_mean"], embedding_dim)
             model.measure_residual_in(column, RELATIVE_FLOOR * float(np.mean(np.abs(targets))))
             units = np.concatenate([x[0][e.targets_and_valid[1], column] for x, e in zip(inputs, examples)])
             modelled = modelled / np.maximum(units, model.scale_floor)

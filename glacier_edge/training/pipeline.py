@@ -29,7 +29,7 @@ from glacier_edge.ingest.frames import FRAME_SIZE, FrameSequence, expand_sequenc
 from glacier_edge.ingest.layout import majority_kind
 from glacier_edge.ingest.regions import sequence_regions
 from glacier_edge.ingest.samples import default_training_paths
-from glacier_edge.motion.aligned import StableGround, read_registered_sequence
+from glacier_edge.motion.aligned import RegisteredSequence, StableGround, read_registered_sequence
 from glacier_edge.provenance import package_versions, utc_now
 from glacier_edge.signals.features import available_metadata
 from glacier_edge.signals.frame_regions import grid_layout
@@ -70,13 +70,21 @@ def read_sequences(paths: Sequence[Path], config: TrainConfig, echo: Echo | None
     for path in paths:
         registered = read_registered_sequence(path, ground, max_pixels=config.max_pixels)
         if echo is not None:
-            left = registered.unregistered
-            echo(f"registered {registered.sequence.num_frames - len(left)} of {registered.sequence.num_frames} "
-                 f"frames of {registered.sequence.source} ({ground.describe()})"
-                 + (f"; kept as taken: {left[0][0]} ({left[0][1]})" + (f" and {len(left) - 1} more" if len(left) > 1
-                                                                      else "") if left else ""))
+            echo(_registered_line(registered, ground))
         sequences.append(registered.sequence)
     return sequences
+
+
+def _registered_line(registered: RegisteredSequence, ground: StableGround) -> str:
+    """`registered 11 of 12 frames of SEQ (stable ground …); kept as taken: NAME (why) and 1 more`."""
+    sequence, left = registered.sequence, registered.unregistered
+    line = (f"registered {sequence.num_frames - len(left)} of {sequence.num_frames} frames of {sequence.source} "
+            f"({ground.describe()})")
+    if left:
+        line += f"; kept as taken: {left[0][0]} ({left[0][1]})"
+    if len(left) > 1:
+        line += f" and {len(left) - 1} more"
+    return line
 
 
 def stable_ground(config: TrainConfig) -> StableGround:

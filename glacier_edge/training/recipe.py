@@ -151,8 +151,7 @@ def fit(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence
     if calibration is not None:
         column = None
         if calibration.fallback != "train_mean":
-            column = examples[0].views.shape[-1] + len(features.metadata) + features.history.index(
-                HISTORY_COLUMNS[calibration.fallback])
+            column = features.history_column(HISTORY_COLUMNS[calibration.fallback], examples[0].views.shape[-1])
         with torch.no_grad():
             result.model.shrink_toward(column, calibration.train_mean, calibration.gain)
     summary = summarise(examples)
@@ -189,12 +188,14 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     naive_values = {kind: np.concatenate(values) for kind, values in naive_predictions.items()}
     usable = NAIVE if config.history else ("train_mean",)
     best = min(usable, key=lambda kind: float(np.mean(np.abs(y - naive_values[kind]))))
-    gain, predicted = shrinkage(y, p, naive_values[best])
+    anchor = naive_values[best]
     if config.gain_rule == "worst_group":
         member = np.concatenate(group_of)
         parts = [member == number for number in range(1, len(groups) + 1)]
-        gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [naive_values[best][m] for m in parts])
-        predicted = naive_values[best] + gain * (p - naive_values[best])
+        gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [anchor[m] for m in parts])
+        predicted = anchor + gain * (p - anchor)
+    else:
+        gain, predicted = shrinkage(y, p, anchor)
     ood = calibrate_ood(terms)
     all_targets = defined_targets(examples)
     return Calibration(

@@ -137,7 +137,7 @@ def train_regional(examples: list[RegionalExample], config: TrainConfig, feature
     seed_everything(config.seed)
     data = [_tensors(e, features) for e in examples]
     embedding_dim = examples[0].embeddings.shape[-1]
-    base = (embedding_dim + features.history.index(PERSISTENCE_FEATURE)
+    base = (features.history_column(PERSISTENCE_FEATURE, embedding_dim)
             if config.residual and PERSISTENCE_FEATURE in features.history else None)
     model = RegionalSAGE(data[0][0].shape[-1], base, config.uses_spatial_edges)
     all_inputs = torch.cat([x.reshape(-1, x.shape[-1]) for x, *_ in data])
@@ -245,7 +245,7 @@ def fit_regional(examples: list[RegionalExample], config: TrainConfig, echo: Ech
     if calibration is not None:
         column = None
         if calibration.fallback != "train_mean":
-            column = examples[0].embeddings.shape[-1] + features.history.index(HISTORY_COLUMNS[calibration.fallback])
+            column = features.history_column(HISTORY_COLUMNS[calibration.fallback], examples[0].embeddings.shape[-1])
         with torch.no_grad():
             model.shrink_toward(column, calibration.train_mean, calibration.gain)
     low, high = output_range(defined_region_targets(examples))
