@@ -134,20 +134,26 @@ class FrameAligner:
         return min(1.0, self.ground.long_side / max(size))
 
     def __call__(self, index: int, original: np.ndarray) -> np.ndarray:
-        """The frame on the reference grid (the reference itself as it is); its registration is
-        appended to :attr:`registrations`. The reference is the first frame whose stable ground has
+        """:meth:`align` as :func:`read_sequence`'s hook: the frame on the reference grid, its
+        registration appended to :attr:`registrations`."""
+        moved, registration = self.align(original)
+        self.registrations.append(registration)
+        return moved
+
+    def align(self, original: np.ndarray) -> tuple[np.ndarray, Registration]:
+        """uint8 RGB ``original`` on the reference grid (as taken when it is the reference or does not
+        register), and its registration. The reference is the first frame whose stable ground has
         texture enough to register against; frames before it are kept as taken."""
         size = (int(original.shape[1]), int(original.shape[0]))
         frame = grey(original, self.scale_for(size))
         if self.reference is None:
             refusal = self.reference_refusal(frame, size)
-            self.registrations.append(IDENTITY if refusal is None else replace(IDENTITY, ok=False, reason=refusal))
-            if refusal is None:
-                self.reference, self.original_size = frame, size
-            return original
+            if refusal is not None:
+                return original, replace(IDENTITY, ok=False, reason=refusal)
+            self.reference, self.original_size = frame, size
+            return original, IDENTITY
         registration = self.register(frame, size)
-        self.registrations.append(registration)
-        return warp(original, registration, self.scale_for(size)) if registration.ok else original
+        return (warp(original, registration, self.scale_for(size)) if registration.ok else original), registration
 
     def reference_refusal(self, frame: np.ndarray, size: tuple[int, int]) -> str | None:
         """Why this grey frame cannot be the reference (None: it can): its stable ground holds fewer

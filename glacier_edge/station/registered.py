@@ -1,8 +1,8 @@
 """The co-registered melt at a station (bundles trained with `--register`): each image is aligned to
 the station's reference image on stable ground before its melt, embedding and regions are measured,
-exactly as `run` aligns a sequence to its first frame (:mod:`glacier_edge.motion.aligned`).
+exactly as `run` aligns a sequence (:mod:`glacier_edge.motion.aligned`, the same :class:`FrameAligner`).
 
-The reference is the first image the station takes with such a bundle; it is kept in the database
+The reference is the first image with such a bundle whose stable ground has texture; it is kept in the database
 (float32 grey at the motion size) so a restarted station aligns to the same grid. An image that
 cannot be registered is used as taken and its reason stored, never moved by a guess.
 """
@@ -14,8 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from glacier_edge.ingest.frames import StationFrame, resize_frame
-from glacier_edge.motion.aligned import FrameAligner, StableGround, border_band, warp
-from glacier_edge.motion.imagery import grey
+from glacier_edge.motion.aligned import FrameAligner, StableGround, border_band
 from glacier_edge.motion.register import Registration
 from glacier_edge.station.store import Store
 
@@ -45,28 +44,25 @@ class StationRegistration:
         assert original is not None
         size = (int(original.shape[1]), int(original.shape[0]))
         border = border_band(size, self.ground.long_side)
-        if self._aligner is None:
+        aligner = self._aligner
+        if aligner is None:
             stored = store.melt_reference()
-            if stored is not None:
-                self._aligner = FrameAligner(self.ground, reference=stored[2], original_size=stored[1])
-        if self._aligner is None:  # no reference yet: this image becomes it, if it has stable texture
-            aligner = FrameAligner(self.ground)
-            aligner(0, original)
-            return AlignedImage(decoded.pixels, border, aligner.registrations[0], aligner.reference, size,
-                                aligner.scale_for(size))
-        scale = self._aligner.scale_for(size)
-        registration = self._aligner.register(grey(original, scale), size)
-        pixels = decoded.pixels
-        if registration.ok:
-            pixels = resize_frame(warp(original, registration, scale))
-        return AlignedImage(pixels, border, registration, None, size, scale)
+            if stored is None:  # this image becomes the reference, if it has stable texture: kept once stored
+                aligner = FrameAligner(self.ground)
+            else:
+                aligner = self._aligner = FrameAligner(self.ground, reference=stored[2], original_size=stored[1])
+        first = aligner.reference is None
+        moved, registration = aligner.align(original)
+        pixels = decoded.pixels if moved is original else resize_frame(moved)
+        return AlignedImage(pixels, border, registration, aligner.reference if first else None, size,
+                            aligner.scale_for(size))
 
     def record(self, store: Store, image_id: int, aligned: AlignedImage) -> None:
-        """Keep the reference (first image) and the image's registration; forget a reference set
-        in memory if the transaction that stores it is rolled back (the next image sets it again)."""
+        """Keep the reference (the first image with stable texture) and the image's registration. The
+        reference is read back from the database by the next image, so one whose transaction was rolled
+        back is never used."""
         if aligned.reference is not None:
             store.set_melt_reference(image_id, aligned.original_size, aligned.reference)
-            self._aligner = None
         found = aligned.registration
         if found.ok:
             store.insert_melt_registration(image_id, True, found.dx / aligned.scale, found.dy / aligned.scale,
