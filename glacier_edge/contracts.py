@@ -899,11 +899,12 @@ class RunResult(Record):
     """``glacier-edge run --format json``: the single source of the table, JSON and CSV outputs."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/run-result"
-    VERSION: ClassVar[int] = 7
+    VERSION: ClassVar[int] = 8
     """v3: per-frame online answers and intervals, and the summary's ``online`` block; v4: scene kinds;
     v5: surface motion (per frame ``motion``, the summary's ``motion`` block); v6: melt per region of
     the frame (per frame ``regions``, the summary's ``regions`` block, ``latency_ms.regions``); v7: the
-    co-registered melt (the summary's ``registered_melt``)."""
+    co-registered melt (the summary's ``registered_melt``); v8: each speed forecast names the model in
+    its model slot and counts the speed model's refusals."""
     WHAT: ClassVar[str] = "run result"
 
     sequence: SequenceInfo
@@ -989,6 +990,11 @@ class SpeedForecastRecord:
     """1 − MAE / MAE(persistence) over the scored forecasts of this sequence."""
     coverage: float | None
     scored: int
+    model: str = "trend"
+    """What filled the online trust's model slot: "trend" (the naive trend) or "speed model" (the
+    learnt one of --speed-model, trained on the glaciers it names in the run's log)."""
+    refused: int = 0
+    """Forecasts for which the speed model's inputs were out of its range (persistence served)."""
 
 
 @dataclass(frozen=True)
@@ -1005,7 +1011,7 @@ class MotionRecord(Record):
     """``motion.json`` of `glacier-edge motion`: registration, per-pair speeds, forecast, alerts."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/motion"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     WHAT: ClassVar[str] = "motion result"
 
     source: str
@@ -1029,5 +1035,56 @@ class MotionRecord(Record):
     alerts: tuple[MotionAlertRow, ...]
     seconds: float
     speed_forecasts: tuple[SpeedForecastRecord, ...] = ()
+    schema: str = SCHEMA
+    schema_version: int = VERSION
+
+
+@dataclass(frozen=True)
+class SpeedGroupScore:
+    """How a speed model fared on one glacier it was not fitted on (leave-one-glacier-out)."""
+
+    group: str
+    forecasts: int
+    skill: float
+    """1 − MAE / MAE(persistence), the answers served (the model; persistence where it refused)."""
+    coverage: float
+    """Share of measured speeds inside the model's 90 % split-conformal interval."""
+    refused: float
+    """Share of forecasts whose inputs were out of the training range (served as persistence)."""
+    gain: float
+    trend_skill: float
+    """The naive trend's skill on the same forecasts, for comparison."""
+    mean_skill: float
+    """The running mean's skill on the same forecasts."""
+
+
+@dataclass(frozen=True)
+class SpeedModelRecord(Record):
+    """``speed_model.json`` of `glacier-edge speed-model`: the learnt next-speed forecast.
+
+    The answer is persistence corrected in log space: ln(ŝ + f) = ln(s_last + f) + gain · w·x, with
+    x the unit-free features of :mod:`glacier_edge.motion.speed_model` and f the series' floor (the
+    speed of 0.2 px over the pair), so one model serves m/day and px/day, satellites and cameras."""
+
+    SCHEMA: ClassVar[str] = "glacier-edge/speed-model"
+    VERSION: ClassVar[int] = 1
+    WHAT: ClassVar[str] = "speed model"
+
+    features: tuple[str, ...]
+    weights: tuple[float, ...]
+    gain: float
+    """Chosen held out: the largest worst-glacier skill over leave-one-glacier-out (0: persistence)."""
+    halfwidth: float
+    """Split-conformal 90 % half-width of the log residual (held-out answers at ``gain``)."""
+    center: tuple[float, ...]
+    scale: tuple[float, ...]
+    refuse_above: float
+    """Inputs whose largest |feature − center| / scale exceeds this are out of range: persistence."""
+    trained_on: tuple[str, ...]
+    """The glaciers (motion folders) whose series it was fitted on."""
+    series: int
+    examples: int
+    held_out: tuple[SpeedGroupScore, ...] = ()
+    """Each glacier scored by a model fitted on the others (needs three or more)."""
     schema: str = SCHEMA
     schema_version: int = VERSION

@@ -34,7 +34,7 @@ def test_run_json_follows_schema(exported_bundle: Path, sample_gif: Path, tmp_pa
                            "--output", str(out), "--threads", "1")
     assert code == 0, output
     result = json.loads(out.read_text())
-    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 7
+    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 8
     assert result["provider"] == "cpu" and result["threads"] == 1
     assert len(result["frames"]) == 12 and result["frames"][0]["predicted_melt"] is None
     assert result["frames"][1]["measured_melt"] == pytest.approx(0.10379, abs=1e-4)  # the generated sample's step 1

@@ -32,7 +32,7 @@ def test_run_json_on_the_tiny_bundle(sample_gif: Path, tmp_path: Path) -> None:
     code, output = run_cli("run", str(sample_gif), "--model", str(TINY), "--format", "json", "--output", str(out))
     assert code == 0, output
     result = json.loads(out.read_text())
-    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 7
+    assert result["schema"] == "glacier-edge/run-result" and result["schema_version"] == 8
     assert len(result["frames"]) == 12 and result["frames"][0]["measured_melt"] is None
     assert result["frames"][1]["date"] == "1990-07-26"
     assert result["model"]["parity_verified"] is None and result["model"]["pretrained"] is False

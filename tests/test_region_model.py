@@ -166,7 +166,7 @@ def test_an_unexpected_change_names_its_region_and_box(regions_bundle: tuple[Pat
                                        "--output", str(out), "--plot", str(tmp_path / "melt.png")])
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text())
-    assert data["schema_version"] == 7
+    assert data["schema_version"] == 8
     summary = data["summary"]["regions"]
     painted = [a for a in summary["alerts"] if a["frame"] == PAINTED_FRAME]
     assert [(a["name"], tuple(a["box"])) for a in painted] == [("r2c1", PAINTED_BOX)]

@@ -95,8 +95,8 @@ def test_motion_options_without_a_mask_are_refused(camera: Path, tmp_path: Path)
     code, output = cli("watch", camera / "frames", "--once", "--model", TINY, "--db", tmp_path / "s.db",
                        "--speed-alert", 2)
     assert code == 2 and output.strip().splitlines()[-1] == (
-        "glacier-edge: error: --pixel-size, --speed-alert and --acceleration-alert are motion options: give "
-        "--glacier-mask or --stable-mask too")
+        "glacier-edge: error: --pixel-size, --speed-alert, --acceleration-alert and --speed-model are motion "
+        "options: give --glacier-mask or --stable-mask too")
     code, output = cli("watch", camera / "frames", "--once", "--model", TINY, "--db", tmp_path / "s.db",
                        "--stable-mask", tmp_path / "missing.png")
     assert code == 2 and output.strip().splitlines()[-1] == (
@@ -121,3 +121,34 @@ def test_a_station_forecasts_the_serac_failure_and_names_it(tmp_path: Path) -> N
     history = json.loads(cli("history", "--db", tmp_path / "s.db", "--format", "json")[1])
     serac = [row["region_speeds"]["serac"] for row in history["rows"] if row["region_speeds"].get("serac")]
     assert len(serac) >= 5 and max(serac) > 5  # px/day: it accelerates from ~2 to ~7.6
+
+
+def test_a_station_serves_the_speed_model_as_motion_does(camera: Path, tmp_path: Path) -> None:
+    """With --speed-model the station's forecasts (model slot = the speed model, state in SQLite)
+    equal `motion`'s replay over the same folder. The model is fabricated here, not fitted: it
+    answers the running mean while its inputs lie within ±0.3 and persistence beyond."""
+    from glacier_edge.contracts import SpeedModelRecord
+    from glacier_edge.motion.speed_model import FEATURES
+
+    model = SpeedModelRecord(FEATURES, (0.0, 0.0, 1.0, 0.0), 1.0, 0.2, (0.0,) * 4, (0.1,) * 4, 3.0,
+                             ("fabricated for tests",), 1, 1)
+    (tmp_path / "speed.json").write_text(model.dumps())
+    code, output = cli("motion", camera / "frames", "--glacier-mask", camera / "glacier.png", "--stable-mask",
+                       camera / "stable.png", "--speed-model", tmp_path / "speed.json", "--out", tmp_path / "m")
+    assert code == 0, output
+    expected = json.loads((tmp_path / "m" / "motion.json").read_text())
+    assert expected["speed_forecasts"][0]["model"] == "speed model"
+    without = motion_of(camera, tmp_path / "plain")
+    forecasts = [p["forecast_speed"] for p in expected["pairs"] if p["forecast_speed"] is not None]
+    plain = [p["forecast_speed"] for p in without["pairs"] if p["forecast_speed"] is not None]
+    assert len(forecasts) >= 5 and forecasts != pytest.approx(plain, abs=1e-9)  # the model changed them
+    inbox = tmp_path / "inbox"
+    shutil.copytree(camera / "frames", inbox)
+    code, output = watch(inbox, tmp_path / "s.db", camera, "--speed-model", tmp_path / "speed.json")
+    assert code == 0, output
+    rows = json.loads(cli("history", "--db", tmp_path / "s.db", "--format", "json")[1])["rows"]
+    for pair in expected["pairs"]:
+        if pair["forecast_speed"] is not None:
+            assert rows[pair["second"]]["speed_forecast"] == pytest.approx(pair["forecast_speed"], abs=1e-9)
+            assert rows[pair["second"]]["speed_forecast_halfwidth"] == pytest.approx(pair["forecast_halfwidth"],
+                                                                                     abs=1e-9)

@@ -34,6 +34,7 @@ def main() -> None:
       glacier-edge watch inbox/              # station: each new image once, state in SQLite
       glacier-edge embed archive/ --store s/ # archive → embedding store (local workers or Ray)
       glacier-edge motion scenes/ --out m/   # surface motion: co-registration, speeds, failure forecast
+      glacier-edge speed-model m1/ m2/ m3/ --out speed.json  # learn the next speed across glaciers
 
     A sequence is an animated GIF, a folder of images (natural name order), or several image
     files. Melt is the mean absolute RGB change between consecutive frames (/255): a pixel
@@ -43,6 +44,7 @@ def main() -> None:
 
 for command in (model.frames, model.train, model.run_command, model.evaluate, model.export_command, model.verify,
                 model.demo, model.sample, model.bench, station.watch_command, station.history_command,
-                station.sign_command, archive.embed_command, motion.motion_command):
+                station.sign_command, archive.embed_command, motion.motion_command,
+                motion.speed_model_command):
     main.add_command(command)
 

@@ -25,6 +25,7 @@ from glacier_edge.cli.shared import (
     progress,
     regions_option,
     require_torch_wing,
+    speed_model_option,
     training_options,
 )
 from glacier_edge.contracts import (
@@ -34,6 +35,7 @@ from glacier_edge.contracts import (
     PRECISIONS,
     PROVIDER_CHOICES,
     PROVIDERS,
+    SpeedModelRecord,
 )
 from glacier_edge.paths import default_bundle_dir, default_run_dir
 
@@ -157,13 +159,14 @@ def train(sequences: tuple[Path, ...], out_dir: Path | None, val_sequences: tupl
 @click.option("--superpixels", type=click.IntRange(min=2), default=None, metavar="N",
               help="Melt per region over about N superpixels (SLIC on the first frame, kept for every frame; "
                    "needs scikit-image: the 'regions' extra) instead of the bundle's 4×4 grid.")
+@speed_model_option
 @max_pixels_option
 def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: str, allow_fallback: bool,
                 threads: int | None, precision: str, output_format: str, output: Path | None, plot: Path | None,
                 alert_threshold: float | None, fail_on_alert: bool, fail_on_ood: bool, trusted_key: Path | None,
                 region: str | None, glacier_mask: Path | None, stable_mask: Path | None, pixel_size: float | None,
                 baseline_days: float | None, regions_mask: Path | None, superpixels: int | None,
-                max_pixels: int) -> None:
+                speed_model: SpeedModelRecord | None, max_pixels: int) -> None:
     """Predict melt for SEQUENCE on ONNX Runtime alone (no torch): the station command.
 
     SEQUENCE is an animated GIF, a folder of images, or several image files in order. Prints
@@ -198,13 +201,13 @@ def run_command(sequence: tuple[Path, ...], model_dir: Path | None, provider: st
         from glacier_edge.edge.runner import MotionRequest
         from glacier_edge.motion.pipeline import MotionOptions
 
-        motion = MotionRequest(glacier_mask, stable_mask, MotionOptions(baseline_days=baseline_days,
-                                                                        pixel_size=pixel_size), regions_mask)
-    elif pixel_size is not None or baseline_days is not None:
+        motion = MotionRequest(glacier_mask, stable_mask, MotionOptions(
+            baseline_days=baseline_days, pixel_size=pixel_size, speed_model=speed_model), regions_mask)
+    elif pixel_size is not None or baseline_days is not None or speed_model is not None:
         from glacier_edge.errors import BadInputError
 
-        raise BadInputError("--pixel-size and --baseline-days are motion options: give --glacier-mask or "
-                            "--stable-mask too")
+        raise BadInputError("--pixel-size, --baseline-days and --speed-model are motion options: give "
+                            "--glacier-mask or --stable-mask too")
     if regions_mask is not None and superpixels is not None:
         from glacier_edge.errors import BadInputError
 

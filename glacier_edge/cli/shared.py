@@ -102,6 +102,24 @@ max_pixels_option = click.option(
     help="Refuse any frame larger than this many pixels before decoding it (decompression-bomb guard).",
 )
 
+
+
+def _read_speed_model(ctx: click.Context, param: click.Parameter, value: Path | None) -> Any:
+    """The --speed-model file, read and checked once while the options are parsed."""
+    if value is None:
+        return None
+    from glacier_edge.contracts import SpeedModelRecord
+
+    return SpeedModelRecord.read(value)
+
+
+speed_model_option = click.option(
+    "--speed-model", type=click.Path(path_type=Path, dir_okay=False, exists=True), default=None,
+    callback=_read_speed_model,
+    help="A learnt next-speed forecast (`glacier-edge speed-model`) for the online trust's model slot "
+         "(default: the naive trend). Out of its range it serves persistence.",
+)
+
 model_option = click.option(
     "--model", "model_dir", type=click.Path(path_type=Path), default=None, envvar=MODEL_ENVVAR,
     help=f"Model bundle.  [default: ${MODEL_ENVVAR}, else {default_bundle_dir()}]",

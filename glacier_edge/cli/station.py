@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from glacier_edge.cli.shared import echo_err, max_pixels_option, model_option
-from glacier_edge.contracts import OUTPUT_FORMATS, PRECISIONS, PROVIDER_CHOICES
+from glacier_edge.cli.shared import echo_err, max_pixels_option, model_option, speed_model_option
+from glacier_edge.contracts import OUTPUT_FORMATS, PRECISIONS, PROVIDER_CHOICES, SpeedModelRecord
 from glacier_edge.paths import default_bundle_dir, glacier_edge_home
 
 if TYPE_CHECKING:
@@ -79,6 +79,7 @@ trusted_key_option = click.option(
 @click.option("--speed-alert", type=float, default=None, help="Motion: alert when the median speed exceeds this.")
 @click.option("--acceleration-alert", type=float, default=None,
               help="Motion: alert when the median speed grows faster than this per day.")
+@speed_model_option
 @max_pixels_option
 def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, once: bool, window: int | None,
                   alert_threshold: float | None, alerts_file: Path | None, on_alert: str | None,
@@ -86,7 +87,8 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
                   threads: int | None, settle: float, poll: float, lock_timeout: float, region: str | None,
                   glacier_mask: Path | None, stable_mask: Path | None, regions_mask: Path | None,
                   page_file: Path | None, metrics_file: Path | None, pixel_size: float | None,
-                  speed_alert: float | None, acceleration_alert: float | None, max_pixels: int) -> None:
+                  speed_alert: float | None, acceleration_alert: float | None,
+                  speed_model: SpeedModelRecord | None, max_pixels: int) -> None:
     """Station mode: take each new image in INBOX once, keep every result in SQLite.
 
     Per image (in date order: file name, NAME.dates.txt sidecar, else arrival time, stated):
@@ -122,11 +124,12 @@ def watch_command(inbox: Path, model_dir: Path | None, db_path: Path | None, onc
         from glacier_edge.station.motion import StationMotionOptions, check_motion_options
 
         motion = StationMotionOptions(glacier_mask, stable_mask, MotionOptions(
-            pixel_size=pixel_size, speed_alert=speed_alert, acceleration_alert=acceleration_alert), regions_mask)
+            pixel_size=pixel_size, speed_alert=speed_alert, acceleration_alert=acceleration_alert,
+            speed_model=speed_model), regions_mask)
         check_motion_options(motion)
-    elif pixel_size is not None or speed_alert is not None or acceleration_alert is not None:
-        raise BadInputError("--pixel-size, --speed-alert and --acceleration-alert are motion options: give "
-                            "--glacier-mask or --stable-mask too")
+    elif pixel_size is not None or speed_alert is not None or acceleration_alert is not None or speed_model:
+        raise BadInputError("--pixel-size, --speed-alert, --acceleration-alert and --speed-model are motion options: "
+                            "give --glacier-mask or --stable-mask too")
     if regions_mask is not None and not regions_mask.is_file():
         raise BadInputError(f"--regions-mask {regions_mask}: no such file")
     db_path = db_path or default_db()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from glacier_edge.contracts import SpeedModelRecord
 from glacier_edge.errors import BadInputError
 from glacier_edge.ingest.frames import DEFAULT_MAX_PIXELS
 from glacier_edge.motion.failure import FailureForecast, inverse_velocity_forecast
@@ -54,6 +55,9 @@ class MotionOptions:
     speed_alert: float | None = None
     acceleration_alert: float | None = None
     """Alert when the median speed grows faster than this (speed unit per day)."""
+    speed_model: SpeedModelRecord | None = None
+    """The learnt next-speed forecast (`glacier-edge speed-model`) in the online trust's model slot
+    (None: the naive trend)."""
 
     def __post_init__(self) -> None:
         if self.pixel_size is not None and not self.pixel_size > 0:
@@ -247,7 +251,8 @@ def measure_motion(sequence: MotionSequence, glacier: np.ndarray | None, stable:
         series[name] = np.array([np.nan if p.region_speeds[name] is None else p.region_speeds[name] for p in pairs])
     failures = {name: inverse_velocity_forecast(centres, values) for name, values in series.items()} if pairs else {}
     precision = np.array([MIN_EXCESS_PX * factor / p.days for p in pairs])
-    forecasts = ({name: forecast_speeds(centres, values, precision) for name, values in series.items()}
+    forecasts = ({name: forecast_speeds(centres, values, precision, options.speed_model)
+                  for name, values in series.items()}
                  if pairs else {})
     alerts = motion_alerts(pairs, centres, series, failures, options, sequence, forecasts)
     return MotionResult(sequence, options, registrations, pairs, ends, failures, forecasts, alerts)

@@ -83,8 +83,10 @@ def alert_rows(result: MotionResult) -> tuple[MotionAlertRow, ...]:
 
 
 def speed_forecast_records(result: MotionResult) -> tuple[SpeedForecastRecord, ...]:
+    model = "trend" if result.options.speed_model is None else "speed model"
     return tuple(SpeedForecastRecord(region, f.next_value, _none(f.next_halfwidth), f.skill, f.coverage,
-                                     int(f.trust.scored)) for region, f in result.speed_forecasts.items())
+                                     int(f.trust.scored), model, 0 if f.refused is None else int(f.refused.sum()))
+                 for region, f in result.speed_forecasts.items())
 
 
 def _csv(header: list[str], rows: list[list[object]]) -> str:
@@ -172,4 +174,8 @@ def speed_forecast_line(forecast: SpeedForecastRecord, unit: str) -> str:
               f"over {forecast.scored} forecast(s): skill {forecast.skill:+.2f} vs persistence, "
               f"90 % interval coverage {forecast.coverage:.0%}" if forecast.skill is not None else
               f"over {forecast.scored} forecast(s): coverage {forecast.coverage:.0%}")
-    return f"next speed, {forecast.region}: {forecast.next_speed:.3g}{band} {unit} ({record})"
+    learnt = ""
+    if forecast.model == "speed model":
+        learnt = "; speed model" + (f", {forecast.refused} input(s) out of its range → persistence"
+                                    if forecast.refused else "")
+    return f"next speed, {forecast.region}: {forecast.next_speed:.3g}{band} {unit} ({record}{learnt})"

@@ -23,6 +23,7 @@ from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE, grey, mask_at, region
 from glacier_edge.motion.pipeline import WHOLE, MotionOptions, failure_text, pair_speeds, speed_alerts
 from glacier_edge.motion.register import register
 from glacier_edge.motion.speed import MIN_EXCESS_PX, new_trust, speed_answers
+from glacier_edge.motion.speed_model import MIN_HISTORY
 from glacier_edge.signals.online import OnlineTrust
 from glacier_edge.station.records import Alert, MotionRow
 from glacier_edge.station.store import Store
@@ -144,14 +145,16 @@ class StationMotion:
         """The forecast the region's learnt state made for this speed, then taught by it: one step of
         the online trust (state in SQLite), the same as `motion`'s replay over the whole series
         (:func:`glacier_edge.motion.speed.forecast_speeds`) without replaying years of speeds."""
-        previous = store.speed_series(2, region=region)  # before this image's speed is stored
+        previous = store.speed_series(MIN_HISTORY, region=region)  # before this image's speed is stored
         state = store.speed_trust(region)
+        model = self.config.options.speed_model
         if not previous or state is None:
-            store.save_speed_trust(region, new_trust(value).to_state())
+            store.save_speed_trust(region, new_trust(value, model).to_state())
             return StepForecast(None, None, False)
         trust = OnlineTrust.from_state(state)
         total, count = store.speed_total(region)
-        forecast, halfwidth, _ = trust.update(speed_answers(previous, total / count, centre), value)
+        experts = speed_answers(previous, total / count, centre, model, floor)
+        forecast, halfwidth, _ = trust.update(experts.answers, value)
         store.save_speed_trust(region, trust.to_state())
         return StepForecast(_finite(forecast), _finite(halfwidth), bool(value > forecast + halfwidth + floor))
 

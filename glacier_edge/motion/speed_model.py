@@ -1,0 +1,260 @@
+"""The next speed, learnt across glaciers: the second thing glacier-edge forecasts, with the
+machinery of the melt forecast (numpy only, so the station runs it).
+
+Why this form: a station's speed series is short (tens of pairs a season) and its unit differs
+from the next station's (m/day from a satellite, px/day from a camera), so the model is a
+correction of the best naive answer, **persistence**, in log space, from four unit-free inputs
+(:data:`FEATURES`): ln(ŝ + f) = ln(s_last + f) + gain · w·x, f the series' floor (the speed of
+0.2 px of displacement over the pair, so a glacier standing still does not take logs of noise).
+
+- **anchor**: zero inputs, zero gain or a refusal give persistence exactly;
+- **held-out skill**: the gain is chosen on glaciers the weights were not fitted on
+  (leave-one-glacier-out), as the largest *worst* glacier's skill — it is 0 unless the correction
+  helps every held-out glacier, so the model is never tuned to the glacier that fills the corpus;
+- **interval**: split-conformal 90 % half-width of the held-out log residuals;
+- **out of range**: inputs beyond the training's 99th percentile of the largest robust z-score
+  are refused and served as persistence (the speed forecast's out-of-distribution fallback);
+- **scored** like `evaluate` scores melt: skill = 1 − MAE / MAE(persistence) per held-out glacier,
+  beside the naive trend and running mean (``benchmarks/speed_model.py``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from glacier_edge.contracts import SpeedGroupScore, SpeedModelRecord
+from glacier_edge.errors import BadInputError
+
+FEATURES: tuple[str, ...] = ("last_change", "previous_change", "to_mean", "to_recent_median")
+"""Per forecast, in log speed (unit-free): the last change and the one before, each extrapolated
+over the gap to the forecast pair; the running mean and the median of the last three, relative to
+the last speed."""
+MIN_HISTORY = 3
+"""Speeds measured before a forecast the model needs; with fewer it answers persistence."""
+RIDGE = 1.0
+"""L2 penalty of the weights (features are O(0.1)): keeps a short corpus from fitting its noise."""
+GAIN_STEPS = 21
+"""The gain is chosen on 0, 0.05, …, 1."""
+COVERAGE = 0.9
+REFUSE_QUANTILE = 0.99
+"""Share of the training inputs inside the range the model answers."""
+MIN_EXAMPLES = 10
+
+
+@dataclass(frozen=True)
+class SpeedSeries:
+    """One place's speed series: a glacier's median, a region's, or a block of its field."""
+
+    group: str
+    """The glacier (one motion folder): held-out evaluation leaves one group out at a time."""
+    name: str
+    times: np.ndarray
+    """float (N,): the pairs' centres, days."""
+    speeds: np.ndarray
+    """float (N,): NaN where the pair gave no speed."""
+    floor: float
+    """Speed of 0.2 px over the series' typical pair, in its unit (see module docstring)."""
+
+
+@dataclass(frozen=True)
+class SpeedAnswer:
+    value: float
+    low: float
+    high: float
+    """The model's 90 % interval (persistence's, from the same half-width, when it refused)."""
+    refused: str
+    """"" when the model answered; "history" (fewer than :data:`MIN_HISTORY` speeds) or "out of range"."""
+
+
+def _log(value: np.ndarray | float, floor: float | np.ndarray) -> np.ndarray:
+    return np.log(np.maximum(value, 0.0) + np.maximum(floor, 1e-9))  # a zero floor must not log a zero
+
+
+def naive_trend(previous: Sequence[tuple[float, float]], target_time: float) -> float:
+    """The last speed extrapolated along its last change (per day) to ``target_time``, never < 0."""
+    last_time, last_speed = previous[-1]
+    if len(previous) < 2 or not last_time > previous[-2][0]:
+        return float(last_speed)
+    slope = (last_speed - previous[-2][1]) / (last_time - previous[-2][0])
+    return max(0.0, float(last_speed + slope * (target_time - last_time)))
+
+
+def speed_features(recent: Sequence[tuple[float, float]], mean: float, target_time: float,
+                   floor: float) -> np.ndarray | None:
+    """:data:`FEATURES` from the last three measured (centre day, speed), oldest first, and the
+    mean of every speed measured before; None with fewer than :data:`MIN_HISTORY`."""
+    if len(recent) < MIN_HISTORY:
+        return None
+    times = np.array([t for t, _ in recent[-MIN_HISTORY:]], np.float64)
+    speeds = np.array([s for _, s in recent[-MIN_HISTORY:]], np.float64)
+    logs = _log(speeds, floor)
+    ahead = target_time - times[-1]
+
+    def change(first: int, second: int) -> float:
+        gap = times[second] - times[first]
+        return float((logs[second] - logs[first]) * ahead / gap) if gap > 0 else 0.0
+
+    return np.array([change(1, 2), change(0, 1), float(_log(mean, floor) - logs[-1]),
+                     float(_log(np.median(speeds), floor) - logs[-1])])
+
+
+def model_answer(model: SpeedModelRecord, recent: Sequence[tuple[float, float]], mean: float,
+                 target_time: float, floor: float) -> SpeedAnswer:
+    """The model's next speed and interval; persistence where it has too little history or its
+    inputs are out of the range it was fitted on."""
+    last = float(recent[-1][1])
+    features = speed_features(recent, mean, target_time, floor)
+    refused = "history" if features is None else ""
+    log_value = float(_log(last, floor))
+    if features is not None:
+        z = np.abs(features - np.array(model.center)) / np.array(model.scale)
+        if float(z.max()) > model.refuse_above:
+            refused = "out of range"
+        else:
+            log_value += model.gain * float(features @ np.array(model.weights))
+    offset = max(floor, 1e-9)
+    value = max(0.0, math.exp(log_value) - offset)
+    return SpeedAnswer(value, max(0.0, math.exp(log_value - model.halfwidth) - offset),
+                       math.exp(log_value + model.halfwidth) - offset, refused)
+
+
+@dataclass(frozen=True)
+class SpeedExamples:
+    """Every forecast a corpus of series allows (aligned arrays), each with its naive answers."""
+
+    features: np.ndarray
+    """float (N, 4)."""
+    last: np.ndarray
+    truth: np.ndarray
+    floor: np.ndarray
+    trend: np.ndarray
+    mean: np.ndarray
+    group: np.ndarray
+    """str (N,)."""
+
+    def __len__(self) -> int:
+        return len(self.truth)
+
+    def take(self, keep: np.ndarray) -> SpeedExamples:
+        return SpeedExamples(*(getattr(self, name)[keep] for name in
+                               ("features", "last", "truth", "floor", "trend", "mean", "group")))
+
+    @property
+    def target(self) -> np.ndarray:
+        """The log step from the last speed to the measured one: what the weights fit."""
+        return _log(self.truth, self.floor) - _log(self.last, self.floor)
+
+
+def speed_examples(series: Sequence[SpeedSeries]) -> SpeedExamples:
+    """The forecasts of every series, made causally: each from the speeds measured before it."""
+    rows: list[tuple] = []
+    for one in series:
+        known: list[int] = []
+        for k, speed in enumerate(one.speeds):
+            if not np.isfinite(speed):
+                continue
+            if len(known) >= MIN_HISTORY:
+                recent = [(float(one.times[i]), float(one.speeds[i])) for i in known[-MIN_HISTORY:]]
+                mean = float(np.mean(one.speeds[known]))
+                features = speed_features(recent, mean, float(one.times[k]), one.floor)
+                rows.append((features, recent[-1][1], float(speed), one.floor,
+                             naive_trend(recent, float(one.times[k])), mean, one.group))
+            known.append(k)
+    if not rows:
+        return SpeedExamples(np.zeros((0, len(FEATURES))), *(np.zeros(0) for _ in range(5)), np.zeros(0, str))
+    columns = list(zip(*rows))
+    return SpeedExamples(np.array(columns[0]), *(np.array(c, np.float64) for c in columns[1:6]),
+                         np.array(columns[6]))
+
+
+def _weights(examples: SpeedExamples, ridge: float = RIDGE) -> np.ndarray:
+    x = examples.features
+    return np.linalg.solve(x.T @ x + ridge * np.eye(x.shape[1]), x.T @ examples.target)
+
+
+def _served(examples: SpeedExamples, correction: np.ndarray) -> np.ndarray:
+    return np.maximum(np.exp(_log(examples.last, examples.floor) + correction) - examples.floor, 0.0)
+
+
+def skill(answers: np.ndarray, examples: SpeedExamples) -> float:
+    """1 − MAE(answers) / MAE(persistence) (NaN when persistence made no error)."""
+    naive = float(np.abs(examples.last - examples.truth).sum())
+    return 1.0 - float(np.abs(answers - examples.truth).sum()) / naive if naive > 0 else float("nan")
+
+
+def conformal_halfwidth(residuals: np.ndarray, coverage: float = COVERAGE) -> float:
+    """The split-conformal quantile: the ⌈(n+1)·coverage⌉-th smallest |residual| (inf when n is too small)."""
+    ranked = np.sort(np.abs(residuals))
+    rank = math.ceil((len(ranked) + 1) * coverage)
+    return float(ranked[rank - 1]) if rank <= len(ranked) else float("inf")
+
+
+def _groups(examples: SpeedExamples) -> list[str]:
+    return sorted(set(examples.group.tolist()))
+
+
+def fit_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> SpeedModelRecord:
+    """Weights on every series; gain, interval and range from leave-one-glacier-out answers."""
+    examples = speed_examples(series)
+    groups = _groups(examples)
+    if len(groups) < 2:
+        raise BadInputError(f"a speed model is calibrated on glaciers it was not fitted on: give the motion of at "
+                            f"least two glaciers with {MIN_HISTORY + 1} or more speeds each (got {len(groups)})")
+    if len(examples) < MIN_EXAMPLES:
+        raise BadInputError(f"only {len(examples)} speed forecasts in the motion given; at least {MIN_EXAMPLES} "
+                            "are needed to fit a speed model")
+    held_out = np.zeros(len(examples))
+    for group in groups:
+        inside = examples.group == group
+        held_out[inside] = examples.features[inside] @ _weights(examples.take(~inside), ridge)
+    best_gain, best_worst = 0.0, 0.0
+    for gain in np.linspace(0.0, 1.0, GAIN_STEPS)[1:]:
+        worst = min(skill(_served(examples.take(examples.group == g), gain * held_out[examples.group == g]),
+                          examples.take(examples.group == g)) for g in groups)
+        if worst > best_worst + 1e-9:
+            best_gain, best_worst = float(gain), worst
+    residual = examples.target - best_gain * held_out
+    features = examples.features
+    center = np.median(features, axis=0)
+    spread = 1.4826 * np.median(np.abs(features - center), axis=0)
+    spread = np.where(spread > 1e-9, spread, np.maximum(features.std(axis=0), 1e-3))
+    z = (np.abs(features - center) / spread).max(axis=1)
+    return SpeedModelRecord(FEATURES, tuple(float(w) for w in _weights(examples, ridge)), best_gain,
+                            conformal_halfwidth(residual), tuple(center.tolist()), tuple(spread.tolist()),
+                            float(np.quantile(z, REFUSE_QUANTILE)), tuple(groups), len(series), len(examples))
+
+
+def score_group(model: SpeedModelRecord, examples: SpeedExamples, group: str) -> SpeedGroupScore:
+    """How ``model`` serves the forecasts of one glacier (refusals served as persistence)."""
+    log_last = _log(examples.last, examples.floor)
+    z = (np.abs(examples.features - np.array(model.center)) / np.array(model.scale)).max(axis=1)
+    refused = z > model.refuse_above
+    correction = np.where(refused, 0.0, model.gain * (examples.features @ np.array(model.weights)))
+    log_truth = _log(examples.truth, examples.floor)
+    inside = np.abs(log_truth - log_last - correction) <= model.halfwidth
+    return SpeedGroupScore(group, len(examples), skill(_served(examples, correction), examples),
+                           float(inside.mean()), float(refused.mean()), model.gain,
+                           skill(examples.trend, examples), skill(examples.mean, examples))
+
+
+def evaluate_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> tuple[SpeedGroupScore, ...]:
+    """Leave one glacier out: each scored by a model fitted (and calibrated) on the others. Needs
+    three glaciers or more (the model of the others is itself calibrated held out); () otherwise."""
+    examples = speed_examples(series)
+    groups = _groups(examples)
+    if len(groups) < 3:
+        return ()
+    scores = []
+    for group in groups:
+        model = fit_speed_model([s for s in series if s.group != group], ridge)
+        scores.append(score_group(model, examples.take(examples.group == group), group))
+    return tuple(scores)
+
+
+def train_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> SpeedModelRecord:
+    """:func:`fit_speed_model` on everything, with each glacier's held-out score attached."""
+    return replace(fit_speed_model(series, ridge), held_out=evaluate_speed_model(series, ridge))
