@@ -168,3 +168,9 @@ def test_speed_model_bad_input_is_one_line(stations: Path, tmp_path: Path) -> No
     assert code == 2 and output.strip().splitlines()[-1] == (
         f"glacier-edge: error: {tmp_path / 'other.json'}: not a glacier-edge speed model (glacier-edge/speed-model)")
     assert not (tmp_path / "never").exists()
+    (tmp_path / "older.json").write_text(json.dumps(dict(json.loads(FABRICATED.dumps()), features=["a", "b"])))
+    code, output = cli("motion", cam / "frames", "--glacier-mask", cam / "glacier.png", "--speed-model",
+                       tmp_path / "older.json", "--out", tmp_path / "never")
+    assert code == 2 and output.strip().splitlines()[-1] == (
+        f"glacier-edge: error: {tmp_path / 'older.json'}: a speed model on inputs a, b; this glacier-edge computes "
+        "last_change, previous_change, to_mean, to_recent_median: train it again with `glacier-edge speed-model`")

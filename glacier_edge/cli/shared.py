@@ -108,9 +108,9 @@ def _read_speed_model(ctx: click.Context, param: click.Parameter, value: Path | 
     """The --speed-model file, read and checked once while the options are parsed."""
     if value is None:
         return None
-    from glacier_edge.contracts import SpeedModelRecord
+    from glacier_edge.motion.speed_model import read_speed_model
 
-    return SpeedModelRecord.read(value)
+    return read_speed_model(value)
 
 
 speed_model_option = click.option(

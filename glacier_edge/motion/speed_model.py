@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -100,6 +101,19 @@ def speed_features(recent: Sequence[tuple[float, float]], mean: float, target_ti
 
     return np.array([change(1, 2), change(0, 1), float(_log(mean, floor) - logs[-1]),
                      float(_log(np.median(speeds), floor) - logs[-1])])
+
+
+def read_speed_model(path: Path) -> SpeedModelRecord:
+    """A speed model file, checked: one line (:class:`BadInputError`) when it is not one this
+    glacier-edge can serve (other inputs, arrays of the wrong length, a negative half-width)."""
+    model = SpeedModelRecord.read(path)
+    sizes = {len(model.weights), len(model.center), len(model.scale)}
+    if model.features != FEATURES or sizes != {len(FEATURES)}:
+        raise BadInputError(f"{path}: a speed model on inputs {', '.join(model.features)}; this glacier-edge "
+                            f"computes {', '.join(FEATURES)}: train it again with `glacier-edge speed-model`")
+    if not (model.halfwidth >= 0 and min(model.scale) > 0 and 0 <= model.gain <= 1):
+        raise BadInputError(f"{path}: a speed model needs a half-width ≥ 0, scales > 0 and a gain in [0, 1]")
+    return model
 
 
 def model_answer(model: SpeedModelRecord, recent: Sequence[tuple[float, float]], mean: float,
