@@ -78,7 +78,8 @@ def speed_answers(previous: list[tuple[float, float]], mean: float, target_time:
                   model: SpeedModelRecord | None = None, floor: float = 0.0) -> SpeedExperts:
     """The experts for a pair centred on ``target_time`` from the last (up to
     :data:`~glacier_edge.motion.speed_model.MIN_HISTORY`) measured (centre day, speed) before it and
-    the mean of all measured before it; ``floor``: the speed of 0.2 px over the last pair."""
+    the mean of all measured before it; ``floor``: the speed of 0.2 px over the pair forecast (its
+days are known before it is measured)."""
     last_speed = float(previous[-1][1])
     if model is None:
         return SpeedExperts(np.array([naive_trend(previous[-2:], target_time), last_speed, mean]))

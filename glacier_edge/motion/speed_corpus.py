@@ -45,7 +45,8 @@ def place_series(group: str, pairs: Sequence[PairWindows], size: tuple[int, int]
                  floor_px: float, blocks: int = BLOCKS) -> list[SpeedSeries]:
     """The named series (the glacier's, each region's) and one per block of the field.
     ``size``: (width, height) of the frames in the pixels of ``rows``/``cols``; ``floor_px``: the
-    speed unit per pixel of displacement per day (the floor is 0.2 px over the median pair)."""
+    speed unit per pixel of displacement per day (the floor is 0.2 px over the median pair; serving
+    uses each pair's own, the same for a fixed baseline)."""
     if not pairs:
         return []
     times = np.array([p.centre for p in pairs])
