@@ -29,6 +29,7 @@ import numpy as np
 
 from glacier_edge.contracts import SpeedGroupScore, SpeedModelRecord
 from glacier_edge.errors import BadInputError
+from glacier_edge.signals.metrics import conformal_halfwidth
 
 FEATURES: tuple[str, ...] = ("last_change", "previous_change", "to_mean", "to_recent_median")
 """Per forecast, in log speed (unit-free): the last change and the one before, each extrapolated
@@ -40,7 +41,6 @@ RIDGE = 1.0
 """L2 penalty of the weights (features are O(0.1)): keeps a short corpus from fitting its noise."""
 GAIN_STEPS = 21
 """The gain is chosen on 0, 0.05, …, 1."""
-COVERAGE = 0.9
 REFUSE_QUANTILE = 0.99
 """Share of the training inputs inside the range the model answers."""
 MIN_EXAMPLES = 10
@@ -198,13 +198,6 @@ def skill(answers: np.ndarray, examples: SpeedExamples) -> float:
     """1 − MAE(answers) / MAE(persistence) (NaN when persistence made no error)."""
     naive = float(np.abs(examples.last - examples.truth).sum())
     return 1.0 - float(np.abs(answers - examples.truth).sum()) / naive if naive > 0 else float("nan")
-
-
-def conformal_halfwidth(residuals: np.ndarray, coverage: float = COVERAGE) -> float:
-    """The split-conformal quantile: the ⌈(n+1)·coverage⌉-th smallest |residual| (inf when n is too small)."""
-    ranked = np.sort(np.abs(residuals))
-    rank = math.ceil((len(ranked) + 1) * coverage)
-    return float(ranked[rank - 1]) if rank <= len(ranked) else float("inf")
 
 
 def _groups(examples: SpeedExamples) -> list[str]:

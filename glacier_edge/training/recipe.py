@@ -7,7 +7,6 @@ judge exactly the recipe that goes into a station bundle.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -26,6 +25,7 @@ from glacier_edge.signals.history import (
     history_neutral,
     naive,
 )
+from glacier_edge.signals.metrics import COVERAGE, conformal_halfwidth
 from glacier_edge.signals.ood import (
     WINDOW_MAJORITY,
     EmbeddingSummary,
@@ -37,9 +37,6 @@ from glacier_edge.signals.ood import (
 from glacier_edge.training.dataset import SequenceExample, defined_targets
 from glacier_edge.training.loop import TrainResult, output_range, predict, train_model
 from glacier_edge.training.models import ScaledRegressor
-
-COVERAGE = 0.9
-"""Nominal coverage of the stored interval."""
 
 
 def node_features(examples: Sequence[SequenceExample], config: TrainConfig, metadata: Sequence[str]) -> NodeFeatures:
@@ -97,13 +94,6 @@ def ood_heldout_terms(examples: Sequence[SequenceExample], config: TrainConfig) 
         terms += [ood_terms(summary, examples[i].views[0], colour_features(examples[i].sequence.frames))
                   for i in held]
     return terms
-
-
-def conformal_halfwidth(residuals: np.ndarray, coverage: float = COVERAGE) -> float:
-    """Split-conformal: the ⌈(n+1)·coverage⌉-th smallest |residual| (inf when n is too small)."""
-    n = len(residuals)
-    rank = math.ceil((n + 1) * coverage)
-    return float(np.sort(np.abs(residuals))[rank - 1]) if 0 < rank <= n else math.inf
 
 
 def shrinkage(truth: np.ndarray, model: np.ndarray, anchor: np.ndarray) -> tuple[float, np.ndarray]:

@@ -44,10 +44,11 @@ from glacier_edge.signals.history import (
     naive,
 )
 from glacier_edge.signals.mask import with_border
+from glacier_edge.signals.metrics import COVERAGE, conformal_halfwidth
 from glacier_edge.training.encoder import FrameEncoder, encode_cells
 from glacier_edge.training.loop import output_range, seed_everything
 from glacier_edge.training.models.regional import REGION_HIDDEN, RegionalSAGE
-from glacier_edge.training.recipe import COVERAGE, calibration_groups, conformal_halfwidth, shrinkage
+from glacier_edge.training.recipe import calibration_groups, shrinkage
 from glacier_edge.training.store import sequence_key
 
 Echo = Callable[[str], None]
