@@ -46,26 +46,16 @@ def replay(series: list[SpeedSeries], prior: tuple[float, ...], model=None) -> d
     """The online trust over every series of one glacier: pooled skill and coverage, and the
     skill of each named (non-block) series."""
     errors = naive = 0.0
-    inside, named = [], {}
+    inside = scored = 0
+    named = {}
     for one in series:
         precision = np.full(len(one.speeds), one.floor)  # the floor is 0.2 px over the typical pair
-        forecast = forecast_speeds(one.times, one.speeds, precision, model, prior)
-        scored = np.isfinite(forecast.value) & np.isfinite(one.speeds)
-        last = np.full(len(one.speeds), np.nan)
-        seen = np.nan
-        for k, speed in enumerate(one.speeds):
-            last[k] = seen
-            if np.isfinite(speed):
-                seen = speed
-        scored &= np.isfinite(last)
-        e = float(np.abs(forecast.value[scored] - one.speeds[scored]).sum())
-        n = float(np.abs(last[scored] - one.speeds[scored]).sum())
-        errors, naive = errors + e, naive + n
-        inside += forecast.inside[scored].tolist()
-        if not one.name.startswith("block") and n > 0:
-            named[one.name] = 1 - e / n
-    return {"skill": 1 - errors / naive, "coverage": float(np.mean(inside)), "forecasts": len(inside),
-            "named": named}
+        trust = forecast_speeds(one.times, one.speeds, precision, model, prior).trust
+        errors, naive = errors + trust.error_sum, naive + trust.persistence_error_sum
+        inside, scored = inside + trust.inside_count, scored + trust.scored
+        if not one.name.startswith("block") and trust.persistence_error_sum > 0:
+            named[one.name] = 1 - trust.error_sum / trust.persistence_error_sum
+    return {"skill": 1 - errors / naive, "coverage": inside / scored, "forecasts": scored, "named": named}
 
 
 def main() -> None:

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from glacier_edge.contracts import MotionRecord
+from glacier_edge.contracts import MotionPairRow, MotionRecord
 from glacier_edge.errors import BadInputError, ModelBundleError
-from glacier_edge.motion.pipeline import WHOLE, MotionResult
+from glacier_edge.motion.pipeline import WHOLE, MotionResult, PairMotion
 from glacier_edge.motion.speed import MIN_EXCESS_PX
 from glacier_edge.motion.speed_model import MIN_HISTORY, SpeedSeries
 
@@ -41,7 +41,7 @@ class PairWindows:
     speed: np.ndarray
 
 
-def place_series(group: str, pairs: Sequence[PairWindows], size: tuple[int, int], named: dict[str, np.ndarray],
+def place_series(group: str, pairs: Sequence[PairWindows], size: tuple[int, int], named: dict[str, list[float]],
                  floor_px: float, blocks: int = BLOCKS) -> list[SpeedSeries]:
     """The named series (the glacier's, each region's) and one per block of the field.
     ``size``: (width, height) of the frames in the pixels of ``rows``/``cols``; ``floor_px``: the
@@ -64,6 +64,16 @@ def place_series(group: str, pairs: Sequence[PairWindows], size: tuple[int, int]
     return [s for s in series if np.isfinite(s.speeds).sum() >= MIN_SPEEDS]
 
 
+def _named(pairs: Sequence[PairMotion] | Sequence[MotionPairRow]) -> dict[str, list[float]]:
+    """The glacier's median series and each region's, from the pairs in memory or in motion.json
+    (both carry ``median_speed`` and ``region_speeds``)."""
+    named = {WHOLE: [np.nan if p.median_speed is None else p.median_speed for p in pairs]}
+    for region in (pairs[0].region_speeds if pairs else {}):
+        speeds = [p.region_speeds.get(region) for p in pairs]
+        named[region] = [np.nan if speed is None else speed for speed in speeds]
+    return named
+
+
 def result_series(result: MotionResult, group: str, blocks: int = BLOCKS) -> list[SpeedSeries]:
     """The series of a motion measured in memory (benchmarks, tests)."""
     days = result.sequence.days()
@@ -71,10 +81,7 @@ def result_series(result: MotionResult, group: str, blocks: int = BLOCKS) -> lis
     to_original = 1.0 / result.sequence.scale
     pairs = [PairWindows(float(days[p.second] - p.days / 2), p.days, p.field.rows * to_original,
                          p.field.cols * to_original, p.speed) for p in result.pairs]
-    named = {WHOLE: [np.nan if p.median_speed is None else p.median_speed for p in result.pairs]}
-    for region in (result.pairs[0].region_speeds if result.pairs else {}):
-        named[region] = [np.nan if p.region_speeds[region] is None else p.region_speeds[region] for p in result.pairs]
-    return place_series(group, pairs, result.sequence.original_size, named,
+    return place_series(group, pairs, result.sequence.original_size, _named(result.pairs),
                         to_original * (result.options.pixel_size or 1.0), blocks)
 
 
@@ -98,9 +105,5 @@ def folder_series(folder: Path, blocks: int = BLOCKS) -> list[SpeedSeries]:
                                          field["cols"].astype(np.float64), speed))
         except (OSError, KeyError, ValueError) as exc:
             raise ModelBundleError(f"{folder / row.field_file}: unreadable displacement field ({exc})") from None
-    named = {WHOLE: [np.nan if p.median_speed is None else p.median_speed for p in record.pairs]}
-    for region in (record.pairs[0].region_speeds if record.pairs else {}):
-        named[region] = [np.nan if p.region_speeds.get(region) is None else p.region_speeds[region]
-                         for p in record.pairs]
-    return place_series(folder.resolve().name, pairs, record.original_size, named,
+    return place_series(folder.resolve().name, pairs, record.original_size, _named(record.pairs),
                         (record.pixel_size or 1.0) / record.scale, blocks)

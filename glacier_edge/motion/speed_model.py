@@ -125,8 +125,7 @@ def model_answer(model: SpeedModelRecord, recent: Sequence[tuple[float, float]],
     refused = "history" if features is None else ""
     log_value = float(_log(last, floor))
     if features is not None:
-        z = np.abs(features - np.array(model.center)) / np.array(model.scale)
-        if float(z.max()) > model.refuse_above:
+        if float(_robust_z(features, model.center, model.scale)) > model.refuse_above:
             refused = "out of range"
         else:
             log_value += model.gain * float(features @ np.array(model.weights))
@@ -204,9 +203,14 @@ def _groups(examples: SpeedExamples) -> list[str]:
     return sorted(set(examples.group.tolist()))
 
 
-def fit_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> SpeedModelRecord:
-    """Weights on every series; gain, interval and range from leave-one-glacier-out answers."""
-    examples = speed_examples(series)
+def _robust_z(features: np.ndarray, center: Sequence[float] | np.ndarray,
+              scale: Sequence[float] | np.ndarray) -> np.ndarray:
+    """The largest |feature − center| / scale of each forecast: what the range check compares."""
+    return (np.abs(features - np.asarray(center)) / np.asarray(scale)).max(axis=-1)
+
+
+def _fit(examples: SpeedExamples, series: int, ridge: float) -> SpeedModelRecord:
+    """:func:`fit_speed_model` on forecasts already drawn from ``series`` series."""
     groups = _groups(examples)
     if len(groups) < 2:
         raise BadInputError(f"a speed model is calibrated on glaciers it was not fitted on: give the motion of at "
@@ -215,13 +219,14 @@ def fit_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> Spee
         raise BadInputError(f"only {len(examples)} speed forecasts in the motion given; at least {MIN_EXAMPLES} "
                             "are needed to fit a speed model")
     held_out = np.zeros(len(examples))
+    by_group = []
     for group in groups:
         inside = examples.group == group
         held_out[inside] = examples.features[inside] @ _weights(examples.take(~inside), ridge)
+        by_group.append((examples.take(inside), inside))
     best_gain, best_worst = 0.0, 0.0
     for gain in np.linspace(0.0, 1.0, GAIN_STEPS)[1:]:
-        worst = min(skill(_served(examples.take(examples.group == g), gain * held_out[examples.group == g]),
-                          examples.take(examples.group == g)) for g in groups)
+        worst = min(skill(_served(one, gain * held_out[inside]), one) for one, inside in by_group)
         if worst > best_worst + 1e-9:
             best_gain, best_worst = float(gain), worst
     residual = examples.target - best_gain * held_out
@@ -229,17 +234,21 @@ def fit_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> Spee
     center = np.median(features, axis=0)
     spread = 1.4826 * np.median(np.abs(features - center), axis=0)
     spread = np.where(spread > 1e-9, spread, np.maximum(features.std(axis=0), 1e-3))
-    z = (np.abs(features - center) / spread).max(axis=1)
+    z = _robust_z(features, center, spread)
     return SpeedModelRecord(FEATURES, tuple(float(w) for w in _weights(examples, ridge)), best_gain,
                             conformal_halfwidth(residual), tuple(center.tolist()), tuple(spread.tolist()),
-                            float(np.quantile(z, REFUSE_QUANTILE)), tuple(groups), len(series), len(examples))
+                            float(np.quantile(z, REFUSE_QUANTILE)), tuple(groups), series, len(examples))
+
+
+def fit_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> SpeedModelRecord:
+    """Weights on every series; gain, interval and range from leave-one-glacier-out answers."""
+    return _fit(speed_examples(series), len(series), ridge)
 
 
 def score_group(model: SpeedModelRecord, examples: SpeedExamples, group: str) -> SpeedGroupScore:
     """How ``model`` serves the forecasts of one glacier (refusals served as persistence)."""
     log_last = _log(examples.last, examples.floor)
-    z = (np.abs(examples.features - np.array(model.center)) / np.array(model.scale)).max(axis=1)
-    refused = z > model.refuse_above
+    refused = _robust_z(examples.features, model.center, model.scale) > model.refuse_above
     correction = np.where(refused, 0.0, model.gain * (examples.features @ np.array(model.weights)))
     log_truth = _log(examples.truth, examples.floor)
     inside = np.abs(log_truth - log_last - correction) <= model.halfwidth
@@ -248,20 +257,27 @@ def score_group(model: SpeedModelRecord, examples: SpeedExamples, group: str) ->
                            skill(examples.trend, examples), skill(examples.mean, examples))
 
 
-def evaluate_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> tuple[SpeedGroupScore, ...]:
-    """Leave one glacier out: each scored by a model fitted (and calibrated) on the others. Needs
-    three glaciers or more (the model of the others is itself calibrated held out); () otherwise."""
-    examples = speed_examples(series)
+def _held_out_scores(examples: SpeedExamples, series: Sequence[SpeedSeries],
+                     ridge: float) -> tuple[SpeedGroupScore, ...]:
     groups = _groups(examples)
     if len(groups) < 3:
         return ()
     scores = []
     for group in groups:
-        model = fit_speed_model([s for s in series if s.group != group], ridge)
-        scores.append(score_group(model, examples.take(examples.group == group), group))
+        inside = examples.group == group
+        model = _fit(examples.take(~inside), sum(one.group != group for one in series), ridge)
+        scores.append(score_group(model, examples.take(inside), group))
     return tuple(scores)
 
 
+def evaluate_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> tuple[SpeedGroupScore, ...]:
+    """Leave one glacier out: each scored by a model fitted (and calibrated) on the others. Needs
+    three glaciers or more (the model of the others is itself calibrated held out); () otherwise."""
+    return _held_out_scores(speed_examples(series), series, ridge)
+
+
 def train_speed_model(series: Sequence[SpeedSeries], ridge: float = RIDGE) -> SpeedModelRecord:
-    """:func:`fit_speed_model` on everything, with each glacier's held-out score attached."""
-    return replace(fit_speed_model(series, ridge), held_out=evaluate_speed_model(series, ridge))
+    """:func:`fit_speed_model` on everything, with each glacier's held-out score attached (the
+    forecasts are drawn from the series once, for the model and every fold)."""
+    examples = speed_examples(series)
+    return replace(_fit(examples, len(series), ridge), held_out=_held_out_scores(examples, series, ridge))
