@@ -13,7 +13,7 @@ from glacier_edge.cli.shared import EXIT_ALERT, echo_err, max_pixels_option, spe
 from glacier_edge.contracts import SpeedModelRecord
 from glacier_edge.motion.field import RADIUS, SPACING, TEMPLATE
 from glacier_edge.motion.imagery import DEFAULT_LONG_SIDE
-from glacier_edge.motion.speed_corpus import BLOCKS
+from glacier_edge.motion.speed_model import BLOCKS
 
 
 @click.command("motion")

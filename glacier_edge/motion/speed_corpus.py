@@ -20,10 +20,8 @@ from glacier_edge.contracts import MotionPairRow, MotionRecord
 from glacier_edge.errors import BadInputError, ModelBundleError
 from glacier_edge.motion.pipeline import WHOLE, MotionResult, PairMotion
 from glacier_edge.motion.speed import MIN_EXCESS_PX
-from glacier_edge.motion.speed_model import MIN_HISTORY, SpeedSeries
+from glacier_edge.motion.speed_model import BLOCKS, MIN_HISTORY, SpeedSeries
 
-BLOCKS = 4
-"""Tiles per side of the frame (16 places per glacier)."""
 MIN_BLOCK_WINDOWS = 3
 MIN_SPEEDS = MIN_HISTORY + 2
 """A series must allow at least two forecasts."""

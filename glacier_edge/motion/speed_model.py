@@ -44,6 +44,9 @@ GAIN_STEPS = 21
 REFUSE_QUANTILE = 0.99
 """Share of the training inputs inside the range the model answers."""
 MIN_EXAMPLES = 10
+BLOCKS = 4
+"""Tiles per side of a field when series are cut from it (:mod:`glacier_edge.motion.speed_corpus`):
+16 places per glacier."""
 
 
 @dataclass(frozen=True)
