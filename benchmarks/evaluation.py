@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from glacier_edge.bench.system import system_info
-from glacier_edge.contracts import TrainConfig
+from glacier_edge.contracts import GAIN_RULES, TrainConfig
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
 from glacier_edge.paths import default_cache_dir
 from glacier_edge.training.evaluation import evaluation_table, run_evaluation
@@ -37,10 +37,12 @@ def main() -> None:
     parser.add_argument("--calibration-groups", choices=["sequence", "region"],
                         default=TrainConfig().calibration_groups,
                         help="what the recipe's inner calibration folds hold out (a lever to measure)")
-    parser.add_argument("--gain-rule", choices=["pooled", "worst_group"], default=TrainConfig().gain_rule,
+    parser.add_argument("--gain-rule", choices=list(GAIN_RULES), default=TrainConfig().gain_rule,
                         help="how the calibration folds set the gain toward the model (a lever to measure)")
     parser.add_argument("--residual-scale", choices=["absolute", "relative"], default=TrainConfig().residual_scale,
                         help="the correction's unit (a lever to measure)")
+    parser.add_argument("--refuse-outside-range", action="store_true",
+                        help="serve the last melt where it lies outside the training range (a lever to measure)")
     parser.add_argument("--register", action="store_true",
                         help="co-register every frame to its sequence's first (whole frame as stable ground)")
     parser.add_argument("--band-only", action="store_true",
@@ -61,7 +63,8 @@ def main() -> None:
     for task in args.tasks:
         config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights, backbone=args.backbone,
                              calibration_groups=args.calibration_groups, register=args.register,
-                             gain_rule=args.gain_rule, residual_scale=args.residual_scale)
+                             gain_rule=args.gain_rule, residual_scale=args.residual_scale,
+                             refuse_outside_range=args.refuse_outside_range)
         result = run_evaluation([CORPUS], config=config, cache_dir=default_cache_dir(), out_dir=None, echo=print,
                                 group_by=args.group_by)
         table = f"{system.line()}\n{evaluation_table(result)}"
@@ -78,6 +81,8 @@ def main() -> None:
             name += f"_gain_{args.gain_rule}"
         if args.residual_scale != TrainConfig().residual_scale:
             name += f"_{args.residual_scale}_residual"
+        if args.refuse_outside_range:
+            name += "_refused"
         write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
         write_json_atomic(RESULTS / f"{name}.json", result)
 

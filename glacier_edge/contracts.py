@@ -28,7 +28,7 @@ FinalActivation = Literal["identity", "relu"]
 Normalization = Literal["absolute", "minmax"]
 Precision = Literal["fp32", "int8"]
 CalibrationGroups = Literal["sequence", "region"]
-GainRule = Literal["pooled", "worst_group"]
+GainRule = Literal["pooled", "worst_group", "glacier_p10"]
 ResidualScale = Literal["absolute", "relative"]
 RESIDUAL_SCALES: tuple[str, ...] = get_args(ResidualScale)
 GAIN_RULES: tuple[str, ...] = get_args(GainRule)
@@ -145,7 +145,16 @@ class TrainConfig:
     """How the held-out folds set the gain toward the model: "pooled" minimises the squared error of
     every held-out value together (the big region's melts dominate it); "worst_group" maximises the
     worst calibration group's skill against the anchor (MAE), so that a group where the model's
-    correction hurts pulls the gain toward the naive answer."""
+    correction hurts pulls the gain toward the naive answer; "glacier_p10" maximises the 10th
+    percentile of the held-out glaciers' (sequences') skills — a station sits at one glacier, so the
+    gain protects the tail of glaciers rather than the pooled melt."""
+    refuse_outside_range: bool = False
+    """Residual models: where the last measured melt lies outside the training targets' range
+    (widened by 10 %, the clip range of every served value), serve it as it is instead of a correction
+    extrapolated from other melts. A lever of issue 19, measured leave-one-region-out and not the
+    default: the Western Alps held out gain (−0.052 → +0.019 nowcast, +0.001 → +0.081 forecast), but
+    the calibration folds then trust the model more and the Caucasus held out loses (−0.040 → −0.075,
+    −0.086 → −0.376; ``benchmarks/README.md``)."""
     scene_kind: DeclaredSceneKind = "auto"
     """The kind of imagery trained on; "auto": the kind most training frames show
     (:func:`glacier_edge.ingest.layout.scene_kind_of`). The guard flags frames of another kind."""
@@ -317,6 +326,9 @@ class ModelRecord:
     """``residual_scale="relative"``: input column (the running mean) the correction is measured in."""
     scale_floor: float = 0.0
     """The smallest scale used (melt units), so a quiet start does not blow the correction up."""
+    refuse_outside_range: bool = False
+    """Where the last measured melt lies outside the output range, it is served as it is
+    (``TrainConfig.refuse_outside_range``; False in runs made before it existed)."""
 
 
 @dataclass(frozen=True)

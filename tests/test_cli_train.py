@@ -32,7 +32,8 @@ def test_train_writes_model_plot_and_metrics(tmp_path: Path, aletsch: Path) -> N
                               "final_activation": "identity", "metadata": False, "mask_specs": [],
                               "max_pixels": 50_000_000, "history": True, "residual": True, "calibration_folds": 3,
                               "folds": 5, "batch_graphs": 8, "weight_decay": 0.0, "calibration_groups": "region",
-                              "residual_scale": "absolute", "gain_rule": "pooled", "scene_kind": "auto",
+                              "residual_scale": "absolute", "refuse_outside_range": False, "gain_rule": "pooled",
+                              "scene_kind": "auto",
                               "frame_regions": False, "spatial_edges": None, "register": False, "glacier_mask": None,
                               "stable_mask": None}
     assert info["scene_kind"] == "nadir"  # derived from the frames: the generated glaciers are seen from above

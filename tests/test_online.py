@@ -152,11 +152,15 @@ def test_the_prior_and_initial_gap_keep_a_stated_bound_per_expert(seed: int) -> 
 
 
 def test_the_naive_answers_are_not_clipped_to_the_bundles_melt_range() -> None:
-    """A region whose melt exceeds what the bundle saw: "same as last step" stays itself (only the
-    model's answer is held to the range)."""
+    """A region whose melt exceeds what the bundle saw: "same as last step" stays itself, and the
+    model's answer is held to the range widened to take in the last measured melt — the bundle serves
+    that melt as it is where it lies outside its range (``refuse_outside_range``)."""
     trust = OnlineTrust(low=0.0, high=0.03, prior_halfwidth=0.01, prior=[0.0, 1.0, 0.0])
     assert trust.combine(np.array([0.5, 0.06, 0.05])) == pytest.approx(0.06)
-    assert trust.bounded(np.array([0.5, 0.06, -0.01])).tolist() == pytest.approx([0.03, 0.06, -0.01])
+    assert trust.bounded(np.array([0.5, 0.06, -0.01])).tolist() == pytest.approx([0.06, 0.06, -0.01])
+    assert trust.bounded(np.array([0.06, 0.06, 0.02])).tolist() == pytest.approx([0.06, 0.06, 0.02])
+    assert trust.bounded(np.array([0.5, 0.01, 0.02])).tolist() == pytest.approx([0.03, 0.01, 0.02])
+    assert trust.bounded(np.array([-0.2, np.nan, np.nan]))[0] == 0.0  # no melt measured yet: the range alone
 
 
 def test_a_state_saved_before_the_prior_existed_keeps_equal_weights() -> None:

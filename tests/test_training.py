@@ -130,6 +130,31 @@ def test_worst_group_gain_keeps_every_group_at_or_above_the_anchor() -> None:
     assert worst_group_gain([truth_small], [model_small + 10], [anchor_small]) == 0.0  # hurts at any gain
 
 
+def test_the_glacier_quantile_gain_protects_the_tail_of_glaciers() -> None:
+    """Known answers: 20 held-out glaciers; on the good ones the model is exactly right (skill = gain),
+    on the bad ones its correction points the wrong way (skill = −gain). One bad glacier of 20 sits
+    below the 10th percentile: gain 1, where the worst-group rule gives 0. Two bad: the percentile
+    interpolates 0.1·(−g) + 0.9·g, still best at 1. Five bad: it lies among them: gain 0."""
+    from glacier_edge.training.recipe import GLACIER_QUANTILE, worst_group_gain
+
+    rng = np.random.default_rng(1)
+
+    def glaciers(bad: int) -> tuple[list, list, list]:
+        truth, model, anchor = [], [], []
+        for index in range(20):
+            y = rng.normal(0, 1, 30)
+            a = y + rng.choice([-1.0, 1.0], 30) * 0.5
+            truth.append(y)
+            anchor.append(a)
+            model.append(2 * a - y if index < bad else y.copy())
+        return truth, model, anchor
+
+    assert worst_group_gain(*glaciers(1), quantile=GLACIER_QUANTILE) == 1.0
+    assert worst_group_gain(*glaciers(1)) == 0.0
+    assert worst_group_gain(*glaciers(2), quantile=GLACIER_QUANTILE) == 1.0
+    assert worst_group_gain(*glaciers(5), quantile=GLACIER_QUANTILE) == 0.0
+
+
 def test_a_relative_residual_is_measured_in_the_running_mean() -> None:
     """`--residual-scale relative`: the served value is persistence + (network output) × the node's
     running mean of melt (at least the floor), exactly; the unit column is the running mean's."""
@@ -152,3 +177,54 @@ def test_a_relative_residual_is_measured_in_the_running_mean() -> None:
     base = inputs[:, model.base_column]
     unit = np.maximum(inputs[:, column], floor)
     np.testing.assert_allclose(relative - base, (absolute - base) * unit, rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("refuse", [True, False])
+def test_a_last_melt_outside_the_training_range_is_served_as_it_is(tmp_path: Path, trained_run: Path,
+                                                                    refuse: bool) -> None:
+    """`--refuse-outside-range` (the default): where the last measured melt (the residual's base column)
+    lies outside the clip range, the served value is that melt exactly — in torch, in the exported
+    ONNX graph and after a checkpoint round trip; inside the range, and with the option off
+    everywhere, the served value stays within the range. Known answers on a constructed range."""
+    import onnxruntime as ort
+
+    from glacier_edge.export.onnx_export import export_gnn
+    from glacier_edge.signals.graph import dense_adjacency
+
+    example = sample_example()
+    config = TrainConfig(epochs=5, refuse_outside_range=refuse)
+    features = node_features([example], config, ())
+    model = train_model([example], config, features).model
+    assert model.refuse_outside_range is refuse
+    inputs = example.inputs(0, features).copy()
+    low, high = 0.0, 0.01
+    model.set_output_range(low, high)
+    base = model.base_column
+    known = np.linspace(-0.005, 0.03, len(inputs)).astype(np.float32)  # below, inside and above the range
+    inputs[:, base] = known
+    outside = (known < low) | (known > high)
+    assert outside.any() and (~outside).any()
+    served = predict(model, inputs)
+    if refuse:
+        np.testing.assert_array_equal(served[outside], known[outside])
+    else:
+        assert served[outside].min() >= low and served[outside].max() <= high
+    assert served[~outside].min() >= low and served[~outside].max() <= high
+
+    path = tmp_path / "gnn.onnx"
+    export_gnn(model, path)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    adjacency = dense_adjacency(len(inputs)).astype(np.float32)
+    from_onnx = session.run(None, {"x": inputs, "adjacency": adjacency})[0]
+    np.testing.assert_allclose(from_onnx, served, atol=1e-6)
+    if refuse:
+        np.testing.assert_array_equal(from_onnx[outside], known[outside])
+
+    trained = RunRecord.read(trained_run / "run.json")
+    record = dataclasses.replace(trained, model=dataclasses.replace(
+        trained.model, in_dim=inputs.shape[1], base_column=base, anchor_column=model.anchor_column,
+        refuse_outside_range=refuse))
+    save_checkpoint(tmp_path, model, record)
+    loaded, _ = load_checkpoint(tmp_path)
+    assert loaded.refuse_outside_range is refuse  # not in the weights: the run record carries it
+    np.testing.assert_array_equal(predict(loaded, inputs), served)

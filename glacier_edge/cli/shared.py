@@ -193,6 +193,11 @@ TRAINING_OPTIONS = (
                  help="The correction's unit: 'absolute' (melt) or 'relative' (the sequence's own running mean of "
                       "melt, the loss weighted alike), so a correction learnt where melt is large is not noise "
                       "where it is small."),
+    click.option("--refuse-outside-range/--extrapolate-outside-range", default=DEFAULTS.refuse_outside_range,
+                 show_default=True,
+                 help="Where the last measured melt lies outside the training melts' range, serve it as it is "
+                      "instead of a correction extrapolated from other melts (a region with larger melts than the "
+                      "corpus)."),
     click.option("--calibration-folds", type=click.IntRange(min=2), default=DEFAULTS.calibration_folds,
                  show_default=True,
                  help="Held-out folds inside training, grouped by sequence (3+ sequences): they set the residual "

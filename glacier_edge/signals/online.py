@@ -22,8 +22,9 @@ corpus' 20–57-frame sequences its weights barely left 1/3 each, so the poor ru
 combination to a held-out skill of −0.15 (model alone −0.04). Guarantee (their Theorem 8, worst
 case, equal weights), for any sequence of measurements: the combination's cumulative |error| ≤ the
 best expert's in hindsight + S·√(T ln N) + S·(16/3·ln N + 2), S the largest spread of the experts'
-errors in one round (the model's answer is clipped to the bundle's melt range, the naive answers are
-not; the combination's error is at most the weighted experts' errors because |·| is convex).
+errors in one round (the model's answer is clipped to the bundle's melt range widened to the last
+measured melt, the naive answers are not; the combination's error is at most the weighted experts'
+errors because |·| is convex).
 
 **Intervals** — adaptive conformal inference (Gibbs & Candès, NeurIPS 2021): the interval is the
 (1−α_t) conformal quantile of the combination's past absolute residuals, seeded with the bundle's
@@ -131,13 +132,17 @@ class OnlineTrust:
         return weights / weights.sum()
 
     def bounded(self, answers: np.ndarray) -> np.ndarray:
-        """The answers as combined: the model's clipped to the bundle's melt range (a wild output
-        cannot run away), the naive answers as they are — they are measured melts, and clipping them
-        to a range learnt elsewhere turned "same as last step" into something else wherever the melt
-        is larger than in training (measured: it cost up to 0.38 of running skill, see
-        ``benchmarks/online_rules.py``)."""
+        """The answers as combined: the model's clipped to the bundle's melt range widened to take in
+        the last measured melt (a wild output cannot run away; where that melt lies outside the range,
+        the bundle's fallback and ``refuse_outside_range`` serve it as it is), the naive answers as
+        they are — they are measured melts, and clipping them to a range learnt elsewhere turned "same
+        as last step" into something else wherever the melt is larger than in training (measured: it
+        cost up to 0.38 of running skill, see ``benchmarks/online_rules.py``)."""
         bounded = np.array(answers, dtype=np.float64)
-        bounded[0] = min(max(bounded[0], self.low), self.high)
+        low, high, known = self.low, self.high, bounded[1]
+        if math.isfinite(known):  # the bundle serves the last measured melt where it lies outside its range
+            low, high = min(low, known), max(high, known)
+        bounded[0] = min(max(bounded[0], low), high)
         return bounded
 
     def combine(self, answers: np.ndarray) -> float:

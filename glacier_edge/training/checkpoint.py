@@ -57,6 +57,7 @@ def load_checkpoint(run_dir: Path) -> tuple[ScaledRegressor, RunRecord]:
                                              base_column=record.model.base_column,
                                              anchor_column=record.model.anchor_column)
     model.measure_residual_in(record.model.scale_column, record.model.scale_floor)
+    model.refuse_outside(record.model.refuse_outside_range)
     try:
         state = torch.load(Path(run_dir) / MODEL_FILE, map_location="cpu", weights_only=True)
         model.load_state_dict(state)

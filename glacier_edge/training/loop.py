@@ -96,6 +96,7 @@ def train_model(
             modelled = modelled / np.maximum(units, model.scale_floor)
     model.fit_scaling(all_inputs, torch.from_numpy(modelled.astype(np.float32)), embedding_dim=embedding_dim)
     model.set_output_range(*output_range(targets))
+    model.refuse_outside(config.refuse_outside_range)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rng = np.random.default_rng(config.seed)
     result = TrainResult(model)

@@ -176,7 +176,8 @@ def run_training(
     record = RunRecord(
         created=utc_now(), config=config, encoder=weights_info,
         model=ModelRecord(config.arch, embedding_dim + features.width, HIDDEN_DIMS, config.final_activation,
-                          model.base_column, model.anchor_column, model.scale_column, model.scale_floor),
+                          model.base_column, model.anchor_column, model.scale_column, model.scale_floor,
+                          model.refuse_outside_range),
         node_features=features, calibration=fitted.calibration,
         frame_size=FRAME_SIZE, melt_mask=mask_info,
         loss_log=tuple(LossPoint(epoch, loss) for epoch, loss in fitted.training.loss_log),

@@ -105,14 +105,21 @@ def shrinkage(truth: np.ndarray, model: np.ndarray, anchor: np.ndarray) -> tuple
     return gain, anchor + gain * correction
 
 
+GLACIER_QUANTILE = 0.1
+"""``gain_rule="glacier_p10"``: the share of held-out glaciers whose skill the gain maximises the
+smallest of (their 10th percentile)."""
+
+
 def worst_group_gain(truth: list[np.ndarray], model: list[np.ndarray], anchor: list[np.ndarray],
-                     steps: int = 101) -> float:
-    """The gain in [0, 1] (on a grid of ``steps``) that maximises the smallest skill over the groups,
+                     steps: int = 101, quantile: float = 0.0) -> float:
+    """The gain in [0, 1] (on a grid of ``steps``) that maximises the smallest skill over the groups
+    (``quantile`` 0; else that quantile of the groups' skills, linear interpolation),
     skill = 1 − MAE(anchor + gain · (model − anchor)) / MAE(anchor) per group; among gains within
     1e-9 of that, the one with the smallest pooled MAE. At gain 0 every group's skill is 0, so the
-    chosen gain is never worse than the anchor on any calibration group."""
+    chosen gain is never worse than the anchor on any calibration group (quantile 0), or on the
+    share ``1 − quantile`` of them."""
     gains = np.linspace(0.0, 1.0, steps)
-    worst, pooled = np.full(steps, np.inf), np.zeros(steps)
+    skills, pooled = [], np.zeros(steps)
     for y, p, a in zip(truth, model, anchor):
         if not len(y):
             continue
@@ -120,11 +127,12 @@ def worst_group_gain(truth: list[np.ndarray], model: list[np.ndarray], anchor: l
         base = float(np.abs(y - a).sum())
         pooled += errors
         if base > 0:
-            worst = np.minimum(worst, 1 - errors / base)
-    if not np.isfinite(worst).any():
+            skills.append(1 - errors / base)
+    if not skills:
         return 0.0
-    best = worst.max()
-    candidates = np.flatnonzero(worst >= best - 1e-9)
+    score = np.quantile(np.stack(skills, axis=1), quantile, axis=1)
+    best = score.max()
+    candidates = np.flatnonzero(score >= best - 1e-9)
     return float(gains[candidates[np.argmin(pooled[candidates])]])
 
 
@@ -183,6 +191,12 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
         member = np.concatenate(group_of)
         parts = [member == number for number in range(1, len(groups) + 1)]
         gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [anchor[m] for m in parts])
+        predicted = anchor + gain * (p - anchor)
+    elif config.gain_rule == "glacier_p10":
+        bounds = np.cumsum([0, *(len(part) for part in truth)])
+        parts = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
+        gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [anchor[m] for m in parts],
+                                quantile=GLACIER_QUANTILE)
         predicted = anchor + gain * (p - anchor)
     else:
         gain, predicted = shrinkage(y, p, anchor)

@@ -28,6 +28,10 @@ class ScaledRegressor(nn.Module):
     - range: in eval mode (what is exported and served) the output is clipped to the training
       targets' range widened by a margin, so no input can drive a prediction far outside what the
       model was trained on. Training sees the unclipped output (a clipped one has no gradient).
+    - refusal outside the range (``refuse_outside_range``, residual models, off by default): where
+      the last measured melt itself lies outside that range, the model would extrapolate a
+      correction learnt on other melts, and clipping its output would replace a measured melt by the
+      range's edge; so the last measured melt is served as it is (measured in ``benchmarks/README.md``).
     """
 
     def __init__(self, in_dim: int, final_activation: str, base_column: int | None = None,
@@ -50,11 +54,17 @@ class ScaledRegressor(nn.Module):
         self.register_buffer("output_high", torch.tensor(1e6))
         self.scale_column: int | None = None
         self.scale_floor = 0.0
+        self.refuse_outside_range = False
 
     def measure_residual_in(self, column: int | None, floor: float) -> None:
         """The correction is predicted in units of input ``column`` (at least ``floor``): a relative
         residual. Recorded in the run (``ModelRecord.scale_column``/``scale_floor``), not the weights."""
         self.scale_column, self.scale_floor = column, float(floor)
+
+    def refuse_outside(self, refuse: bool) -> None:
+        """Serve the last measured melt where it lies outside the output range (residual models only).
+        Recorded in the run (``ModelRecord.refuse_outside_range``), not the weights."""
+        self.refuse_outside_range = bool(refuse) and self.base_column is not None
 
     def residual_unit(self, x: torch.Tensor) -> torch.Tensor | None:
         """Per node the unit of the correction (None: melt itself)."""
@@ -112,4 +122,9 @@ class ScaledRegressor(nn.Module):
         value = anchor + self.residual_gain * (value - anchor)
         if self.training:  # a clipped output has no gradient: clip only what is served
             return value
-        return torch.minimum(torch.maximum(value, self.output_low), self.output_high)
+        served = torch.minimum(torch.maximum(value, self.output_low), self.output_high)
+        if self.refuse_outside_range:
+            known = x[..., self.base_column]
+            outside = (known < self.output_low) | (known > self.output_high)
+            served = torch.where(outside, known, served)
+        return served
