@@ -52,6 +52,16 @@ def test_train_bad_input_exits_2_with_one_line_and_writes_nothing(kind: str, bad
     assert not out.exists()
 
 
+def test_refusing_outside_the_range_needs_the_residual_model(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--refuse-outside-range", "--no-residual", "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("--refuse-outside-range serves the last measured melt, which only the "
+                                          "residual model builds on: drop --no-residual/--no-history, or the option")
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_frames_command_writes_seed_style_jpegs(tmp_path: Path, sample_gif: Path) -> None:
     out = tmp_path / "frames"
     result = CliRunner().invoke(main, ["frames", str(sample_gif), str(out)])

@@ -279,6 +279,9 @@ def config_from(options: dict[str, Any]) -> tuple[TrainConfig, Path, Path | None
     if options["frame_regions"] and options["backbone"] == "none":
         raise BadInputError("--frame-regions needs an image encoder: a region's embedding is its cell of the "
                             "encoder's feature map, and --backbone none has none")
+    if options["refuse_outside_range"] and not (options["residual"] and options["history"]):
+        raise BadInputError("--refuse-outside-range serves the last measured melt, which only the residual model "
+                            "builds on: drop --no-residual/--no-history, or the option")
     if not options["register"] and (options["glacier_mask"] or options["stable_mask"]):
         given = "--glacier-mask" if options["glacier_mask"] else "--stable-mask"
         raise BadInputError(f"{given} says where to co-register frames: add --register (without it the frames "
