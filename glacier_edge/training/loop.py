@@ -87,13 +87,17 @@ def train_model(
                                                         final_activation=config.final_activation, base_column=base)
     targets = defined_targets(examples)
     modelled = targets
+
+    def at_targets(column: int) -> np.ndarray:
+        """Input ``column`` of the original view at every defined target, in ``targets``' order."""
+        return np.concatenate([x[0][e.targets_and_valid[1], column] for x, e in zip(inputs, examples)])
+
     if base is not None:
-        modelled = targets - np.concatenate([x[0][e.targets_and_valid[1], base] for x, e in zip(inputs, examples)])
+        modelled = targets - at_targets(base)
         if config.residual_scale == "relative":
             column = features.history_column(HISTORY_COLUMNS["running_mean"], embedding_dim)
             model.measure_residual_in(column, RELATIVE_FLOOR * float(np.mean(np.abs(targets))))
-            units = np.concatenate([x[0][e.targets_and_valid[1], column] for x, e in zip(inputs, examples)])
-            modelled = modelled / np.maximum(units, model.scale_floor)
+            modelled = modelled / np.maximum(at_targets(column), model.scale_floor)
     model.fit_scaling(all_inputs, torch.from_numpy(modelled.astype(np.float32)), embedding_dim=embedding_dim)
     model.set_output_range(*output_range(targets))
     model.refuse_outside(config.refuse_outside_range)

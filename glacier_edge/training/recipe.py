@@ -165,7 +165,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     (clipped to [0, 1]), the conformal half-width of the shrunk predictions, and the
     out-of-distribution threshold at the chosen false-alarm rate."""
     groups = calibration_groups(examples, config)
-    truth, raw, group_of = [], [], []
+    truth, raw, group_of, glacier_of = [], [], [], []
     naive_predictions: dict[str, list[np.ndarray]] = {kind: [] for kind in NAIVE}
     for number, held in enumerate(groups, start=1):
         echo(f"calibration fold {number}/{len(groups)}: {len(held)} sequence(s) held out")
@@ -178,6 +178,7 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
             targets, valid = example.targets_and_valid
             truth.append(targets[valid])
             group_of.append(np.full(int(valid.sum()), number))
+            glacier_of.append(np.full(int(valid.sum()), len(glacier_of)))
             raw.append(predict(model, example.inputs(0, features), example.task)[valid])
             for kind in NAIVE:
                 naive_predictions[kind].append(naive(kind, example.melt, example.task, train_mean)[valid])
@@ -187,19 +188,15 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     usable = NAIVE if config.history else ("train_mean",)
     best = min(usable, key=lambda kind: float(np.mean(np.abs(y - naive_values[kind]))))
     anchor = naive_values[best]
-    if config.gain_rule == "worst_group":
-        member = np.concatenate(group_of)
-        parts = [member == number for number in range(1, len(groups) + 1)]
-        gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [anchor[m] for m in parts])
-        predicted = anchor + gain * (p - anchor)
-    elif config.gain_rule == "glacier_p10":
-        bounds = np.cumsum([0, *(len(part) for part in truth)])
-        parts = [slice(start, stop) for start, stop in zip(bounds[:-1], bounds[1:])]
-        gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [anchor[m] for m in parts],
-                                quantile=GLACIER_QUANTILE)
-        predicted = anchor + gain * (p - anchor)
-    else:
+    if config.gain_rule == "pooled":
         gain, predicted = shrinkage(y, p, anchor)
+    else:  # one skill per calibration group (worst_group) or per held-out glacier (glacier_p10)
+        by_glacier = config.gain_rule == "glacier_p10"
+        member = np.concatenate(glacier_of if by_glacier else group_of)
+        parts = [member == key for key in np.unique(member)]
+        gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [anchor[m] for m in parts],
+                                quantile=GLACIER_QUANTILE if by_glacier else 0.0)
+        predicted = anchor + gain * (p - anchor)
     ood = calibrate_ood(terms)
     all_targets = defined_targets(examples)
     return Calibration(
