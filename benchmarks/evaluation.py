@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from glacier_edge.bench.system import system_info
-from glacier_edge.contracts import GAIN_RULES, TrainConfig
+from glacier_edge.contracts import GAIN_RULES, IMAGE_INPUTS, TrainConfig
 from glacier_edge.fileio import write_json_atomic, write_text_atomic
 from glacier_edge.paths import default_cache_dir
 from glacier_edge.training.evaluation import evaluation_table, run_evaluation
@@ -41,8 +41,12 @@ def main() -> None:
                         help="how the calibration folds set the gain toward the model (a lever to measure)")
     parser.add_argument("--residual-scale", choices=["absolute", "relative"], default=TrainConfig().residual_scale,
                         help="the correction's unit (a lever to measure)")
-    parser.add_argument("--refuse-outside-range", action="store_true",
-                        help="serve the last melt where it lies outside the training range (a lever to measure)")
+    parser.add_argument("--image-inputs", choices=list(IMAGE_INPUTS), default=TrainConfig().image_inputs,
+                        help="whether the melt model reads the image embedding ('auto': the calibration folds "
+                             "choose)")
+    parser.add_argument("--extrapolate-outside-range", action="store_true",
+                        help="correct the last melt where it lies outside the training range too, instead of "
+                             "serving it as it is (the former default, a lever to measure)")
     parser.add_argument("--register", action="store_true",
                         help="co-register every frame to its sequence's first (whole frame as stable ground)")
     parser.add_argument("--band-only", action="store_true",
@@ -64,7 +68,7 @@ def main() -> None:
         config = TrainConfig(epochs=args.epochs, task=task, weights=args.weights, backbone=args.backbone,
                              calibration_groups=args.calibration_groups, register=args.register,
                              gain_rule=args.gain_rule, residual_scale=args.residual_scale,
-                             refuse_outside_range=args.refuse_outside_range)
+                             refuse_outside_range=not args.extrapolate_outside_range, image_inputs=args.image_inputs)
         result = run_evaluation([CORPUS], config=config, cache_dir=default_cache_dir(), out_dir=None, echo=print,
                                 group_by=args.group_by)
         table = f"{system.line()}\n{evaluation_table(result)}"
@@ -81,8 +85,10 @@ def main() -> None:
             name += f"_gain_{args.gain_rule}"
         if args.residual_scale != TrainConfig().residual_scale:
             name += f"_{args.residual_scale}_residual"
-        if args.refuse_outside_range:
-            name += "_refused"
+        if args.image_inputs != TrainConfig().image_inputs:
+            name += f"_images_{args.image_inputs}"
+        if args.extrapolate_outside_range:
+            name += "_extrapolated"
         write_text_atomic(RESULTS / f"{name}.txt", table + "\n")
         write_json_atomic(RESULTS / f"{name}.json", result)
 

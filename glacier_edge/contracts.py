@@ -29,9 +29,11 @@ Normalization = Literal["absolute", "minmax"]
 Precision = Literal["fp32", "int8"]
 CalibrationGroups = Literal["sequence", "region"]
 GainRule = Literal["pooled", "worst_group", "glacier_p10"]
+ImageInputs = Literal["auto", "on", "off"]
 ResidualScale = Literal["absolute", "relative"]
 RESIDUAL_SCALES: tuple[str, ...] = get_args(ResidualScale)
 GAIN_RULES: tuple[str, ...] = get_args(GainRule)
+IMAGE_INPUTS: tuple[str, ...] = get_args(ImageInputs)
 SceneKind = Literal["nadir", "camera"]
 SCENE_KINDS: dict[str, str] = {"nadir": "nadir satellite chip", "camera": "fixed oblique camera"}
 """Each kind of imagery a bundle can know, and its words in messages (the keys are what JSON stores)."""
@@ -42,9 +44,13 @@ ARCHS: tuple[str, ...] = get_args(Arch)
 FINAL_ACTIVATIONS: tuple[str, ...] = get_args(FinalActivation)
 NORMALIZATIONS: tuple[str, ...] = get_args(Normalization)
 PRECISIONS: tuple[str, ...] = get_args(Precision)
+GraphKind = Literal["bidirectional", "causal"]
 GRAPH_KINDS: tuple[str, ...] = ("bidirectional", "causal")
-TASK_GRAPHS = {"nowcast": "bidirectional", "forecast": "causal"}
-"""nowcast: melt_t from frames around t (the seed). forecast: melt_{t+1} from frames up to t."""
+TASK_GRAPHS = {"nowcast": "causal", "forecast": "causal"}
+"""Both tasks on the causal graph (edges from earlier frames only), so node t sees exactly what a
+station knows when frame t arrives. The seed's nowcast graph was bidirectional: with the history
+features, node t+1's last melt *is* node t's target, so every node but the last saw its own answer
+(models trained so were read back from records of schema version 2 with it)."""
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "csv")
 EVALUATION_GROUPS: tuple[str, ...] = ("sequence", "region")
 """What `evaluate` holds out at a time: sequences (grouped k-fold) or whole regions."""
@@ -148,13 +154,14 @@ class TrainConfig:
     correction hurts pulls the gain toward the naive answer; "glacier_p10" maximises the 10th
     percentile of the held-out glaciers' (sequences') skills — a station sits at one glacier, so the
     gain protects the tail of glaciers rather than the pooled melt."""
-    refuse_outside_range: bool = False
+    refuse_outside_range: bool = True
     """Residual models: where the last measured melt lies outside the training targets' range
     (widened by 10 %, the clip range of every served value), serve it as it is instead of a correction
-    extrapolated from other melts. A lever of issue 19, measured leave-one-region-out and not the
-    default: the Western Alps held out gain (−0.052 → +0.019 nowcast, +0.001 → +0.081 forecast), but
-    the calibration folds then trust the model more and the Caucasus held out loses (−0.040 → −0.075,
-    −0.086 → −0.376; ``benchmarks/README.md``)."""
+    extrapolated from other melts. A lever of issue 19, measured leave-one-region-out: with the image
+    embedding always read it lifted the Western Alps but the Caucasus fell (−0.086 → −0.376 forecast),
+    so it was not the default; with ``image_inputs="auto"`` the calibration folds see that and leave
+    the embedding out there, and the refusal lifts the worst region from +0.013 to +0.097 (nowcast)
+    and from +0.001 to +0.068 (forecast; ``benchmarks/README.md``). Ignored without the residual."""
     scene_kind: DeclaredSceneKind = "auto"
     """The kind of imagery trained on; "auto": the kind most training frames show
     (:func:`glacier_edge.ingest.layout.scene_kind_of`). The guard flags frames of another kind."""
@@ -165,6 +172,16 @@ class TrainConfig:
     on the corpus (``benchmarks/frame_regions.py``): off for nowcast (pooled skill against each
     region's persistence +0.301 without, +0.256 with, lower in every region) and on for forecast
     (+0.199 with, +0.178 without; worst region +0.125 against +0.094)."""
+    image_inputs: ImageInputs = "auto"
+    """Whether the melt model reads the image embedding (the encoder runs either way: the OOD guard,
+    scene kind and per-region model use it). "auto": the calibration folds train the model with and
+    without it and keep it only if the worst calibration fold's skill is at least as high with it —
+    an input is kept only where it helps held out (issue 19: the random-init embedding did not travel
+    to a held-out region; pretrained weights may)."""
+    temporal_graph: GraphKind = "causal"
+    """The temporal edges: "causal" for every new model (:data:`TASK_GRAPHS`); "bidirectional" only in
+    nowcast models read from records written before it was recorded (schema version 2), which were
+    trained on it and must run on it."""
     register: bool = False
     """Co-register every frame to its sequence's first on stable ground before it becomes a model
     frame (:mod:`glacier_edge.motion.aligned`): melt, embeddings and regions then see a camera's shake
@@ -183,7 +200,7 @@ class TrainConfig:
 
     @property
     def graph_kind(self) -> str:
-        return TASK_GRAPHS[self.task]
+        return self.temporal_graph
 
     @property
     def uses_spatial_edges(self) -> bool:
@@ -206,11 +223,23 @@ class Record:
     def from_json(cls: type[R], data: Any, label: str) -> R:
         if not isinstance(data, dict) or data.get("schema") != cls.SCHEMA:
             raise ContractError(f"{label}: not a glacier-edge {cls.WHAT} ({cls.SCHEMA})")
+        if data.get("schema_version") != cls.VERSION and data.get("schema_version") in cls.upgradable():
+            data = cls.upgrade(data)
         if data.get("schema_version") != cls.VERSION:
             raise ContractError(f"{label}: {cls.WHAT} schema version {data.get('schema_version')!r} is not "
                                 f"supported (this glacier-edge reads version {cls.VERSION}); write it again with "
                                 "this version")
         return from_json(cls, data, label)
+
+    @classmethod
+    def upgradable(cls) -> tuple[int, ...]:
+        """Older schema versions this version reads, through :meth:`upgrade`."""
+        return ()
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """An older version's JSON as this version's (only for :meth:`upgradable` versions)."""
+        raise NotImplementedError
 
     @classmethod
     def read(cls: type[R], path: Path) -> R:
@@ -367,6 +396,13 @@ class Calibration:
     melt_range: tuple[float, ...] | None = None
     """(low, high): the served melt's clip range, the training targets' range widened by 10 % of it.
     The station's online trust measures its losses in this unit; None in bundles exported before it."""
+    image_inputs: bool | None = None
+    """Whether the melt model reads the image embedding (``TrainConfig.image_inputs``; "auto": what
+    these folds chose). None: an encoder without an embedding, or a bundle from before the choice
+    (whose models all read it)."""
+    image_skill: tuple[float, ...] | None = None
+    """With "auto": the worst calibration fold's skill against the anchor (with, without the image
+    embedding) at each one's own gain — what the choice was made by."""
 
 
 
@@ -449,13 +485,32 @@ class Durations:
     fit: float
 
 
+def with_legacy_graph(config: Any) -> Any:
+    """A TrainConfig's JSON from schema version 2, which predates ``temporal_graph`` and
+    ``image_inputs``: its nowcast models were trained on the seed's bidirectional graph, so they keep
+    it (forecasts were causal), every model read the image embedding, and none refused outside the
+    range unless it said so (the defaults of then, not of now)."""
+    if not isinstance(config, dict) or "temporal_graph" in config:
+        return config
+    return {**config, "temporal_graph": "bidirectional" if config.get("task", "nowcast") == "nowcast" else "causal",
+            "image_inputs": "on", "refuse_outside_range": config.get("refuse_outside_range", False)}
+
+
 @dataclass(frozen=True)
 class RunRecord(Record):
     """``run.json`` of a training run."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/run"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     WHAT: ClassVar[str] = "training run"
+
+    @classmethod
+    def upgradable(cls) -> tuple[int, ...]:
+        return (2,)
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "config": with_legacy_graph(data.get("config")), "schema_version": cls.VERSION}
 
     created: str
     config: TrainConfig
@@ -601,8 +656,19 @@ class BundleManifest(Record):
     """``manifest.json``: every file's hash, what each model takes and returns, how it was made."""
 
     SCHEMA: ClassVar[str] = "glacier-edge/bundle"
-    VERSION: ClassVar[int] = 2
+    VERSION: ClassVar[int] = 3
     WHAT: ClassVar[str] = "bundle manifest"
+
+    @classmethod
+    def upgradable(cls) -> tuple[int, ...]:
+        return (2,)
+
+    @classmethod
+    def upgrade(cls, data: dict[str, Any]) -> dict[str, Any]:
+        training = data.get("training")
+        if isinstance(training, dict):
+            training = {**training, "config": with_legacy_graph(training.get("config"))}
+        return {**data, "training": training, "schema_version": cls.VERSION}
 
     created: str
     files: dict[str, FileRecord]
@@ -658,6 +724,9 @@ class ModelInfo:
     precision: Precision
     parity_verified: bool | None
     mask_excluded_pixels: int
+    image_inputs: bool | None = None
+    """Whether the melt model reads the image embedding (None: an encoder without one, or a bundle
+    from before the choice, whose models all read it)."""
 
 
 @dataclass(frozen=True)

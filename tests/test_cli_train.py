@@ -32,10 +32,11 @@ def test_train_writes_model_plot_and_metrics(tmp_path: Path, aletsch: Path) -> N
                               "final_activation": "identity", "metadata": False, "mask_specs": [],
                               "max_pixels": 50_000_000, "history": True, "residual": True, "calibration_folds": 3,
                               "folds": 5, "batch_graphs": 8, "weight_decay": 0.0, "calibration_groups": "region",
-                              "residual_scale": "absolute", "refuse_outside_range": False, "gain_rule": "pooled",
-                              "scene_kind": "auto",
-                              "frame_regions": False, "spatial_edges": None, "register": False, "glacier_mask": None,
-                              "stable_mask": None}
+                              "residual_scale": "absolute", "refuse_outside_range": True, "gain_rule": "pooled",
+                              "scene_kind": "auto", "frame_regions": False, "spatial_edges": None,
+                              "image_inputs": "auto", "temporal_graph": "causal", "register": False,
+                              "glacier_mask": None, "stable_mask": None}
+    assert info["calibration"]["image_inputs"] in (True, False) and len(info["calibration"]["image_skill"]) == 2
     assert info["scene_kind"] == "nadir"  # derived from the frames: the generated glaciers are seen from above
     assert "scene kind: nadir satellite chip (shown by most training frames; declare it with --scene-kind)" in \
         result.output
@@ -58,6 +59,17 @@ def test_refusing_outside_the_range_needs_the_residual_model(tmp_path: Path) -> 
     assert result.exit_code == 2
     assert result.output.strip().endswith("--refuse-outside-range serves the last measured melt, which only the "
                                           "residual model builds on: drop --no-residual/--no-history, or the option")
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("choice", ["on", "off"])
+def test_image_inputs_need_an_image_embedding(tmp_path: Path, choice: str) -> None:
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, ["train", "--image-inputs", choice, "--backbone", "none", "--out", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith(f"--image-inputs {choice}: --backbone none has no image embedding to "
+                                          "read or leave out: drop one of the two")
     assert "Traceback" not in result.output
     assert not out.exists()
 

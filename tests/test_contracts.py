@@ -62,7 +62,33 @@ def test_manifest_and_run_record_round_trip(exported_bundle: Path) -> None:
     assert BundleManifest.from_json(json.loads(manifest.dumps()), "again") == manifest
     run = RunRecord.read(Path(manifest.training.run_dir) / "run.json")
     assert RunRecord.from_json(json.loads(run.dumps()), "again") == run
-    assert manifest.graph_kind == "bidirectional" and manifest.encoder == run.encoder
+    assert manifest.graph_kind == "causal" and manifest.encoder == run.encoder
+    assert manifest.training.config.temporal_graph == "causal" == run.config.temporal_graph
+
+
+@pytest.mark.parametrize("task, kind", [("nowcast", "bidirectional"), ("forecast", "causal")])
+def test_version_2_records_keep_the_graph_their_models_were_trained_on(exported_bundle: Path, task: str,
+                                                                        kind: str) -> None:
+    """Records of schema version 2 predate ``temporal_graph``: their nowcast models were trained on the
+    seed's bidirectional graph and must run on it; version 1 is still refused in one line."""
+    manifest = json.loads((exported_bundle / "manifest.json").read_text())
+    manifest["schema_version"] = 2
+    del manifest["training"]["config"]["temporal_graph"]
+    manifest["training"]["config"]["task"] = task
+    del manifest["training"]["config"]["image_inputs"]
+    del manifest["training"]["config"]["refuse_outside_range"]  # before session 11's option
+    loaded = BundleManifest.from_json(manifest, "old")
+    assert loaded.graph_kind == kind and loaded.schema_version == BundleManifest.VERSION == 3
+    assert loaded.training.config.image_inputs == "on" and loaded.training.config.refuse_outside_range is False
+    run = json.loads((Path(loaded.training.run_dir) / "run.json").read_text())
+    run["schema_version"] = 2
+    del run["config"]["temporal_graph"], run["config"]["image_inputs"]
+    run["config"]["task"] = task
+    assert RunRecord.from_json(run, "old").config.graph_kind == kind
+    manifest["schema_version"] = 1
+    with pytest.raises(ContractError, match=r"^old: bundle manifest schema version 1 is not supported \(this "
+                                            r"glacier-edge reads version 3\); write it again with this version$"):
+        BundleManifest.from_json(manifest, "old")
 
 
 def test_a_manifest_of_the_wrong_shape_is_one_line(bundle_copy: Path) -> None:

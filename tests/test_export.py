@@ -29,7 +29,7 @@ def test_bundle_holds_single_file_models_and_a_complete_manifest(exported_bundle
     names = {p.name for p in exported_bundle.iterdir()}
     assert names == {"encoder.onnx", "gnn.onnx", "ood.onnx", "encoder.int8.onnx", "manifest.json"}
     manifest = json.loads((exported_bundle / "manifest.json").read_text())
-    assert manifest["schema"] == "glacier-edge/bundle" and manifest["schema_version"] == 2
+    assert manifest["schema"] == "glacier-edge/bundle" and manifest["schema_version"] == 3
     assert manifest["opset"] == 18 and manifest["frame_size"] == 128
     assert manifest["encoder"]["pretrained"] is False and manifest["encoder"]["backbone"]["name"] == "resnet50"
     assert manifest["models"]["encoder"]["inputs"][0] == {"name": "frames", "dtype": "uint8",
@@ -120,3 +120,48 @@ def test_export_cli_writes_bundle_without_int8(trained_run: Path, tmp_path: Path
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["encoder.onnx", "gnn.onnx", "manifest.json", "ood.onnx"]
     shutil.rmtree(out)
+
+
+def test_a_nowcast_never_hears_a_later_frame(exported_bundle: Path, sample_gif: Path) -> None:
+    """Node t+1's last melt *is* node t's nowcast target, so on the seed's bidirectional graph every
+    node but the last heard its own answer, and `evaluate` scored what no station can do (a station
+    nowcasts the newest frame, which has no later neighbour). Changing the last frame must change
+    the last nowcast only — in torch and in the bundle a station runs. At full gain: a bundle shrunk
+    to a constant naive answer would pass trivially."""
+    from torch_helpers import full_gain_and_changed_last_frame
+
+    from glacier_edge.signals.melt import measured_melt
+
+    bundle, model, record, edge, frames, changed = full_gain_and_changed_last_frame(exported_bundle, sample_gif)
+
+    def nowcasts(sequence_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        embeddings, melt = edge.embed(sequence_frames), measured_melt(sequence_frames)
+        inputs = node_inputs(embeddings, None, record.node_features, melt, "nowcast")
+        return predict(model, inputs, "nowcast"), edge.melt(embeddings, None, melt)
+
+    (before, served_before), (after, served_after) = nowcasts(frames), nowcasts(changed)
+    assert np.allclose(before[:-1], after[:-1], atol=1e-6)
+    assert np.allclose(served_before[:-1], served_after[:-1], atol=1e-6)
+    # the last frame's own embedding does reach its nowcast (when the melt model reads the embedding)
+    assert bool(np.isclose(before[-1], after[-1], atol=1e-6)) is (bundle.manifest.calibration.image_inputs is False)
+    assert bundle.manifest.graph_kind == "causal"
+
+
+def test_a_bundle_that_leaves_out_the_embedding_verifies_and_ignores_it(tmp_path: Path, sample_gif: Path) -> None:
+    """`--image-inputs off`: the embedding columns' scale is +∞ in the exported graph too, so they enter
+    it as exactly 0; parity holds and the served melt does not move when the embedding does."""
+    from conftest import train_and_export
+
+    bundle, manifest = train_and_export(tmp_path, "--image-inputs", "off", "--epochs", "20")
+    assert manifest["training"]["config"]["image_inputs"] == "off"
+    result = CliRunner().invoke(main, ["verify", str(bundle)])
+    assert result.exit_code == 0 and "PASS" in result.output, result.output
+    edge = EdgeModel(load_bundle(bundle), provider="cpu")
+    rng = np.random.default_rng(0)
+    embeddings = rng.normal(size=(10, 2048)).astype(np.float32)
+    melt = np.abs(rng.normal(0.02, 0.01, 10)).astype(np.float32)
+    served = edge.melt(embeddings, None, melt)
+    assert np.isfinite(served).all()
+    assert np.array_equal(served, edge.melt(embeddings * 3 + 1, None, melt))
+    shown = CliRunner().invoke(main, ["run", str(sample_gif), "--model", str(bundle)]).output
+    assert "knows: nadir satellite chips; melt from the last melts and the graph, without the image embedding" in shown

@@ -66,18 +66,13 @@ def test_causal_model_ignores_future_frames(forecast_bundle: Path, sample_gif: P
     """Changing the last frame (its embedding and the melt it makes measurable) must not change any
     earlier node's forecast. Checked on the trained network at full gain: the served bundle may
     be shrunk to a constant naive answer, which would pass trivially."""
+    from torch_helpers import full_gain_and_changed_last_frame
+
     from glacier_edge.signals.features import node_inputs
     from glacier_edge.signals.melt import measured_melt
-    from glacier_edge.training.checkpoint import load_checkpoint
     from glacier_edge.training.loop import predict
 
-    bundle = load_bundle(forecast_bundle)
-    model, record = load_checkpoint(Path(bundle.manifest.training.run_dir))
-    model.shrink_toward(None, 0.0, 1.0)
-    edge = EdgeModel(bundle, provider="cpu")
-    frames = read_sequence(sample_gif).frames
-    changed = frames.copy()
-    changed[-1] = 255 - changed[-1]
+    _, model, record, edge, frames, changed = full_gain_and_changed_last_frame(forecast_bundle, sample_gif)
 
     def forecasts(sequence_frames: np.ndarray) -> np.ndarray:
         inputs = node_inputs(edge.embed(sequence_frames), None, record.node_features,

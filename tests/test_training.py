@@ -228,3 +228,54 @@ def test_a_last_melt_outside_the_training_range_is_served_as_it_is(tmp_path: Pat
     loaded, _ = load_checkpoint(tmp_path)
     assert loaded.refuse_outside_range is refuse  # not in the weights: the run record carries it
     np.testing.assert_array_equal(predict(loaded, inputs), served)
+
+
+def test_a_model_without_image_inputs_does_not_hear_the_embedding() -> None:
+    """``image_inputs=False``: the embedding columns and the embedding change enter the network as
+    exactly 0, so replacing them changes nothing; with them it does (the same training otherwise)."""
+    from glacier_edge.training.loop import image_columns
+
+    example = sample_example()
+    config = TrainConfig(epochs=20)
+    features = node_features([example], config, ())
+    inputs = example.inputs(0, features)
+    columns = image_columns(features, example.views.shape[-1])
+    assert len(columns) == example.views.shape[-1] + 1
+    other = inputs.copy()
+    other[:, columns] = np.random.default_rng(0).normal(0, 5, size=(len(inputs), len(columns)))
+    for images in (False, True):
+        model = train_model([example], config, features, image_inputs=images).model
+        model.set_output_range(-1e6, 1e6)  # compare the unclipped outputs
+        same = np.allclose(predict(model, inputs), predict(model, other), atol=0)
+        assert same is (not images)
+
+
+def _with_embeddings(base, name: str, views: np.ndarray):
+    return dataclasses.replace(base, views=views.astype(np.float32),
+                               sequence=dataclasses.replace(base.sequence, source=f"corpus/{name}"))
+
+
+@pytest.mark.parametrize("carries_melt", [True, False])
+def test_the_calibration_folds_keep_the_embedding_only_where_it_helps_held_out(carries_melt: bool) -> None:
+    """Known answers on five sequences with their own melt: an embedding that shows the melt being
+    nowcast (as a frame does) is kept; one that is each sequence's own noise (an encoder whose
+    features do not travel) is left out, and the served model then ignores it."""
+    from glacier_edge.training.recipe import fit
+
+    base = sample_example()
+    rng = np.random.default_rng(7)
+    frames, views, dim = base.views.shape[1], base.views.shape[0], 64
+    examples = []
+    for index in range(5):
+        melt = np.abs(rng.normal(0.02, 0.01, frames)).astype(np.float32)
+        melt[0] = 0.0
+        embedding = rng.normal(3.0 * index, 1.0, (views, frames, dim))  # each sequence its own offset
+        if carries_melt:
+            embedding[:, :, :8] = (melt / 0.01)[None, :, None]  # frame t's embedding shows melt_t
+        examples.append(dataclasses.replace(_with_embeddings(base, f"seq{index}.gif", embedding), melt=melt))
+    config = TrainConfig(epochs=60, calibration_groups="sequence", calibration_folds=5)
+    fitted = fit(examples, config, [], echo=lambda _: None)
+    with_images, without = fitted.calibration.image_skill
+    assert fitted.calibration.image_inputs is carries_melt
+    assert (with_images > without + 0.1) if carries_melt else (without > with_images)
+    assert bool(np.isinf(fitted.model.feature_scale[:dim].numpy()).all()) is (not carries_melt)

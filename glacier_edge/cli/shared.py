@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 
 from glacier_edge.contracts import (
     ARCHS,
@@ -18,6 +19,7 @@ from glacier_edge.contracts import (
     CALIBRATION_GROUPS,
     FINAL_ACTIVATIONS,
     GAIN_RULES,
+    IMAGE_INPUTS,
     NORMALIZATIONS,
     RESIDUAL_SCALES,
     TASKS,
@@ -165,9 +167,9 @@ TRAINING_OPTIONS = (
                  help="Graph layers: GraphSAGE (the seed) or GAT (one attention head, self-loops); both export in a "
                       "dense, scatter-free form and are verified the same way."),
     click.option("--task", type=click.Choice(TASKS), default=DEFAULTS.task, show_default=True,
-                 help="nowcast: melt_t from frames around t (bidirectional graph, the seed). forecast: melt_{t+1} "
-                      "from frames up to t (causal graph: edges from past frames only); `run` then prints the "
-                      "forecast for the step after the last frame."),
+                 help="nowcast: melt_t from frames up to t. forecast: melt_{t+1} from frames up to t; `run` then "
+                      "prints the forecast for the step after the last frame. Both on the causal graph (edges "
+                      "from past frames only: what a station knows when a frame arrives)."),
     click.option("--final-activation", type=click.Choice(FINAL_ACTIVATIONS), default=DEFAULTS.final_activation,
                  show_default=True,
                  help="Output of the last graph layer. 'relu' is the seed's literal design; it is not the default "
@@ -193,11 +195,15 @@ TRAINING_OPTIONS = (
                  help="The correction's unit: 'absolute' (melt) or 'relative' (the sequence's own running mean of "
                       "melt, the loss weighted alike), so a correction learnt where melt is large is not noise "
                       "where it is small."),
+    click.option("--image-inputs", type=click.Choice(IMAGE_INPUTS), default=DEFAULTS.image_inputs, show_default=True,
+                 help="Whether the melt model reads the image embedding (the encoder runs either way, for the "
+                      "out-of-distribution guard and the regions). 'auto': the calibration folds train it with and "
+                      "without and keep the embedding only if the worst fold's skill is as high with it."),
     click.option("--refuse-outside-range/--extrapolate-outside-range", default=DEFAULTS.refuse_outside_range,
                  show_default=True,
                  help="Where the last measured melt lies outside the training melts' range, serve it as it is "
                       "instead of a correction extrapolated from other melts (a region with larger melts than the "
-                      "corpus)."),
+                      "corpus). Residual models only; the default since it held out best region by region."),
     click.option("--calibration-folds", type=click.IntRange(min=2), default=DEFAULTS.calibration_folds,
                  show_default=True,
                  help="Held-out folds inside training, grouped by sequence (3+ sequences): they set the residual "
@@ -279,9 +285,14 @@ def config_from(options: dict[str, Any]) -> tuple[TrainConfig, Path, Path | None
     if options["frame_regions"] and options["backbone"] == "none":
         raise BadInputError("--frame-regions needs an image encoder: a region's embedding is its cell of the "
                             "encoder's feature map, and --backbone none has none")
-    if options["refuse_outside_range"] and not (options["residual"] and options["history"]):
+    given = click.get_current_context(silent=True)
+    asked = given is not None and given.get_parameter_source("refuse_outside_range") == ParameterSource.COMMANDLINE
+    if options["refuse_outside_range"] and asked and not (options["residual"] and options["history"]):
         raise BadInputError("--refuse-outside-range serves the last measured melt, which only the residual model "
                             "builds on: drop --no-residual/--no-history, or the option")
+    if options["image_inputs"] != DEFAULTS.image_inputs and options["backbone"] == "none":
+        raise BadInputError(f"--image-inputs {options['image_inputs']}: --backbone none has no image embedding "
+                            "to read or leave out: drop one of the two")
     if not options["register"] and (options["glacier_mask"] or options["stable_mask"]):
         given = "--glacier-mask" if options["glacier_mask"] else "--stable-mask"
         raise BadInputError(f"{given} says where to co-register frames: add --register (without it the frames "

@@ -58,6 +58,8 @@ class RunContext:
     scene_kind: SceneKind = "nadir"
     """The kind of imagery the bundle knows."""
     motion_seconds: float = 0.0
+    image_inputs: bool | None = None
+    """The bundle's calibration: whether its melt model reads the image embedding."""
 
 
 def _clean(value: float) -> float | None:
@@ -208,7 +210,7 @@ def build_result(prediction: Prediction, context: RunContext, calibration: Calib
     return RunResult(
         sequence=SequenceInfo(seq.source, seq.num_frames, seq.original_size),
         model=ModelInfo(context.bundle, context.encoder_weights, context.pretrained, context.precision,
-                        context.parity_verified, context.mask_excluded_pixels),
+                        context.parity_verified, context.mask_excluded_pixels, context.image_inputs),
         task=prediction.task, provider=context.provider, threads=context.threads, alert_threshold=threshold,
         frames=tuple(rows),
         summary=ResultSummary(
@@ -411,8 +413,9 @@ def format_table(result: RunResult) -> str:
     if result.alert_threshold is not None:
         lines.append(f"alerts: {s.alerts} frame(s) above {result.alert_threshold}")
     verified = {True: "parity verified", False: "PARITY FAILED", None: "parity not verified"}[m.parity_verified]
+    reads = "; melt from the last melts and the graph, without the image embedding" if m.image_inputs is False else ""
     lines.append(f"model: {m.bundle} ({m.precision}, {verified}); encoder: {m.encoder_weights}; knows: "
-                 f"{SCENE_KINDS[s.bundle_scene_kind]}s")
+                 f"{SCENE_KINDS[s.bundle_scene_kind]}s{reads}")
     lines.append(f"provider: {result.provider}  threads: {result.threads or 'default'}  latency ms: "
                  f"load {lat.load:.0f}, decode {lat.decode:.0f}, encode {lat.encode:.0f}, "
                  f"graph {lat.graph:.1f}" + (f", regions {lat.regions:.1f}" if s.regions is not None else "")

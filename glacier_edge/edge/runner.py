@@ -74,6 +74,7 @@ def run_edge(sequence: Sequence[Path], bundle_dir: Path, *, provider: str = "aut
         provider=model.provider, threads=threads, load_seconds=load_seconds, alert_threshold=alert_threshold,
         mask_excluded_pixels=int(model.mask.sum()) if model.mask is not None else 0,
         scene_kind=model.scene_kind,
+        image_inputs=bundle.manifest.calibration.image_inputs if bundle.manifest.calibration is not None else None,
     )
     started = time.perf_counter()
     motion_result = None

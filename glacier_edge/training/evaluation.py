@@ -89,6 +89,8 @@ def _held_out(held: list[SequenceExample], train: list[SequenceExample], config:
             flagged = flagged | (scores > graph.calibration.ood_threshold)
         out.append({"example": example, "predictions": predictions, "halfwidth": halfwidth,
                     "gain": graph.calibration.gain if graph.calibration is not None else None,
+                    "image_inputs": graph.calibration.image_inputs if graph.calibration is not None else None,
+                    "image_skill": graph.calibration.image_skill if graph.calibration is not None else None,
                     "melt_range": tuple(melt_range), "ood_flagged": int(flagged.sum()),
                     "ood_window": window_is_ood(flagged, graph.calibration.ood_window_majority
                                                 if graph.calibration is not None else None)})
@@ -142,8 +144,12 @@ def run_folds(examples: list[SequenceExample], groups: list[np.ndarray], config:
     """Every outer fold, one after the other here, or by ``fold_runner`` (a cluster)."""
     def report(fold: list[dict[str, Any]]) -> None:
         names = ", ".join(Path(examples[r["position"]].sequence.source).name for r in fold)
+        images = fold[0]["image_inputs"] if fold else None
         echo(f"  held out {names}: residual gain {fold[0]['gain'] if fold else None}, "
-             f"interval ± {fold[0]['halfwidth'] if fold else float('nan'):.4f}")
+             f"interval ± {fold[0]['halfwidth'] if fold else float('nan'):.4f}"
+             + ("" if images is None else f", image embedding {'read' if images else 'left out'}"
+                + (" (calibration folds' worst skill with it {:+.3f}, without {:+.3f})".format(*fold[0]["image_skill"])
+                   if fold[0]["image_skill"] else "")))
 
     results: list[dict[str, Any]] = []
     if fold_runner is not None:
@@ -243,7 +249,8 @@ def run_evaluation(paths: Sequence[Path], *, config: TrainConfig, cache_dir: Pat
         folds.append({"held_out": example.sequence.source, "frames": example.sequence.num_frames,
                       "n": int(valid.sum()), "metrics": metrics, "skill": _skill(metrics),
                       "coverage": float(covered.mean()), "interval_halfwidth": result["halfwidth"],
-                      "residual_gain": result["gain"],
+                      "residual_gain": result["gain"], "image_inputs": result["image_inputs"],
+                      "image_skill": result["image_skill"],
                       "online_coverage": float(online.inside[valid].mean()),
                       "ood_flag_share": result["ood_flagged"] / example.sequence.num_frames,
                       "ood_as_a_whole": bool(result["ood_window"]),
@@ -327,6 +334,10 @@ def evaluation_table(result: dict[str, Any]) -> str:
                      f"skill {worst_online['skill']['station_online']:.3f} (pooled {skill['station_online']:.3f})")
     if result.get("frame_regions"):
         lines += ["", regions_table(result["frame_regions"])]
+    chosen = [f.get("image_inputs") for f in result["folds"] if f.get("image_inputs") is not None]
+    if chosen:
+        lines.append(f"image embedding read by the melt model for {sum(chosen)} of {len(chosen)} held-out sequences "
+                     f"(left out for the others: their outer fold's calibration folds did better without it)")
     lines.append(f"pooled skill vs the best baseline ({skill['best_baseline']}): graph model "
                  f"{skill['graph_model']:.3f}, no-graph MLP {skill['mlp_no_graph']:.3f}, online station "
                  f"{skill['station_online']:.3f} (≥ 0: never worse than the naive answer); interval coverage "

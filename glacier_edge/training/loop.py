@@ -61,6 +61,15 @@ def _graph(example: SequenceExample, inputs: np.ndarray) -> Data:
                 valid=torch.from_numpy(valid))
 
 
+def image_columns(features: NodeFeatures, embedding_dim: int) -> list[int]:
+    """The input columns that come from the image embedding: the embedding itself and its change
+    since the previous frame (a history column)."""
+    columns = list(range(embedding_dim))
+    if "embedding_change" in features.history:
+        columns.append(features.history_column("embedding_change", embedding_dim))
+    return columns
+
+
 def train_model(
     examples: list[SequenceExample],
     config: TrainConfig,
@@ -68,13 +77,15 @@ def train_model(
     on_log: Callable[[int, float], None] | None = None,
     on_epoch: Callable[[int], None] | None = None,
     model_class: type[ScaledRegressor] | None = None,
+    image_inputs: bool = True,
 ) -> TrainResult:
     """Train a fresh ``model_class`` (GraphSAGE/GAT as configured, or the no-graph baseline).
 
     Each epoch shuffles the sequences (seeded) into mini-batches of ``config.batch_graphs``
     graphs, each sequence on one of its embedding views (original or augmented, also seeded);
     a batch is one disjoint-union graph, so message passing never crosses sequences. The loss
-    is the MSE over the nodes whose target is defined.
+    is the MSE over the nodes whose target is defined. ``image_inputs`` False: the network leaves
+    out the embedding columns and the embedding change (:meth:`ScaledRegressor.ignore_inputs`).
     """
     if any(example.task != config.task for example in examples):
         raise ValueError("every example must be built for the configured task")
@@ -99,6 +110,8 @@ def train_model(
             model.measure_residual_in(column, RELATIVE_FLOOR * float(np.mean(np.abs(targets))))
             modelled = modelled / np.maximum(at_targets(column), model.scale_floor)
     model.fit_scaling(all_inputs, torch.from_numpy(modelled.astype(np.float32)), embedding_dim=embedding_dim)
+    if not image_inputs:
+        model.ignore_inputs(image_columns(features, embedding_dim))
     model.set_output_range(*output_range(targets))
     model.refuse_outside(config.refuse_outside_range)
     optimiser = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)

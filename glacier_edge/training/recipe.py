@@ -144,8 +144,11 @@ def fit(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence
     if len(examples) >= 3:
         calibration = calibrate(examples, config, metadata, echo, model_class)
     features = node_features(examples, config, metadata)
+    images = calibration.image_inputs if calibration is not None and calibration.image_inputs is not None \
+        else config.image_inputs != "off"
     result = train_model(examples, config, features, on_epoch=progress, model_class=model_class,
-                         on_log=lambda epoch, loss: echo(f"epoch {epoch:4d}  train MSE {loss:.3e}"))
+                         on_log=lambda epoch, loss: echo(f"epoch {epoch:4d}  train MSE {loss:.3e}"),
+                         image_inputs=images)
     if calibration is not None:
         column = None
         if calibration.fallback != "train_mean":
@@ -165,13 +168,16 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
     (clipped to [0, 1]), the conformal half-width of the shrunk predictions, and the
     out-of-distribution threshold at the chosen false-alarm rate."""
     groups = calibration_groups(examples, config)
-    truth, raw, group_of, glacier_of = [], [], [], []
+    choices = image_choices(config, examples[0].views.shape[-1])
+    truth, group_of, glacier_of = [], [], []
+    raw: dict[bool, list[np.ndarray]] = {images: [] for images in choices}
     naive_predictions: dict[str, list[np.ndarray]] = {kind: [] for kind in NAIVE}
     for number, held in enumerate(groups, start=1):
         echo(f"calibration fold {number}/{len(groups)}: {len(held)} sequence(s) held out")
         train = [e for i, e in enumerate(examples) if i not in set(held.tolist())]
         features = node_features(train, config, metadata)
-        model = train_model(train, config, features, model_class=model_class).model
+        models = {images: train_model(train, config, features, model_class=model_class, image_inputs=images).model
+                  for images in choices}
         train_mean = float(defined_targets(train).mean())
         for index in held:
             example = examples[index]
@@ -179,24 +185,25 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
             truth.append(targets[valid])
             group_of.append(np.full(int(valid.sum()), number))
             glacier_of.append(np.full(int(valid.sum()), len(glacier_of)))
-            raw.append(predict(model, example.inputs(0, features), example.task)[valid])
+            for images, model in models.items():
+                raw[images].append(predict(model, example.inputs(0, features), example.task)[valid])
             for kind in NAIVE:
                 naive_predictions[kind].append(naive(kind, example.melt, example.task, train_mean)[valid])
     terms = ood_heldout_terms(examples, config)
-    y, p = (np.concatenate(part).astype(np.float64) for part in (truth, raw))
+    y = np.concatenate(truth).astype(np.float64)
     naive_values = {kind: np.concatenate(values) for kind, values in naive_predictions.items()}
     usable = NAIVE if config.history else ("train_mean",)
     best = min(usable, key=lambda kind: float(np.mean(np.abs(y - naive_values[kind]))))
     anchor = naive_values[best]
-    if config.gain_rule == "pooled":
-        gain, predicted = shrinkage(y, p, anchor)
-    else:  # one skill per calibration group (worst_group) or per held-out glacier (glacier_p10)
-        by_glacier = config.gain_rule == "glacier_p10"
-        member = np.concatenate(glacier_of if by_glacier else group_of)
-        parts = [member == key for key in np.unique(member)]
-        gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [anchor[m] for m in parts],
-                                quantile=GLACIER_QUANTILE if by_glacier else 0.0)
-        predicted = anchor + gain * (p - anchor)
+    groups_of_values = np.concatenate(group_of)
+    shrunk = {images: _shrunk(y, np.concatenate(raw[images]).astype(np.float64), anchor, config,
+                              groups_of_values, np.concatenate(glacier_of)) for images in choices}
+    scores = {images: _worst_group_skill(y, shrunk[images][1], anchor, groups_of_values) for images in choices}
+    images = max(choices, key=lambda c: scores[c])  # ties: the first choice, the image embedding
+    gain, predicted = shrunk[images]
+    if len(choices) > 1:
+        echo(f"calibration: the melt model {'reads' if images else 'leaves out'} the image embedding "
+             f"(worst calibration fold's skill with it {scores[True]:+.3f}, without {scores[False]:+.3f})")
     ood = calibrate_ood(terms)
     all_targets = defined_targets(examples)
     return Calibration(
@@ -207,4 +214,37 @@ def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Se
         fallback_halfwidth=conformal_halfwidth(y - naive_values[best]), train_mean=float(all_targets.mean()),
         ood_threshold=ood.threshold, ood_heldout_flag_rate=ood.heldout_flag_rate,
         ood_term_scale=tuple(float(v) for v in ood.term_scale), ood_window_majority=WINDOW_MAJORITY,
-        ood_heldout_max_window_share=ood.heldout_max_window_share, melt_range=output_range(all_targets))
+        ood_heldout_max_window_share=ood.heldout_max_window_share, melt_range=output_range(all_targets),
+        image_inputs=images if examples[0].views.shape[-1] else None,
+        image_skill=(scores[True], scores[False]) if len(choices) > 1 else None)
+
+
+def image_choices(config: TrainConfig, embedding_dim: int) -> tuple[bool, ...]:
+    """Whether the melt model reads the image embedding, as the calibration folds may choose it:
+    both ways for ``image_inputs="auto"`` (with it first, so a tie keeps it), else as configured;
+    an encoder without an embedding (``none``) has nothing to choose."""
+    if not embedding_dim or config.image_inputs == "on":
+        return (True,)
+    return (True, False) if config.image_inputs == "auto" else (False,)
+
+
+def _shrunk(y: np.ndarray, p: np.ndarray, anchor: np.ndarray, config: TrainConfig, group_of: np.ndarray,
+            glacier_of: np.ndarray) -> tuple[float, np.ndarray]:
+    """The gain toward the model by ``config.gain_rule``, and the held-out values it serves."""
+    if config.gain_rule == "pooled":
+        return shrinkage(y, p, anchor)
+    # one skill per calibration group (worst_group) or per held-out glacier (glacier_p10)
+    by_glacier = config.gain_rule == "glacier_p10"
+    member = glacier_of if by_glacier else group_of
+    parts = [member == key for key in np.unique(member)]
+    gain = worst_group_gain([y[m] for m in parts], [p[m] for m in parts], [anchor[m] for m in parts],
+                            quantile=GLACIER_QUANTILE if by_glacier else 0.0)
+    return gain, anchor + gain * (p - anchor)
+
+
+def _worst_group_skill(y: np.ndarray, served: np.ndarray, anchor: np.ndarray, group_of: np.ndarray) -> float:
+    """The smallest calibration group's skill 1 − MAE(served) / MAE(anchor): the criterion the image
+    embedding is kept by, because a station sits in one place and the worst place is what transfers."""
+    skills = [1 - float(np.abs(y[m] - served[m]).sum()) / base for m in (group_of == g for g in np.unique(group_of))
+              if (base := float(np.abs(y[m] - anchor[m]).sum())) > 0]
+    return min(skills, default=0.0)

@@ -33,7 +33,7 @@ from glacier_edge.fileio import write_file_atomic
 from glacier_edge.ingest.frames import FrameSequence
 from glacier_edge.signals.features import region_node_inputs, region_targets
 from glacier_edge.signals.frame_regions import RegionLayout, grid_layout, measured_region_melt, region_cells
-from glacier_edge.signals.graph import dense_adjacency
+from glacier_edge.signals.graph import TASK_GRAPHS, dense_adjacency
 from glacier_edge.signals.history import (
     HISTORY_COLUMNS,
     HISTORY_FEATURES,
@@ -125,7 +125,7 @@ def defined_region_targets(examples: Sequence[RegionalExample]) -> np.ndarray:
 
 def _tensors(example: RegionalExample, features: NodeFeatures) -> tuple[torch.Tensor, ...]:
     targets, valid = example.targets_and_valid
-    temporal = dense_adjacency(example.sequence.num_frames, "causal" if example.task == "forecast" else "bidirectional")
+    temporal = dense_adjacency(example.sequence.num_frames, TASK_GRAPHS[example.task])
     return (torch.from_numpy(example.inputs(features)), torch.from_numpy(temporal),
             torch.from_numpy(example.layout.adjacency()), torch.from_numpy(targets), torch.from_numpy(valid))
 

@@ -94,6 +94,12 @@ class ScaledRegressor(nn.Module):
             self.target_mean.copy_(targets.mean())
             self.target_scale.copy_(targets.std(unbiased=False).clamp(min=1e-6))
 
+    def ignore_inputs(self, columns: list[int]) -> None:
+        """Leave input ``columns`` out of the network: their scale becomes +∞, so they enter every
+        layer as exactly 0 in training, in the exported graph and at the edge alike, with no new
+        buffer (older checkpoints load unchanged). Call after :meth:`fit_scaling`."""
+        self.feature_scale[columns] = float("inf")
+
     def shrink_toward(self, column: int | None, constant: float, gain: float) -> None:
         """Serve ``anchor + gain · (model − anchor)``: anchor = input ``column``, or ``constant``."""
         self.anchor_column = column
