@@ -189,7 +189,7 @@ def test_a_last_melt_outside_the_training_range_is_served_as_it_is(tmp_path: Pat
     import onnxruntime as ort
 
     from glacier_edge.export.onnx_export import export_gnn
-    from glacier_edge.signals.graph import dense_adjacency
+    from glacier_edge.signals.graph import TASK_GRAPHS, dense_adjacency
 
     example = sample_example()
     config = TrainConfig(epochs=5, refuse_outside_range=refuse)
@@ -214,7 +214,7 @@ def test_a_last_melt_outside_the_training_range_is_served_as_it_is(tmp_path: Pat
     path = tmp_path / "gnn.onnx"
     export_gnn(model, path)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    adjacency = dense_adjacency(len(inputs)).astype(np.float32)
+    adjacency = dense_adjacency(len(inputs), TASK_GRAPHS["nowcast"]).astype(np.float32)
     from_onnx = session.run(None, {"x": inputs, "adjacency": adjacency})[0]
     np.testing.assert_allclose(from_onnx, served, atol=1e-6)
     if refuse:
