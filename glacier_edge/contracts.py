@@ -49,8 +49,8 @@ GRAPH_KINDS: tuple[str, ...] = ("bidirectional", "causal")
 TASK_GRAPHS = {"nowcast": "causal", "forecast": "causal"}
 """Both tasks on the causal graph (edges from earlier frames only), so node t sees exactly what a
 station knows when frame t arrives. The seed's nowcast graph was bidirectional: with the history
-features, node t+1's last melt *is* node t's target, so every node but the last saw its own answer
-(models trained so were read back from records of schema version 2 with it)."""
+features, node t+1's last melt *is* node t's target, so every node but the last saw its own answer.
+Models trained on it (records of schema version 2) keep it: ``TrainConfig.temporal_graph``."""
 OUTPUT_FORMATS: tuple[str, ...] = ("table", "json", "csv")
 EVALUATION_GROUPS: tuple[str, ...] = ("sequence", "region")
 """What `evaluate` holds out at a time: sequences (grouped k-fold) or whole regions."""

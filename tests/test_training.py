@@ -279,3 +279,13 @@ def test_the_calibration_folds_keep_the_embedding_only_where_it_helps_held_out(c
     assert fitted.calibration.image_inputs is carries_melt
     assert (with_images > without + 0.1) if carries_melt else (without > with_images)
     assert bool(np.isinf(fitted.model.feature_scale[:dim].numpy()).all()) is (not carries_melt)
+
+
+def test_a_bidirectional_graph_is_never_trained_again() -> None:
+    """Old nowcast bundles keep the bidirectional graph they were trained on; a new model never gets
+    it (its nodes would hear a later frame and, through its last melt, their own target)."""
+    example = sample_example()
+    config = TrainConfig(epochs=1, temporal_graph="bidirectional")
+    with pytest.raises(ValueError, match=r"^bidirectional graphs are only read from old records: on it a nowcast "
+                                         r"node would hear a later frame$"):
+        train_model([example], config, node_features([example], config, ()))

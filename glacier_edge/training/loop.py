@@ -89,6 +89,9 @@ def train_model(
     """
     if any(example.task != config.task for example in examples):
         raise ValueError("every example must be built for the configured task")
+    if config.graph_kind != TASK_GRAPHS[config.task]:
+        raise ValueError(f"{config.graph_kind} graphs are only read from old records: on it a {config.task} "
+                         "node would hear a later frame")
     seed_everything(config.seed)
     inputs = [[e.inputs(v, features) for v in range(len(e.views))] for e in examples]
     all_inputs = torch.from_numpy(np.concatenate([x for views in inputs for x in views]))

@@ -164,9 +164,11 @@ def fit(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence
 def calibrate(examples: list[SequenceExample], config: TrainConfig, metadata: Sequence[str],
               echo: Callable[[str], None], model_class: type[ScaledRegressor] | None = None) -> Calibration:
     """Out-of-fold predictions → the best naive answer on held-out sequences (the anchor and the
-    station's fallback), the gain toward the model that minimises held-out squared error
-    (clipped to [0, 1]), the conformal half-width of the shrunk predictions, and the
-    out-of-distribution threshold at the chosen false-alarm rate."""
+    station's fallback), whether the melt model reads the image embedding (``image_inputs="auto"``:
+    a model with and one without it per fold, the one whose worst fold does better at its own gain;
+    so "auto" trains each fold twice), the gain toward the model by ``config.gain_rule`` (clipped
+    to [0, 1]), the conformal half-width of the shrunk predictions, and the out-of-distribution
+    threshold at the chosen false-alarm rate."""
     groups = calibration_groups(examples, config)
     choices = image_choices(config, examples[0].views.shape[-1])
     truth, group_of, glacier_of = [], [], []
