@@ -168,10 +168,11 @@ class TrainConfig:
     frame_regions: bool = False
     """Also train the per-region model (regions of the frame as nodes) on the encoder-aligned 4×4 grid."""
     spatial_edges: bool | None = None
-    """The per-region model's edges between adjacent regions of a frame; None: by task, as held out
-    on the corpus (``benchmarks/frame_regions.py``): off for nowcast (pooled skill against each
-    region's persistence +0.301 without, +0.256 with, lower in every region) and on for forecast
-    (+0.199 with, +0.178 without; worst region +0.125 against +0.094)."""
+    """The per-region model's edges between adjacent regions of a frame; None: on, as held out on the
+    corpus (``benchmarks/frame_regions.py``) for both tasks: forecast +0.199 with, +0.178 without
+    (worst region +0.125 against +0.094); nowcast on the causal graph +0.271 with, +0.265 without
+    (worst region +0.166 against +0.131). Nowcast models of schema version 2 (bidirectional graph,
+    where edges lowered skill: +0.256 against +0.301) had them off, and keep that."""
     image_inputs: ImageInputs = "auto"
     """Whether the melt model reads the image embedding (the encoder runs either way: the OOD guard,
     scene kind and per-region model use it). "auto": the calibration folds train the model with and
@@ -204,8 +205,8 @@ class TrainConfig:
 
     @property
     def uses_spatial_edges(self) -> bool:
-        """``spatial_edges`` as declared, else what held out best for the task."""
-        return self.spatial_edges if self.spatial_edges is not None else self.task == "forecast"
+        """``spatial_edges`` as declared, else on (what held out best in both tasks)."""
+        return self.spatial_edges if self.spatial_edges is not None else True
 
     def with_(self, **changes: Any) -> TrainConfig:
         return replace(self, **changes)
@@ -488,12 +489,16 @@ class Durations:
 def with_legacy_graph(config: Any) -> Any:
     """A TrainConfig's JSON from schema version 2, which predates ``temporal_graph`` and
     ``image_inputs``: its nowcast models were trained on the seed's bidirectional graph, so they keep
-    it (forecasts were causal), every model read the image embedding, and none refused outside the
-    range unless it said so (the defaults of then, not of now)."""
+    it (forecasts were causal), every model read the image embedding, none refused outside the
+    range unless it said so, and per-region nowcasts had no spatial edges by default (the defaults
+    of then, not of now)."""
     if not isinstance(config, dict) or "temporal_graph" in config:
         return config
-    return {**config, "temporal_graph": "bidirectional" if config.get("task", "nowcast") == "nowcast" else "causal",
-            "image_inputs": "on", "refuse_outside_range": config.get("refuse_outside_range", False)}
+    nowcast = config.get("task", "nowcast") == "nowcast"
+    spatial = config.get("spatial_edges")
+    return {**config, "temporal_graph": "bidirectional" if nowcast else "causal", "image_inputs": "on",
+            "refuse_outside_range": config.get("refuse_outside_range", False),
+            "spatial_edges": (not nowcast) if spatial is None else spatial}
 
 
 @dataclass(frozen=True)

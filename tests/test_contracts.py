@@ -80,6 +80,7 @@ def test_version_2_records_keep_the_graph_their_models_were_trained_on(exported_
     loaded = BundleManifest.from_json(manifest, "old")
     assert loaded.graph_kind == kind and loaded.schema_version == BundleManifest.VERSION == 3
     assert loaded.training.config.image_inputs == "on" and loaded.training.config.refuse_outside_range is False
+    assert loaded.training.config.uses_spatial_edges is (task == "forecast")  # the per-region default then
     run = json.loads((Path(loaded.training.run_dir) / "run.json").read_text())
     run["schema_version"] = 2
     del run["config"]["temporal_graph"], run["config"]["image_inputs"]

@@ -83,10 +83,11 @@ def test_history_of_all_regions_at_once_equals_each_region_alone(task: str) -> N
 
 
 def test_spatial_edges_default_to_what_held_out_best_for_the_task() -> None:
-    """benchmarks/frame_regions.py: off for nowcast (they lowered skill in every region), on for forecast."""
+    """benchmarks/frame_regions.py: on for both tasks (nowcast on the causal graph since 2026-11-30)."""
     from glacier_edge.contracts import TrainConfig
 
-    assert TrainConfig().uses_spatial_edges is False
+    assert TrainConfig().uses_spatial_edges is True
     assert TrainConfig(task="forecast").uses_spatial_edges is True
+    assert TrainConfig(spatial_edges=False).uses_spatial_edges is False
     assert TrainConfig(task="forecast", spatial_edges=False).uses_spatial_edges is False
     assert TrainConfig(spatial_edges=True).uses_spatial_edges is True

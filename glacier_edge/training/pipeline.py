@@ -158,7 +158,7 @@ def run_training(
         started_regions = time.perf_counter()
         echo(f"regions: {grid_layout().source} (the encoder's feature-map cells), "
              f"spatial edges {'on' if config.uses_spatial_edges else 'off'}"
-             + ("" if config.spatial_edges is not None else f" (the default for {config.task})"))
+             + ("" if config.spatial_edges is not None else " (the default)"))
         regional_examples = [
             build_regional_example(e.sequence, sequence_cells(e.sequence, e.frames_sha256, encoder, weights_info,
                                                               config.seed, cache_dir), config, mask)
