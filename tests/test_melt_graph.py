@@ -38,12 +38,12 @@ def test_minmax_normalisation_rescales_frames_after_the_first() -> None:
 
 @pytest.mark.parametrize("frames", [2, 5, 37])
 def test_temporal_graph_has_both_directions_between_neighbours(frames: int) -> None:
-    edges = temporal_edge_index(frames)
+    edges = temporal_edge_index(frames, "bidirectional")
     assert edges.shape == (2, 2 * (frames - 1))
     pairs = set(map(tuple, edges.T.tolist()))
     expected = {(t, t + 1) for t in range(frames - 1)} | {(t + 1, t) for t in range(frames - 1)}
     assert pairs == expected
-    adjacency = dense_adjacency(frames)
+    adjacency = dense_adjacency(frames, "bidirectional")
     assert adjacency.sum() == 2 * (frames - 1)
     assert np.array_equal(adjacency, adjacency.T)
     assert all(adjacency[target, source] == 1 for source, target in pairs)

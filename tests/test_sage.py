@@ -21,8 +21,8 @@ def test_pyg_sageconv_equals_dense_ax_with_shared_weights(frames: int) -> None:
         dense.lin_root.weight.copy_(sparse.lin_r.weight)
         dense.lin_root.bias.copy_(sparse.lin_l.bias)
     x = torch.randn(frames, 64)
-    edge_index = torch.from_numpy(temporal_edge_index(frames))
-    adjacency = torch.from_numpy(dense_adjacency(frames))
+    edge_index = torch.from_numpy(temporal_edge_index(frames, "bidirectional"))
+    adjacency = torch.from_numpy(dense_adjacency(frames, "bidirectional"))
     expected = sparse(x, edge_index)
     dense_form = DenseGlacierSAGE(GlacierSAGE(in_dim=64))
     ours = dense_form.layer(sparse, x, adjacency, dense_form.prepare(adjacency))
@@ -39,8 +39,8 @@ def test_dense_model_equals_pyg_model(activation: str) -> None:
     with torch.no_grad():
         for parameter in model.parameters():  # move off init so the final ReLU is not all zero
             parameter.add_(torch.randn_like(parameter) * 0.05)
-        sparse = model(x, torch.from_numpy(temporal_edge_index(37)))
-        dense = DenseGlacierSAGE(model)(x, torch.from_numpy(dense_adjacency(37)))
+        sparse = model(x, torch.from_numpy(temporal_edge_index(37, "bidirectional")))
+        dense = DenseGlacierSAGE(model)(x, torch.from_numpy(dense_adjacency(37, "bidirectional")))
     assert sparse.shape == (37,)
     assert torch.allclose(dense, sparse, rtol=0, atol=1e-6)
 
@@ -79,4 +79,4 @@ def test_metadata_columns_get_their_own_scale() -> None:
     model.fit_scaling(x, torch.rand(9), embedding_dim=2048)
     assert float(model.feature_scale[2048]) == pytest.approx(float(x[:, 2048].std()))
     assert float(model.feature_scale[2049]) == 1.0  # constant in training: left unscaled, never divided by ~0
-    assert model(x, torch.from_numpy(temporal_edge_index(10))).shape == (10,)
+    assert model(x, torch.from_numpy(temporal_edge_index(10, "bidirectional"))).shape == (10,)

@@ -96,8 +96,8 @@ def export_regions(model: RegionalSAGE, path: Path, opset: int = DEFAULT_OPSET) 
     """float32 x (T, R, F), temporal (T, T), spatial (R, R) → melt (T, R); dynamic T ≥ 2, R ≥ 2."""
     frames, regions = 5, 6
     x = torch.randn(frames, regions, model.feature_mean.numel(), generator=torch.Generator().manual_seed(0))
-    temporal = torch.from_numpy(dense_adjacency(frames))
-    spatial = torch.from_numpy(dense_adjacency(regions))
+    temporal = torch.from_numpy(dense_adjacency(frames, "bidirectional"))  # example values: an input of the graph
+    spatial = torch.from_numpy(dense_adjacency(regions, "bidirectional"))
     t_dim = torch.export.Dim("T", min=2, max=MAX_FRAMES)
     r_dim = torch.export.Dim("R", min=2, max=MAX_REGIONS)
     io_spec = regions_io(path.name, model.feature_mean.numel())
@@ -113,7 +113,7 @@ def export_gnn(model: ScaledRegressor, path: Path, opset: int = DEFAULT_OPSET) -
     training.model.arch says which one the file holds."""
     example_frames = 5
     x = torch.randn(example_frames, model.feature_mean.numel(), generator=torch.Generator().manual_seed(0))
-    adjacency = torch.from_numpy(dense_adjacency(example_frames))
+    adjacency = torch.from_numpy(dense_adjacency(example_frames, "bidirectional"))  # example values: an input
     frames = torch.export.Dim("T", min=2, max=MAX_FRAMES)
     io_spec = gnn_io(path.name, model.feature_mean.numel())
     _export(dense_model(model), (x, adjacency), path, io_spec,

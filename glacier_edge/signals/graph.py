@@ -14,8 +14,9 @@ import numpy as np
 from glacier_edge.contracts import GRAPH_KINDS, TASK_GRAPHS  # noqa: F401  (defined with the tasks)
 
 
-def temporal_edge_index(num_frames: int, kind: str = "bidirectional") -> np.ndarray:
-    """int64 (2, E) edge list: t→t+1 always, and t+1→t for ``bidirectional``."""
+def temporal_edge_index(num_frames: int, kind: str) -> np.ndarray:
+    """int64 (2, E) edge list: t→t+1 always, and t+1→t for ``bidirectional``. ``kind`` has no
+    default: a model's graph is its task's (:data:`TASK_GRAPHS`) or its record's, never a guess."""
     if num_frames < 1:
         raise ValueError("a graph needs at least one frame")
     if kind not in GRAPH_KINDS:
@@ -28,7 +29,7 @@ def temporal_edge_index(num_frames: int, kind: str = "bidirectional") -> np.ndar
     return np.stack([sources, targets])
 
 
-def dense_adjacency(num_frames: int, kind: str = "bidirectional") -> np.ndarray:
+def dense_adjacency(num_frames: int, kind: str) -> np.ndarray:
     """float32 (T, T) 0/1 adjacency of the same graph, ``A[target, source]``."""
     adjacency = np.zeros((num_frames, num_frames), dtype=np.float32)
     sources, targets = temporal_edge_index(num_frames, kind)
