@@ -285,8 +285,8 @@ def config_from(options: dict[str, Any]) -> tuple[TrainConfig, Path, Path | None
     if options["frame_regions"] and options["backbone"] == "none":
         raise BadInputError("--frame-regions needs an image encoder: a region's embedding is its cell of the "
                             "encoder's feature map, and --backbone none has none")
-    given = click.get_current_context(silent=True)
-    asked = given is not None and given.get_parameter_source("refuse_outside_range") == ParameterSource.COMMANDLINE
+    context = click.get_current_context(silent=True)
+    asked = context is not None and context.get_parameter_source("refuse_outside_range") == ParameterSource.COMMANDLINE
     if options["refuse_outside_range"] and asked and not (options["residual"] and options["history"]):
         raise BadInputError("--refuse-outside-range serves the last measured melt, which only the residual model "
                             "builds on: drop --no-residual/--no-history, or the option")

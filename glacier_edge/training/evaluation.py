@@ -144,12 +144,12 @@ def run_folds(examples: list[SequenceExample], groups: list[np.ndarray], config:
     """Every outer fold, one after the other here, or by ``fold_runner`` (a cluster)."""
     def report(fold: list[dict[str, Any]]) -> None:
         names = ", ".join(Path(examples[r["position"]].sequence.source).name for r in fold)
-        images = fold[0]["image_inputs"] if fold else None
+        images, skill = (fold[0]["image_inputs"], fold[0]["image_skill"]) if fold else (None, None)
+        choice = "" if images is None else f", image embedding {'read' if images else 'left out'}"
+        if skill:
+            choice += f" (calibration folds' worst skill with it {skill[0]:+.3f}, without {skill[1]:+.3f})"
         echo(f"  held out {names}: residual gain {fold[0]['gain'] if fold else None}, "
-             f"interval ± {fold[0]['halfwidth'] if fold else float('nan'):.4f}"
-             + ("" if images is None else f", image embedding {'read' if images else 'left out'}"
-                + (" (calibration folds' worst skill with it {:+.3f}, without {:+.3f})".format(*fold[0]["image_skill"])
-                   if fold[0]["image_skill"] else "")))
+             f"interval ± {fold[0]['halfwidth'] if fold else float('nan'):.4f}{choice}")
 
     results: list[dict[str, Any]] = []
     if fold_runner is not None:

@@ -28,7 +28,7 @@ class ScaledRegressor(nn.Module):
     - range: in eval mode (what is exported and served) the output is clipped to the training
       targets' range widened by a margin, so no input can drive a prediction far outside what the
       model was trained on. Training sees the unclipped output (a clipped one has no gradient).
-    - refusal outside the range (``refuse_outside_range``, residual models, off by default): where
+    - refusal outside the range (``refuse_outside_range``, residual models, on by default): where
       the last measured melt itself lies outside that range, the model would extrapolate a
       correction learnt on other melts, and clipping its output would replace a measured melt by the
       range's edge; so the last measured melt is served as it is (measured in ``benchmarks/README.md``).
